@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+//
+// ptfrag — replay captured s390/powerpc page-table events through reference models
+// of the kernel's PTE-fragment allocators.
+//
+// Flow, one module per stage:
+//   PTFragRead   (text/JSON capture → ProbeHit)     knows formats, nothing of models
+//   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
+//   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
+//   PTFragReport (findings → text/JSON)              renders, never decides semantics
+//   PTFragKit    (the pipeline the CLI drives)
+//   ptfrag       (thin CLI)
+import PackageDescription
+
+let package = Package(
+  name: "ptfrag",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "ptfrag", targets: ["ptfrag"]),
+    .library(name: "PTFragKit", targets: ["PTFragKit"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    .target(name: "PTFragEvents"),
+    .target(name: "PTFragRead", dependencies: ["PTFragEvents"]),
+    .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
+    .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
+    .target(
+      name: "PTFragKit",
+      dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport"]),
+    .executableTarget(
+      name: "ptfrag",
+      dependencies: [
+        "PTFragKit",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
+    .testTarget(
+      name: "PTFragReplayTests",
+      dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],
+      resources: []),
+    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit"]),
+  ]
+)

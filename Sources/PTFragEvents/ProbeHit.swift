@@ -1,0 +1,222 @@
+/// The kernel function a probe was placed on.
+///
+/// Events are identified by the probed function (the symbol inside the location
+/// parentheses of an ftrace line), never by the user-chosen event name.
+/// The raw values match the order of `KernelFunction.allCases`.
+public enum KernelFunction: UInt8, CaseIterable, Sendable {
+  /// `page_table_alloc(mm)` → table VA (s390, all versions; `_noprof` from 6.18).
+  case pageTableAlloc
+  /// `page_table_free(mm, table)`: the immediate free (`pte_free`).
+  case pageTableFree
+  /// `page_table_free_rcu(tlb, table, vmaddr)`: `pte_free_tlb` (≤ 6.6 with AA/PP logic).
+  case pageTableFreeRCU
+  /// `tlb_remove_table(tlb, table)` (mm/mmu_gather.c): the table is queued in the batch.
+  case tlbRemoveTable
+  /// `__tlb_remove_table(table)`: the queued table is finally executed (freed).
+  case tlbRemoveTableExec
+  /// `pte_free_defer(mm, table)` (6.6+, THP).
+  case pteFreeDefer
+  /// `pte_free_now(rcu_head)` (6.6+, static): RCU-delayed page release.
+  case pteFreeNow
+  /// `crst_table_alloc(mm)` → CRST (region/segment) table VA; into `mm_init` it is the pgd.
+  case crstTableAlloc
+  /// `crst_table_free(mm, table)`.
+  case crstTableFree
+  /// `page_table_alloc_pgste(mm)` (gmap shadow tables; outside the fragment model).
+  case pageTableAllocPgste
+  /// `page_table_free_pgste(page)` (gmap shadow tables; outside the fragment model).
+  case pageTableFreePgste
+  /// powerpc `pte_fragment_alloc(mm, kernel)`.
+  case pteFragmentAlloc
+  /// powerpc `pte_fragment_free(table, kernel)`.
+  case pteFragmentFree
+  /// powerpc `pte_frag_destroy(frag)`.
+  case pteFragDestroy
+
+  /// The kernel symbol, as printed in the probe location.
+  public var symbol: String {
+    switch self {
+    case .pageTableAlloc: "page_table_alloc"
+    case .pageTableFree: "page_table_free"
+    case .pageTableFreeRCU: "page_table_free_rcu"
+    case .tlbRemoveTable: "tlb_remove_table"
+    case .tlbRemoveTableExec: "__tlb_remove_table"
+    case .pteFreeDefer: "pte_free_defer"
+    case .pteFreeNow: "pte_free_now"
+    case .crstTableAlloc: "crst_table_alloc"
+    case .crstTableFree: "crst_table_free"
+    case .pageTableAllocPgste: "page_table_alloc_pgste"
+    case .pageTableFreePgste: "page_table_free_pgste"
+    case .pteFragmentAlloc: "pte_fragment_alloc"
+    case .pteFragmentFree: "pte_fragment_free"
+    case .pteFragDestroy: "pte_frag_destroy"
+    }
+  }
+
+  /// Argument names in prototype order, used when a probe names its values
+  /// `arg1`, `arg2`, … instead of `mm=`, `table=`, ….
+  public var argumentRoles: [ValueRole] {
+    switch self {
+    case .pageTableAlloc, .crstTableAlloc, .pageTableAllocPgste: [.mm]
+    case .pageTableFree, .crstTableFree, .pteFreeDefer: [.mm, .table]
+    case .pageTableFreeRCU: [.tlb, .table, .vmaddr]
+    case .tlbRemoveTable: [.tlb, .table]
+    case .tlbRemoveTableExec, .pageTableFreePgste, .pteFragmentFree, .pteFragDestroy: [.table]
+    case .pteFreeNow: [.table]
+    case .pteFragmentAlloc: [.mm]
+    }
+  }
+
+  /// Looks a symbol up by its bytes. Compiler suffixes (`.isra.0`, `.constprop.0`, `.part.0`)
+  /// and the 6.18 `_noprof` suffix are ignored.
+  @inlinable
+  public static func lookup(_ bytes: UnsafeBufferPointer<UInt8>) -> KernelFunction? {
+    var n = bytes.count
+    // Strip a compiler suffix: everything from the first '.'.
+    if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) { n = dot }
+    let base = UnsafeBufferPointer(rebasing: bytes[0..<n])
+    if let f = table[base.count].first(where: { $0.1.elementsEqual(base) }) { return f.0 }
+    // "_noprof" (7 bytes) suffix from 6.18.
+    if n > 7, bytes[n - 7] == UInt8(ascii: "_"), bytes[n - 6] == UInt8(ascii: "n"),
+      bytes[n - 1] == UInt8(ascii: "f"), bytes[n - 2] == UInt8(ascii: "o")
+    {
+      let stem = UnsafeBufferPointer(rebasing: bytes[0..<(n - 7)])
+      if let f = table[stem.count].first(where: { $0.1.elementsEqual(stem) }) { return f.0 }
+    }
+    return nil
+  }
+
+  /// Symbols indexed by length, for a lookup without allocation.
+  @usableFromInline
+  static let table: [[(KernelFunction, [UInt8])]] = {
+    var t = [[(KernelFunction, [UInt8])]](repeating: [], count: 64)
+    for f in KernelFunction.allCases {
+      let b = Array(f.symbol.utf8)
+      t[b.count].append((f, b))
+    }
+    return t
+  }()
+}
+
+/// The caller a return probe returned into, where it tells something.
+public enum CallerRole: UInt8, Sendable {
+  case other
+  /// `mm_init` (or an out-of-line `mm_alloc_pgd`/`pgd_alloc`): the new mm's pgd.
+  case mmInit
+  /// `crst_table_upgrade`: the mm's new top-level table (replaces the pgd; the old one is
+  /// later freed through the tlb path, tag 0, and `pgd_free` frees the new one at death).
+  case crstUpgrade
+
+  /// Classifies a caller symbol (compiler suffixes such as `.isra.0` ignored).
+  public static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> CallerRole {
+    var n = bytes.count
+    if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) { n = dot }
+    let base = UnsafeBufferPointer(rebasing: bytes[0..<n])
+    for (role, name) in names where name.elementsEqual(base) { return role }
+    return .other
+  }
+  private static let names: [(CallerRole, [UInt8])] = [
+    (.mmInit, Array("mm_init".utf8)), (.mmInit, Array("mm_alloc_pgd".utf8)),
+    (.mmInit, Array("pgd_alloc".utf8)), (.crstUpgrade, Array("crst_table_upgrade".utf8)),
+  ]
+}
+
+/// What a named value of a probe line means.
+public enum ValueRole: UInt8, Sendable {
+  case mm, table, tlb, vmaddr, retval
+}
+
+/// Up to 16 bytes of a task's `comm`, stored inline (TASK_COMM_LEN is 16, NUL included, so
+/// real comms fit; longer ones from hand-made input are cut and marked with a trailing `…`).
+public struct Comm: Hashable, Sendable, CustomStringConvertible {
+  public var bytes: (UInt64, UInt64) = (0, 0)
+  public var count: UInt8 = 0
+  public var truncated: Bool = false
+
+  public init() {}
+
+  public init(_ buffer: UnsafeBufferPointer<UInt8>) {
+    let n = Swift.min(buffer.count, 16)
+    withUnsafeMutableBytes(of: &bytes) { raw in
+      for i in 0..<n { raw[i] = buffer[i] }
+    }
+    count = UInt8(n)
+    truncated = buffer.count > 16
+  }
+
+  public init(_ string: String) {
+    var s = string
+    self = s.withUTF8 { Comm($0) }
+  }
+
+  /// The raw bytes (not necessarily valid UTF-8: comm is whatever the task set).
+  public var byteArray: [UInt8] {
+    withUnsafeBytes(of: bytes) { Array($0.prefix(Int(count))) }
+  }
+
+  /// The comm as text; invalid UTF-8 is repaired with U+FFFD.
+  public var description: String {
+    String(decoding: byteArray, as: UTF8.self) + (truncated ? "…" : "")
+  }
+
+  public static func == (a: Comm, b: Comm) -> Bool {
+    a.bytes == b.bytes && a.count == b.count && a.truncated == b.truncated
+  }
+  public func hash(into h: inout Hasher) {
+    h.combine(bytes.0)
+    h.combine(bytes.1)
+    h.combine(count)
+  }
+}
+
+/// Where a probe hit came from in its input (1-based line, or 1-based record for JSON).
+public typealias LineNumber = Int
+
+/// One probe hit, as read from any input format: the format-independent record that the
+/// normalizer pairs and classifies. Values the probe did not carry are `nil`.
+public struct ProbeHit: Sendable {
+  public enum Kind: UInt8, Sendable {
+    /// `p:` probe at function entry.
+    case entry
+    /// `r:` probe at function return; `retval` holds the return value.
+    case ret
+  }
+
+  /// 1-based line (text) or record (JSON) in the input.
+  public var line: LineNumber
+  /// Trace timestamp in nanoseconds (the trace clock's unit, `seconds.micros` scaled).
+  public var timestampNs: UInt64
+  public var cpu: Int32
+  public var pid: Int32
+  public var comm: Comm
+  public var function: KernelFunction
+  public var kind: Kind
+  /// For a return probe: what the caller it returned into tells (a pgd for `mm_init`).
+  public var caller: CallerRole
+  public var mm: UInt64?
+  public var table: UInt64?
+  public var tlb: UInt64?
+  public var vmaddr: UInt64?
+  public var retval: UInt64?
+
+  public init(
+    line: LineNumber, timestampNs: UInt64, cpu: Int32, pid: Int32, comm: Comm,
+    function: KernelFunction, kind: Kind, caller: CallerRole = .other,
+    mm: UInt64? = nil, table: UInt64? = nil, tlb: UInt64? = nil, vmaddr: UInt64? = nil,
+    retval: UInt64? = nil
+  ) {
+    self.line = line
+    self.timestampNs = timestampNs
+    self.cpu = cpu
+    self.pid = pid
+    self.comm = comm
+    self.function = function
+    self.kind = kind
+    self.caller = caller
+    self.mm = mm
+    self.table = table
+    self.tlb = tlb
+    self.vmaddr = vmaddr
+    self.retval = retval
+  }
+}

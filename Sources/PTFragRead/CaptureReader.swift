@@ -1,0 +1,210 @@
+import PTFragEvents
+
+/// What reading a capture noticed besides its records: malformed lines (counted, the first
+/// few kept with their line numbers), foreign probe lines, and the event names seen per
+/// probed function (to resolve a kprobe_profile, which is keyed by event name).
+public struct ReadDiagnostics: Sendable {
+  public struct Sample: Sendable, Equatable {
+    /// 1-based line.
+    public var line: Int
+    public var reason: String
+  }
+  /// Malformed lines in total.
+  public var malformedCount = 0
+  /// The first `maxSamples` malformed lines.
+  public var samples: [Sample] = []
+  public var maxSamples = 10
+  /// Well-formed probe lines of functions outside the models.
+  public var foreignLines = 0
+  /// Lines read in total (1-based count), and bytes.
+  public var lines = 0
+  public var bytes: UInt64 = 0
+  /// The last line had no newline (a capture cut while being written).
+  public var truncatedLastLine: Int? = nil
+  /// Event names seen in the capture, by the function they probe and entry/return.
+  public var eventNames: [String: (KernelFunction, ProbeHit.Kind)] = [:]
+  /// `entries-in-buffer/entries-written: A/B` from the header, when present.
+  public var entriesInBuffer: UInt64? = nil
+  public var entriesWritten: UInt64? = nil
+  /// Timestamps that went backwards on the same CPU (ftrace guarantees per-CPU order).
+  public var backwardsTimestamps = 0
+  public var firstBackwardsLine: Int? = nil
+
+  public init() {}
+
+  mutating func malformed(_ line: Int, _ reason: String) {
+    malformedCount += 1
+    if samples.count < maxSamples { samples.append(Sample(line: line, reason: reason)) }
+  }
+}
+
+/// Reads an ftrace text capture from a byte source and hands out its records in line order.
+public struct TextCaptureReader {
+  public var splitter = LineSplitter()
+  public init() {}
+
+  /// Reads everything; `body` gets every record. Malformed lines are counted in the returned
+  /// diagnostics, never thrown: the caller applies its tolerance.
+  public func read<S: ByteSource>(
+    _ source: inout S, _ body: (TraceRecord) throws(ReadError) -> Void
+  ) throws(ReadError) -> ReadDiagnostics {
+    var d = ReadDiagnostics()
+    // Last-seen event name per (function, kind), to learn names without a String per line.
+    var learned = [[UInt8]?](repeating: nil, count: KernelFunction.allCases.count * 2)
+    var lastTs = [UInt64](repeating: 0, count: 64)
+    let overlongLimit = splitter.maxLineBytes
+    let (lines, bytes) = try splitter.forEachLine(
+      in: &source,
+      overlong: { line, n in
+        d.malformed(line, "line of \(n) bytes is longer than the \(overlongLimit)-byte limit")
+      },
+      unterminatedLast: { line in d.truncatedLastLine = line }
+    ) { (buf, lineNo) throws(ReadError) in
+      var nameRange = 0..<0
+      switch FtraceLineParser.parse(buf, lineNumber: lineNo, eventName: &nameRange) {
+      case .hit(let h):
+        let slot = Int(h.function.rawValue) * 2 + (h.kind == .ret ? 1 : 0)
+        let name = UnsafeBufferPointer(rebasing: buf[nameRange])
+        if learned[slot].map({ !$0.elementsEqual(name) }) ?? true {
+          let bytes = Array(name)
+          learned[slot] = bytes
+          d.eventNames[String(decoding: bytes, as: UTF8.self)] = (h.function, h.kind)
+        }
+        if h.cpu >= 0 && h.cpu < 64 {
+          if h.timestampNs < lastTs[Int(h.cpu)] {
+            d.backwardsTimestamps += 1
+            if d.firstBackwardsLine == nil { d.firstBackwardsLine = lineNo }
+          }
+          lastTs[Int(h.cpu)] = h.timestampNs
+        }
+        try body(.hit(h))
+      case .lost(let m):
+        try body(.lost(m))
+      case .skip:
+        if lineNo < 40 { Self.header(buf, &d) }
+      case .foreign:
+        d.foreignLines += 1
+      case .malformed(let why):
+        d.malformed(lineNo, why.text)
+      }
+    }
+    d.lines = lines
+    d.bytes = bytes
+    return d
+  }
+
+  /// Picks `entries-in-buffer/entries-written: A/B` out of a header comment.
+  static func header(_ buf: UnsafeBufferPointer<UInt8>, _ d: inout ReadDiagnostics) {
+    let key = Array("entries-in-buffer/entries-written:".utf8)
+    guard buf.count > key.count + 2 else { return }
+    var start = -1
+    outer: for i in 0...(buf.count - key.count) {
+      for k in 0..<key.count where buf[i + k] != key[k] { continue outer }
+      start = i + key.count
+      break
+    }
+    guard start >= 0 else { return }
+    var i = start
+    func number() -> UInt64? {
+      while i < buf.count && buf[i] == UInt8(ascii: " ") { i += 1 }
+      var v: UInt64 = 0
+      var any = false
+      while i < buf.count && buf[i] &- 48 < 10 {
+        v = v &* 10 &+ UInt64(buf[i] &- 48)
+        i += 1
+        any = true
+      }
+      return any ? v : nil
+    }
+    guard let a = number(), i < buf.count, buf[i] == UInt8(ascii: "/") else { return }
+    i += 1
+    guard let b = number() else { return }
+    d.entriesInBuffer = a
+    d.entriesWritten = b
+  }
+}
+
+/// `/sys/kernel/tracing/kprobe_profile`: per event name, hits and silent misses.
+public struct KprobeProfile: Sendable, Equatable {
+  public struct Entry: Sendable, Equatable {
+    public var event: String
+    public var hits: UInt64
+    public var misses: UInt64
+  }
+  public var entries: [Entry]
+
+  public init(entries: [Entry]) { self.entries = entries }
+
+  /// Parses the profile text: `name hits misses` per line, blank lines ignored.
+  public static func parse(_ text: String, path: String) throws(ReadError) -> KprobeProfile {
+    var entries: [Entry] = []
+    for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" })
+      if fields.isEmpty { continue }
+      guard fields.count == 3, let h = UInt64(fields[1]), let m = UInt64(fields[2]) else {
+        throw .malformed(
+          path: path, line: i + 1, reason: "kprobe_profile line is not 'event hits misses'")
+      }
+      entries.append(Entry(event: String(fields[0]), hits: h, misses: m))
+    }
+    if entries.isEmpty {
+      throw .malformed(path: path, line: 1, reason: "kprobe_profile has no entries")
+    }
+    return KprobeProfile(entries: entries)
+  }
+
+  /// Reads and parses a profile file.
+  public static func load(path: String) throws(ReadError) -> KprobeProfile {
+    let src = try FileSource(path: path)
+    var bytes: [UInt8] = []
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
+    defer { chunk.deallocate() }
+    while true {
+      let n = try src.read(into: chunk)
+      if n == 0 { break }
+      bytes += UnsafeRawBufferPointer(rebasing: chunk[0..<n])
+      if bytes.count > 16 << 20 {
+        throw .malformed(path: path, line: 1, reason: "kprobe_profile larger than 16 MiB")
+      }
+    }
+    return try parse(String(decoding: bytes, as: UTF8.self), path: path)
+  }
+
+  /// Misses per probed function, resolving event names through the names seen in the capture,
+  /// else through the name itself (`group/name` → `name`) when it is a known symbol
+  /// (`page_table_alloc_ret` style names resolve to the return probe of their stem).
+  public func missesByFunction(eventNames: [String: (KernelFunction, ProbeHit.Kind)])
+    -> [KernelFunction: UInt64]
+  {
+    var out: [KernelFunction: UInt64] = [:]
+    let bySymbol = Dictionary(uniqueKeysWithValues: KernelFunction.allCases.map { ($0.symbol, $0) })
+    for e in entries {
+      let short = e.event.split(separator: "/").last.map(String.init) ?? e.event
+      let f: KernelFunction?
+      if let (fn, _) = eventNames[e.event] ?? eventNames[short] {
+        f = fn
+      } else if let fn = bySymbol[short] {
+        f = fn
+      } else if short.hasSuffix("_ret"), let fn = bySymbol[String(short.dropLast(4))] {
+        f = fn
+      } else {
+        f = nil
+      }
+      if let f { out[f, default: 0] += e.misses }
+    }
+    return out
+  }
+
+  /// Hits per probed function, resolved as in `missesByFunction`.
+  public func covers(_ f: KernelFunction, eventNames: [String: (KernelFunction, ProbeHit.Kind)])
+    -> Bool
+  {
+    let bySymbol = Dictionary(uniqueKeysWithValues: KernelFunction.allCases.map { ($0.symbol, $0) })
+    for e in entries {
+      let short = e.event.split(separator: "/").last.map(String.init) ?? e.event
+      if let (fn, _) = eventNames[e.event] ?? eventNames[short], fn == f { return true }
+      if bySymbol[short] == f { return true }
+    }
+    return false
+  }
+}

@@ -1,0 +1,187 @@
+import PTFragEvents
+
+/// What a model is, for `ptfrag models`, reports and JUnit test cases.
+public struct ModelDescriptor: Sendable {
+  /// Stable id used on the command line (`s390-6.1`).
+  public var id: String
+  /// Kernel versions whose allocator the model encodes.
+  public var kernels: String
+  /// Kernel commits the model encodes (short id and title).
+  public var commits: [String]
+  /// Kernel functions whose decisions the model reproduces.
+  public var functions: [String]
+  /// One line.
+  public var summary: String
+  /// Every rule the model can report.
+  public var rules: [Rule]
+  /// Checks a model cannot apply to some captures (e.g. prediction needs births).
+  public init(
+    id: String, kernels: String, commits: [String], functions: [String], summary: String,
+    rules: [Rule]
+  ) {
+    self.id = id
+    self.kernels = kernels
+    self.commits = commits
+    self.functions = functions
+    self.summary = summary
+    self.rules = rules
+  }
+}
+
+/// Counters every replay keeps.
+public struct ReplayStats: Sendable {
+  /// Allocations whose result the model predicted and checked.
+  public var allocationsPredicted = 0
+  /// Allocations the model could not predict (mm born before the capture, state unknown).
+  public var allocationsUnverified = 0
+  /// Allocations that returned NULL (ENOMEM).
+  public var allocationsFailed = 0
+  /// Frees (now/tlb) of tables the capture never saw allocated.
+  public var freesUntracked = 0
+  /// tlb executions of tables the capture never saw freed.
+  public var execsUntracked = 0
+  /// mms whose birth the capture holds / mms seen in total.
+  public var mmsBorn = 0
+  public var mmsSeen = 0
+  public var mmsDied = 0
+  /// Peak of pages the model held at once.
+  public var peakPages = 0
+  /// Pages held at the end of the capture.
+  public var pagesAtEnd = 0
+  /// Tables live (allocated, not freed) at the end.
+  public var tablesLiveAtEnd = 0
+  /// Events seen by kind.
+  public var eventsByKind: [Event.Kind: Int] = [:]
+  /// `LOST` markers and the events they count.
+  public var lostMarkers = 0
+  public var lostEvents: UInt64 = 0
+  /// Allocation outcomes accepted only because a concurrent operation was in flight.
+  public var concurrencyResolved = 0
+  public init() {}
+}
+
+/// The services the replay engine offers a model: findings, inconclusive items, page
+/// histories, counters, and what the kprobe_profile says about silent misses.
+/// Models know nothing of formats or reports; they talk to this.
+public final class ReplayContext {
+  public var stats = ReplayStats()
+  public private(set) var findings: [Finding] = []
+  public private(set) var inconclusive: [Inconclusive] = []
+  /// Findings beyond the per-rule cap: counted, not kept.
+  public private(set) var droppedFindings: [String: Int] = [:]
+  /// Findings kept per rule (the count is exact; detail is capped).
+  public var maxFindingsPerRule = 200
+  public var maxInconclusiveKept = 2000
+  public private(set) var droppedInconclusive = 0
+  private var perRule: [String: Int] = [:]
+  /// Count of findings by rule id (exact, including dropped).
+  public private(set) var countsByRule: [String: Int] = [:]
+
+  private var histories: [UInt64: HistoryRing] = [:]
+  /// Released pages' histories, for a while (reuse-as-fresh findings cite them).
+  private var recentlyReleased: [UInt64: HistoryRing] = [:]
+  private var releasedOrder: [UInt64] = []
+  private var releasedHead = 0
+  private let recentlyReleasedCap = 4096
+
+  public init() {}
+
+  /// Records `event` in the history of `page`.
+  @inline(__always)
+  public func record(page: UInt64, _ e: Event, mm: UInt64?) {
+    let entry = HistoryEntry(
+      line: e.line, timestampNs: e.timestampNs, cpu: e.cpu, pid: e.pid, kind: e.kind,
+      table: e.table, mm: mm)
+    histories[page, default: HistoryRing()].append(entry)
+  }
+
+  /// The page left the allocator: its history moves to a bounded recently-released set.
+  public func released(page: UInt64) {
+    guard let h = histories.removeValue(forKey: page) else { return }
+    if releasedOrder.count < recentlyReleasedCap {
+      releasedOrder.append(page)
+    } else {
+      recentlyReleased[releasedOrder[releasedHead]] = nil
+      releasedOrder[releasedHead] = page
+      releasedHead = (releasedHead + 1) % recentlyReleasedCap
+    }
+    recentlyReleased[page] = h
+  }
+
+  /// Earlier events of `page`, oldest first.
+  public func history(of page: UInt64) -> [HistoryEntry] {
+    (histories[page] ?? recentlyReleased[page])?.entries ?? []
+  }
+
+  public func report(_ f: Finding) {
+    var f = f
+    countsByRule[f.rule.id, default: 0] += 1
+    let n = perRule[f.rule.id, default: 0]
+    if n >= maxFindingsPerRule {
+      droppedFindings[f.rule.id, default: 0] += 1
+      return
+    }
+    perRule[f.rule.id] = n + 1
+    if let p = f.page { f.history = history(of: p).filter { $0.line < f.line } }
+    findings.append(f)
+  }
+
+  public func report(_ i: Inconclusive) {
+    if inconclusive.count >= maxInconclusiveKept {
+      droppedInconclusive += 1
+      return
+    }
+    var i = i
+    if let p = i.page { i.history = history(of: p).filter { $0.line < i.line } }
+    if var f = i.asFinding, let p = f.page {
+      f.history = history(of: p).filter { $0.line < f.line }
+      i.asFinding = f
+    }
+    inconclusive.append(i)
+  }
+
+  /// Settles an inconclusive item as the finding it hinged on (the profile shows no misses).
+  func settle(_ f: Finding) {
+    countsByRule[f.rule.id, default: 0] += 1
+  }
+
+  /// Used by the engine at the end (downgrades, explanations).
+  func rewrite(findings: [Finding], inconclusive: [Inconclusive]) {
+    self.findings = findings
+    self.inconclusive = inconclusive
+  }
+  func forget(rule: String) {
+    countsByRule[rule, default: 0] -= 1
+    if countsByRule[rule] == 0 { countsByRule[rule] = nil }
+  }
+
+  public var pagesWithHistory: Int { histories.count }
+}
+
+/// The last few events of a page (fixed capacity, no allocation after the first).
+struct HistoryRing {
+  static let capacity = 8
+  private var items: [HistoryEntry] = []
+  private var next = 0
+  mutating func append(_ e: HistoryEntry) {
+    if items.count < Self.capacity {
+      items.append(e)
+    } else {
+      items[next] = e
+      next = (next + 1) % Self.capacity
+    }
+  }
+  var entries: [HistoryEntry] {
+    items.count < Self.capacity ? items : Array(items[next...] + items[..<next])
+  }
+}
+
+/// A replayable allocator model. One instance replays one capture.
+public protocol AllocatorModel: AnyObject {
+  static var descriptor: ModelDescriptor { get }
+  init(context: ReplayContext)
+  /// Applies one event (in input order).
+  func apply(_ e: Event)
+  /// End of input at `line` (the last line number).
+  func finish(lastLine: Int)
+}

@@ -1,0 +1,148 @@
+import PTFragEvents
+
+/// The verdict of one replay.
+public enum Verdict: String, Sendable, Codable {
+  /// No finding at or above the threshold, nothing unexplained left open.
+  case clean
+  /// At least one finding at or above the threshold.
+  case fail
+  /// Nothing failed, but the capture cannot support a clean verdict (lost events,
+  /// unexplained misses, open concurrency, nothing replayed).
+  case inconclusive
+}
+
+/// Everything a replay produced, for the reporters.
+public struct ReplayResult: Sendable {
+  public var model: ModelDescriptor
+  /// Findings sorted by line (then rule).
+  public var findings: [Finding]
+  /// Inconclusive items sorted by line.
+  public var inconclusive: [Inconclusive]
+  /// Exact finding counts by rule (including those beyond the detail cap).
+  public var countsByRule: [String: Int]
+  public var droppedFindings: [String: Int]
+  public var droppedInconclusive: Int
+  public var stats: ReplayStats
+  /// Events replayed (normalized events, not lines).
+  public var events: Int
+  /// Whether the capture lost events (markers or an overwritten ring buffer).
+  public var lossReason: String?
+
+  /// The verdict for a gate threshold (`nil` = never fail on findings).
+  public func verdict(failOn: Severity?) -> Verdict {
+    if let t = failOn, findings.contains(where: { $0.rule.severity >= t }) { return .fail }
+    if lossReason != nil || inconclusive.contains(where: { $0.explainedBy == nil }) {
+      return .inconclusive
+    }
+    return events == 0 ? .inconclusive : .clean
+  }
+
+  public var unexplainedInconclusive: Int { inconclusive.filter { $0.explainedBy == nil }.count }
+}
+
+/// Drives one model over a stream of normalized events and settles the result:
+/// losses downgrade findings to inconclusive; a kprobe_profile explains missed-exec items.
+public final class Replayer {
+  public let context: ReplayContext
+  public let model: any AllocatorModel
+  public let descriptor: ModelDescriptor
+  private var events = 0
+  private var lastLine = 0
+
+  public init(model type: any AllocatorModel.Type) {
+    context = ReplayContext()
+    model = type.init(context: context)
+    descriptor = type.descriptor
+  }
+
+  @inline(__always)
+  public func apply(_ e: Event) {
+    events += 1
+    if e.line > lastLine { lastLine = e.line }
+    model.apply(e)
+  }
+
+  /// Ends the replay. `overwritten` = entries the ring buffer dropped per the header;
+  /// `profileMisses` = silent misses per probed function from a kprobe_profile (nil: none
+  /// given, so misses stay possible and items that hinge on them stay open).
+  public func finish(overwritten: UInt64 = 0, profileMisses: [KernelFunction: UInt64]? = nil)
+    -> ReplayResult
+  {
+    model.finish(lastLine: lastLine)
+    var findings = context.findings
+    var inconclusive: [Inconclusive] = []
+    // Items that hinge on a probe's silent misses: settled by the profile.
+    var budget = profileMisses ?? [:]
+    for var i in context.inconclusive {
+      guard let f = i.hingesOn, let profileMisses else {
+        inconclusive.append(i)
+        continue
+      }
+      let misses = profileMisses[f] ?? 0
+      if misses == 0 {
+        // The probe provably missed nothing: the item is the finding it hinged on (one
+        // finding may stand for several items, e.g. both halves of one page).
+        if let finding = i.asFinding {
+          findings.append(finding)
+          context.settle(finding)
+        }
+      } else if budget[f, default: 0] > 0 {
+        budget[f]! -= 1
+        i.explainedBy = "kprobe_profile: \(f.symbol) missed \(misses) hit(s)"
+        inconclusive.append(i)
+      } else {
+        inconclusive.append(i)
+      }
+    }
+    var lossReason: String? = nil
+    if context.stats.lostMarkers > 0 {
+      lossReason =
+        "\(context.stats.lostMarkers) LOST marker(s), \(context.stats.lostEvents) events lost"
+    }
+    if overwritten > 0 {
+      lossReason =
+        (lossReason.map { $0 + "; " } ?? "")
+        + "the ring buffer overwrote \(overwritten) entries (entries-in-buffer < entries-written)"
+    }
+    if let why = lossReason {
+      // A capture with losses cannot support an error verdict on anything a missing event
+      // could explain: every model divergence becomes inconclusive.
+      var kept: [Finding] = []
+      for f in findings {
+        if f.rule.severity == .info {
+          kept.append(f)
+          continue
+        }
+        var i = Inconclusive(
+          reason: .lostEvents, line: f.line, mm: f.mm, page: f.page,
+          message: "\(f.message) — not conclusive: the capture lost events (\(why))",
+          wouldBeRule: f.rule.id)
+        i.history = f.history
+        inconclusive.append(i)
+        context.forget(rule: f.rule.id)
+      }
+      findings = kept
+    }
+    if events == 0 {
+      inconclusive.append(
+        Inconclusive(reason: .noEvents, line: lastLine, message: "the capture holds no page-table events"))
+    }
+    findings.sort { ($0.line, $0.rule.id) < ($1.line, $1.rule.id) }
+    inconclusive.sort { ($0.line, $0.reason.rawValue) < ($1.line, $1.reason.rawValue) }
+    context.rewrite(findings: findings, inconclusive: inconclusive)
+    return ReplayResult(
+      model: descriptor, findings: findings, inconclusive: inconclusive,
+      countsByRule: context.countsByRule, droppedFindings: context.droppedFindings,
+      droppedInconclusive: context.droppedInconclusive, stats: context.stats, events: events,
+      lossReason: lossReason)
+  }
+}
+
+/// Every model ptfrag knows, by id.
+public enum ModelRegistry {
+  nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [S390v61Model.self]
+  public static func model(id: String) -> (any AllocatorModel.Type)? {
+    all.first { $0.descriptor.id == id }
+  }
+  public static var ids: [String] { all.map { $0.descriptor.id } }
+}

@@ -1,0 +1,153 @@
+import PTFragEvents
+
+/// How bad a finding is. Ordered: `info < warning < error`.
+public enum Severity: Int, Comparable, Sendable, CaseIterable, CustomStringConvertible {
+  case info = 0, warning = 1, error = 2
+  public static func < (a: Severity, b: Severity) -> Bool { a.rawValue < b.rawValue }
+  public var description: String {
+    switch self {
+    case .info: "info"
+    case .warning: "warning"
+    case .error: "error"
+    }
+  }
+}
+
+/// A rule a model checks: a stable kebab-case id, its severity, and what it means.
+public struct Rule: Sendable, Hashable {
+  public var id: String
+  public var severity: Severity
+  /// One line: what firing means.
+  public var summary: String
+  public init(_ id: String, _ severity: Severity, _ summary: String) {
+    self.id = id
+    self.severity = severity
+    self.summary = summary
+  }
+}
+
+/// One earlier event of a page, as kept in its history ring.
+public struct HistoryEntry: Sendable, Equatable {
+  /// 1-based input line.
+  public var line: Int
+  public var timestampNs: UInt64
+  public var cpu: Int32
+  public var pid: Int32
+  public var kind: Event.Kind
+  public var table: UInt64
+  public var mm: UInt64?
+  public init(
+    line: Int, timestampNs: UInt64, cpu: Int32, pid: Int32, kind: Event.Kind, table: UInt64,
+    mm: UInt64?
+  ) {
+    self.line = line
+    self.timestampNs = timestampNs
+    self.cpu = cpu
+    self.pid = pid
+    self.kind = kind
+    self.table = table
+    self.mm = mm
+  }
+}
+
+/// Something the replay found: the log shows what the model says cannot happen.
+public struct Finding: Sendable {
+  public var rule: Rule
+  /// Where: 1-based line of the event that forced the divergence.
+  public var line: Int
+  public var timestampNs: UInt64
+  public var cpu: Int32
+  public var pid: Int32
+  public var comm: Comm
+  public var mm: UInt64?
+  /// Base address of the page (4 KiB on s390).
+  public var page: UInt64?
+  /// 0 = lower 2 KiB, 1 = upper 2 KiB (s390); fragment index elsewhere.
+  public var half: Int?
+  /// Model state of the page (or the mm's list) before and after the event, in the
+  /// notation of kernel-models.md (e.g. `AP L`, `PF –`).
+  public var stateBefore: String
+  public var stateAfter: String
+  /// One line: what happened and why the model forbids it.
+  public var message: String
+  /// The page's earlier events (oldest first), with their lines.
+  public var history: [HistoryEntry]
+  /// Other lines that matter (the entry of an alloc, the free that made a half pending…).
+  public var relatedLines: [Int]
+
+  public init(
+    rule: Rule, event: Event, mm: UInt64?, page: UInt64?, half: Int?, stateBefore: String,
+    stateAfter: String, message: String, relatedLines: [Int] = []
+  ) {
+    self.rule = rule
+    self.line = event.line
+    self.timestampNs = event.timestampNs
+    self.cpu = event.cpu
+    self.pid = event.pid
+    self.comm = event.comm
+    self.mm = mm
+    self.page = page
+    self.half = half
+    self.stateBefore = stateBefore
+    self.stateAfter = stateAfter
+    self.message = message
+    self.history = []
+    self.relatedLines = relatedLines
+  }
+}
+
+/// Why the replay cannot decide (never a false alarm, never silence).
+public enum InconclusiveReason: String, Sendable, CaseIterable {
+  /// A `__tlb_remove_table` probably fired while another kprobe ran (kprobe_profile misses).
+  case missedTLBExec = "missed-tlb-exec"
+  /// Another probe's silent misses could explain what was seen.
+  case missedProbe = "missed-probe"
+  /// `CPU:N [LOST M EVENTS]`, or overwritten entries in the header.
+  case lostEvents = "lost-events"
+  /// Concurrent operations inside an alloc's entry→return window leave the order open.
+  case concurrency = "concurrency"
+  /// The capture ended (or the task entered again) while an allocation was in flight.
+  case unreturnedAlloc = "unreturned-alloc"
+  /// A divergence on state established before the capture started.
+  case beforeCapture = "before-capture"
+  /// The capture holds no page-table events at all.
+  case noEvents = "no-events"
+}
+
+/// An item the replay could not decide, with what would explain it.
+public struct Inconclusive: Sendable {
+  public var reason: InconclusiveReason
+  /// 1-based line.
+  public var line: Int
+  public var mm: UInt64?
+  public var page: UInt64?
+  public var message: String
+  /// The rule that would have fired had the capture been complete (if any).
+  public var wouldBeRule: String?
+  /// Evidence that explains the item (e.g. "kprobe_profile: __tlb_remove_table missed 7").
+  /// Explained items do not make the verdict inconclusive.
+  public var explainedBy: String?
+  public var history: [HistoryEntry]
+  /// The probe whose silent misses would explain the item. When a kprobe_profile shows no
+  /// misses of it, the item is settled as `asFinding`; when it shows misses, as explained.
+  public var hingesOn: KernelFunction?
+  /// What the item becomes when the capture provably missed nothing.
+  public var asFinding: Finding?
+
+  public init(
+    reason: InconclusiveReason, line: Int, mm: UInt64? = nil, page: UInt64? = nil,
+    message: String, wouldBeRule: String? = nil, hingesOn: KernelFunction? = nil,
+    asFinding: Finding? = nil
+  ) {
+    self.hingesOn = hingesOn
+    self.asFinding = asFinding
+    self.reason = reason
+    self.line = line
+    self.mm = mm
+    self.page = page
+    self.message = message
+    self.wouldBeRule = wouldBeRule
+    self.explainedBy = nil
+    self.history = []
+  }
+}

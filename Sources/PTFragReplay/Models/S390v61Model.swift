@@ -1,0 +1,897 @@
+import PTFragEvents
+
+/// # s390 "AA/PP" 2 KiB page-table fragments — Linux v5.17 … v6.5 (variant A; 6.1 LTS)
+///
+/// Encodes `arch/s390/mm/pgalloc.c` as of v6.1 (6.1.15 read; the logic is unchanged
+/// v5.17…v6.5): `page_table_alloc`, `page_table_free`, `page_table_free_rcu`,
+/// `__tlb_remove_table`, `page_table_release_check`; commits c2c224932fd0 ("fix 2KB pgtable
+/// release race": the two-step P in `page_table_free`), 1194372db6f3 (the comment block),
+/// 4c88bb96e40b (release check), 620b4e903179 (`_refcount` byte 3). kernel-models.md §2.
+///
+/// ## States
+/// Each 4 KiB page holds two 2 KiB tables ("halves": lower at +0, upper at +2048). Byte 3 of
+/// `page->_refcount` has, per half h, A(h) (allocated) and P(h) (pending: freed through the
+/// tlb batch, `__tlb_remove_table` not yet run). A and P of one half are exclusive, so a half
+/// is F, A or P. A page is on its mm's `context.pgtable_list` ("L") iff exactly one A is set.
+/// pgste (KVM) mms use whole pages: A = {1,1} for life, never listed, never P.
+///
+/// ## Transitions (kernel-models.md §2.5)
+/// - alloc: look at the list **head only**. busy = A|P folded per half; if not both busy,
+///   take the lower half unless it is busy, set A, and **remove the page from the list**.
+///   Otherwise (or empty list) a fresh page: A(lower), `list_add` at the **front**; the
+///   lower half (page base) is returned. The decision is made under `mm->context.lock` just
+///   after entry; the fresh page's `list_add` is a second lock section before return.
+/// - free_now (`page_table_free`): A(h)→P(h) under the lock; other half A → `list_add`
+///   (front) else `list_del`; then P(h) cleared outside the lock; all clear → release.
+/// - free_tlb (`page_table_free_rcu`): A(h)→P(h); other half A → `list_add_tail` else
+///   `list_del`; queue `table | (h+1)` through `tlb_remove_table`.
+/// - exec (`__tlb_remove_table`): tag 1/2 clears P(h), no list work; all clear → release.
+///   Tag 3 releases a pgste page; tag 0 is a CRST table.
+///
+/// ## Invariants (§2.4) — what a capture must never show
+/// I1 A and P exclusive per half (alloc of a P half: `reuse-before-grace`, the 0x13/0x23
+/// state); I2 listed ⇔ one A; I4 alloc returns exactly the predicted half; I5 frees only of
+/// A halves, exec only of P halves, tags match the page kind; I6 frees name the allocating
+/// mm; I7 pgste pages are whole; I8 an mm's tables are all freed before its pgd is.
+///
+/// ## What a capture cannot tell, and how the replay says so
+/// - mms born before the capture: their lists are unknown; allocations are not predicted
+///   (counted as unverified) but every per-half check still applies.
+/// - Silent kprobe misses of `__tlb_remove_table`: a pending half the kernel hands out again
+///   (from the list head, or as a fresh page once all its halves were pending) is an
+///   inconclusive "probable missed `__tlb_remove_table`" unless the kprobe_profile shows no
+///   misses of that probe; the replay resynchronises.
+/// - Concurrency: an alloc's decision lies anywhere in its entry→return window, and a
+///   concurrent `page_table_free`'s transient P can make the head look busy; any outcome
+///   consistent with some point of the window is accepted.
+public final class S390v61Model: AllocatorModel {
+  public static let rules: [Rule] = [
+    Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
+    Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
+    Rule("exec-without-pending", .error, "__tlb_remove_table of a half whose P bit is clear"),
+    Rule("queue-without-pending", .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
+    Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
+    Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
+    Rule("alloc-wrong-half", .error, "alloc returned the other half of the head page than the kernel's rule picks (lower unless busy)"),
+    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head"),
+    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half"),
+    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)"),
+    Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
+    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule("release-with-bits", .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
+    Rule("release-while-listed", .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
+    Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
+    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule("list-invariant", .error, "a page on a list without exactly one A bit (model self-check)"),
+    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
+  ]
+
+  public static let descriptor = ModelDescriptor(
+    id: "s390-6.1",
+    kernels: "v5.17 … v6.5 (incl. 6.1 LTS)",
+    commits: [
+      "c2c224932fd0 s390/mm: fix 2KB pgtable release race",
+      "1194372db6f3 s390/mm: better annotate 2KB pagetable fragments handling",
+      "4c88bb96e40b s390/mm: check 2KB-fragment page on release",
+      "620b4e903179 s390: use _refcount for pgtables",
+    ],
+    functions: [
+      "page_table_alloc", "page_table_free", "page_table_free_rcu", "__tlb_remove_table",
+      "tlb_remove_table", "crst_table_alloc", "crst_table_free",
+    ],
+    summary: "AA/PP bits in _refcount byte 3, per-mm list, head-only lookup, lower half first",
+    rules: rules)
+
+  static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+
+  // MARK: State
+
+  struct Page {
+    var lo: HalfState
+    var hi: HalfState
+    /// Whole-page pgste table (A = {1,1}); `pgsteQueued` once tag 3 was queued.
+    var pgste = false
+    var pgsteQueued = false
+    /// Bit h: `tlb_remove_table` seen for the pending half h.
+    var queued: UInt8 = 0
+    /// Owning mm incarnation (serial), -1 unknown.
+    var owner: Int32
+    var listed = false
+    var prev: UInt64 = 0
+    var next: UInt64 = 0
+    /// Line of the free that made half h pending.
+    var pendingLine: (Int, Int) = (0, 0)
+
+    subscript(h: Int) -> HalfState {
+      get { h == 0 ? lo : hi }
+      set { if h == 0 { lo = newValue } else { hi = newValue } }
+    }
+    var aCount: Int { (lo == .allocated ? 1 : 0) + (hi == .allocated ? 1 : 0) }
+    var allFree: Bool { lo == .free && hi == .free }
+  }
+
+  enum Prediction: Equatable {
+    case half(UInt64, Int)
+    case fresh
+  }
+
+  struct Window {
+    var pid: Int32
+    var cpu: Int32
+    var beginLine: Int
+    var beginNs: UInt64
+    var candidates: [Prediction]
+    var sawPush = false
+  }
+
+  enum Tri { case unknown, yes, no }
+
+  final class MM {
+    let serial: Int32
+    let address: UInt64
+    /// Born in the capture and never desynchronized: allocations are predicted.
+    var known: Bool
+    var bornLine: Int?
+    var head: UInt64 = 0
+    var tail: UInt64 = 0
+    var listCount = 0
+    var liveTables = 0
+    var pgste: Tri = .unknown
+    var windows: [Window] = []
+    /// A concurrent list push may have landed on either side of a fresh page.
+    var ambiguousSince: Int? = nil
+    /// The last `page_table_free` that pushed a page to the front (its transient P).
+    var lastFreeNow: (page: UInt64, line: Int, cpu: Int32, ns: UInt64)? = nil
+    init(serial: Int32, address: UInt64, known: Bool) {
+      self.serial = serial
+      self.address = address
+      self.known = known
+    }
+  }
+
+  let ctx: ReplayContext
+  var pages: [UInt64: Page] = [:]
+  var mmByAddress: [UInt64: MM] = [:]
+  var mmBySerial: [Int32: MM] = [:]
+  var nextSerial: Int32 = 0
+  /// Last line seen per CPU (to tell whether a CPU's free may still be in flight).
+  var lastLineOfCPU: [Int32: Int] = [:]
+  var hadLoss = false
+
+  public init(context: ReplayContext) { ctx = context }
+
+  // MARK: Helpers
+
+  @inline(__always) func split(_ table: UInt64) -> (UInt64, Int) {
+    (table & s390PageMask, table & s390HalfBit != 0 ? 1 : 0)
+  }
+
+  func mm(at address: UInt64?) -> MM? {
+    guard let address else { return nil }
+    if let m = mmByAddress[address] { return m }
+    let m = MM(serial: nextSerial, address: address, known: false)
+    nextSerial += 1
+    mmByAddress[address] = m
+    mmBySerial[m.serial] = m
+    ctx.stats.mmsSeen += 1
+    return m
+  }
+
+  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[p.owner] : nil }
+
+  /// `AP L` style, as in kernel-models.md §2.5.
+  func describe(_ key: UInt64) -> String {
+    guard let p = pages[key] else { return "(none)" }
+    if p.pgste { return p.pgsteQueued ? "Xq -" : "X -" }
+    return "\(p.lo.letter)\(p.hi.letter) \(p.listed ? "L" : "-")"
+  }
+
+  func finding(
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    let f = Finding(
+      rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
+      stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
+      relatedLines: related)
+    ctx.report(f)
+  }
+
+  // MARK: List (mm->context.pgtable_list)
+
+  func pushFront(_ m: MM, _ key: UInt64) {
+    unlink(key)
+    pages[key]!.listed = true
+    pages[key]!.owner = m.serial
+    pages[key]!.prev = 0
+    pages[key]!.next = m.head
+    if m.head != 0 { pages[m.head]!.prev = key } else { m.tail = key }
+    m.head = key
+    m.listCount += 1
+    for i in m.windows.indices { m.windows[i].sawPush = true }
+  }
+
+  func pushBack(_ m: MM, _ key: UInt64) {
+    unlink(key)
+    pages[key]!.listed = true
+    pages[key]!.owner = m.serial
+    pages[key]!.next = 0
+    pages[key]!.prev = m.tail
+    if m.tail != 0 { pages[m.tail]!.next = key } else { m.head = key }
+    m.tail = key
+    m.listCount += 1
+  }
+
+  func unlink(_ key: UInt64) {
+    guard let p = pages[key], p.listed else { return }
+    guard let m = owner(of: p) else {
+      pages[key]!.listed = false
+      return
+    }
+    if p.prev != 0 { pages[p.prev]!.next = p.next } else { m.head = p.next }
+    if p.next != 0 { pages[p.next]!.prev = p.prev } else { m.tail = p.prev }
+    pages[key]!.listed = false
+    pages[key]!.prev = 0
+    pages[key]!.next = 0
+    m.listCount -= 1
+  }
+
+  func release(_ key: UInt64) {
+    unlink(key)
+    pages.removeValue(forKey: key)
+    ctx.released(page: key)
+  }
+
+  /// What `page_table_alloc` would return for `m` now.
+  func predict(_ m: MM) -> Prediction {
+    if m.pgste == .yes { return .fresh }
+    guard m.head != 0, let p = pages[m.head] else { return .fresh }
+    let busyLo = p.lo != .free
+    let busyHi = p.hi != .free
+    if busyLo && busyHi { return .fresh }
+    return .half(m.head, busyLo ? 1 : 0)
+  }
+
+  /// After a change that touches `m`'s list or pages, open windows learn the new outcome.
+  func changed(_ m: MM?) {
+    guard let m, !m.windows.isEmpty else { return }
+    let p = predict(m)
+    for i in m.windows.indices where m.windows[i].candidates.last != p {
+      m.windows[i].candidates.append(p)
+    }
+  }
+
+  // MARK: Events
+
+  public func apply(_ e: Event) {
+    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    switch e.kind {
+    case .allocBegin: allocBegin(e)
+    case .alloc: alloc(e)
+    case .allocUnreturned: allocUnreturned(e)
+    case .freeNow: freeNow(e)
+    case .freeTLB: freeTLB(e)
+    case .tlbQueue: tlbQueue(e)
+    case .tlbExec: tlbExec(e)
+    case .mmBirth: birth(e)
+    case .mmDeath: death(e)
+    case .lost: lost(e)
+    case .crstAlloc, .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
+      break
+    }
+    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  func allocBegin(_ e: Event) {
+    guard let m = mm(at: e.mm) else { return }
+    m.windows.removeAll { $0.pid == e.pid }
+    m.windows.append(
+      Window(
+        pid: e.pid, cpu: e.cpu, beginLine: e.line, beginNs: e.timestampNs,
+        candidates: [predict(m)]))
+  }
+
+  func allocUnreturned(_ e: Event) {
+    guard let m = mm(at: e.mm) else { return }
+    m.windows.removeAll { $0.pid == e.pid }
+    if e.count == 1 {
+      var i = Inconclusive(
+        reason: .unreturnedAlloc, line: e.line, mm: m.address,
+        message: "the capture ended while pid \(e.pid) was inside page_table_alloc")
+      i.explainedBy = "the capture ended"
+      ctx.report(i)
+      return
+    }
+    // The same task entered again: its return is missing. Unless the return probe missed
+    // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so the
+    // mm is no longer predicted either way.
+    let wasKnown = m.known
+    m.known = false
+    let f = Finding(
+      rule: Self.rule["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
+      stateBefore: wasKnown ? "mm synchronized" : "mm not predicted", stateAfter: "mm not predicted",
+      message:
+        "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(m.address)) is no longer predicted")
+    ctx.report(
+      Inconclusive(
+        reason: .missedProbe, line: e.line, mm: m.address,
+        message:
+          "page_table_alloc entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it; mm \(hex(m.address)) is no longer predicted",
+        wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
+  }
+
+  func alloc(_ e: Event) {
+    let table = e.table
+    let m = mm(at: e.mm)
+    var window: Window? = nil
+    if let m, let wi = m.windows.firstIndex(where: { $0.pid == e.pid }) {
+      window = m.windows.remove(at: wi)
+    }
+    if table == 0 {
+      ctx.stats.allocationsFailed += 1
+      return
+    }
+    let (key, h) = split(table)
+    let checked = m?.known == true && window != nil
+    if checked { ctx.stats.allocationsPredicted += 1 } else { ctx.stats.allocationsUnverified += 1 }
+    ctx.record(page: key, e, mm: m?.address)
+    let before = describe(key)
+
+    if table & 0x7ff != 0 {
+      finding(
+        "alloc-divergence", e, mm: m?.address, page: key, half: h, before: before,
+        "page_table_alloc returned \(hex(table)), which is not a 2 KiB-aligned table")
+      return
+    }
+
+    // 1. What the returned half was, whatever the prediction.
+    if let p = pages[key] {
+      if p.pgste || p[h] == .allocated {
+        finding(
+          "alloc-busy-half", e, mm: m?.address, page: key, half: h, before: before,
+          "page_table_alloc returned \(hex(table)), the \(halfName(h)) half of a page whose \(p.pgste ? "whole page is a live pgste table" : "\(halfName(h)) half is still allocated")",
+          related: ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line))
+        // Resynchronise: the kernel says the half is (again) in use by this mm.
+        if let m { takeHalf(m, key, h) }
+        changed(m)
+        return
+      }
+      if p[h] == .pending {
+        pendingReuse(e, m, window, key, h, before)
+        changed(m)
+        return
+      }
+      // A page held with a half of unknown history that is not on this mm's list may have
+      // been released unseen (its other half freed before the capture): it comes back fresh.
+      if h == 0 && p.hi == .unknown && !(p.listed && p.owner == m?.serial) {
+        release(key)
+      }
+    }
+
+    // 2. The prediction (mms known from birth, with the entry seen).
+    if checked, let m, let window {
+      let observed: Prediction = pages[key] == nil ? .fresh : .half(key, h)
+      var candidates = window.candidates
+      let now = predict(m)
+      if candidates.last != now { candidates.append(now) }
+      if candidates.contains(observed) && (observed != .fresh || h == 0) {
+        if observed == .fresh, window.sawPush { m.ambiguousSince = window.beginLine }
+        if observed != .fresh { m.ambiguousSince = nil }
+      } else if observed == .fresh, h == 0, let lf = m.lastFreeNow,
+        candidates.contains(.half(lf.page, pages[lf.page].map { $0.lo == .free ? 0 : 1 } ?? 0)),
+        inFlight(lf.cpu, lf.line, lf.ns, window, e)
+      {
+        // §7.5: the head page's concurrent page_table_free still held its transient P.
+        ctx.stats.concurrencyResolved += 1
+        var i = Inconclusive(
+          reason: .concurrency, line: e.line, mm: m.address, page: key,
+          message:
+            "fresh page although the head \(hex(lf.page)) had a free half: the page_table_free at line \(lf.line) on CPU \(lf.cpu) was still in flight, and its transient P bit (c2c224932fd0) makes the head look busy",
+          wouldBeRule: "alloc-fresh-while-head-usable")
+        i.explainedBy = "concurrent page_table_free in flight"
+        ctx.report(i)
+      } else if m.pgste == .unknown, observed == .fresh, h == 0, pgsteCandidate(m) {
+        m.pgste = .yes
+        convertToPgste(m)
+        finding(
+          "pgste-inferred", e, mm: m.address, page: key, half: 0, before: before,
+          "mm \(hex(m.address)) gets a fresh page for every table and never an upper half: replayed as a pgste (KVM) mm from here on"
+        )
+      } else {
+        diverge(e, m, window, candidates, observed, key, h, before)
+      }
+    }
+
+    // 3. Apply what the kernel did.
+    if pages[key] != nil {
+      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
+    } else {
+      freshPage(m, key, h)
+    }
+    changed(m)
+  }
+
+  /// Whether a free on `cpu` (line, ns) may still have been inside the kernel when the
+  /// allocation in `w` decided: no later event of that CPU, and close in time.
+  func inFlight(_ cpu: Int32, _ line: Int, _ ns: UInt64, _ w: Window, _ e: Event) -> Bool {
+    guard cpu != w.cpu, lastLineOfCPU[cpu] == line else { return false }
+    let lo = w.beginNs > 1_000_000 ? w.beginNs - 1_000_000 : 0
+    return ns >= lo && ns <= e.timestampNs
+  }
+
+  /// An mm that has only ever received lower halves of fresh pages, none shared.
+  func pgsteCandidate(_ m: MM) -> Bool {
+    guard m.pgste == .unknown, m.head != 0 else { return false }
+    var k = m.head
+    while k != 0, let p = pages[k] {
+      if !(p.lo == .allocated && p.hi == .free) { return false }
+      k = p.next
+    }
+    return true
+  }
+
+  func convertToPgste(_ m: MM) {
+    while m.head != 0 {
+      let k = m.head
+      unlink(k)
+      pages[k]!.hi = .allocated
+      pages[k]!.pgste = true
+      m.liveTables += 0
+    }
+  }
+
+  func takeHalf(_ m: MM, _ key: UInt64, _ h: Int) {
+    if pages[key]![h] != .allocated { m.liveTables += 1 }
+    if pages[key]!.owner != m.serial, let old = owner(of: pages[key]!),
+      pages[key]!.aCount > 0
+    {
+      old.liveTables -= pages[key]!.aCount
+      m.liveTables += pages[key]!.aCount
+    }
+    unlink(key)
+    pages[key]![h] = .allocated
+    pages[key]!.owner = m.serial
+    if h == 1 && m.pgste == .unknown { m.pgste = .no }
+  }
+
+  func freshPage(_ m: MM?, _ key: UInt64, _ h: Int) {
+    guard let m else {
+      pages[key] = Page(lo: h == 0 ? .allocated : .unknown, hi: h == 1 ? .allocated : .unknown, owner: -1)
+      return
+    }
+    if h == 1 {
+      // The upper half of a page the model never saw: its lower half is unknown.
+      pages[key] = Page(lo: .unknown, hi: .allocated, owner: m.serial)
+      m.liveTables += 1
+      if m.pgste == .unknown { m.pgste = .no }
+      return
+    }
+    if m.pgste == .yes {
+      var p = Page(lo: .allocated, hi: .allocated, owner: m.serial)
+      p.pgste = true
+      pages[key] = p
+      m.liveTables += 1
+      return
+    }
+    pages[key] = Page(lo: .allocated, hi: .free, owner: m.serial)
+    m.liveTables += 1
+    pushFront(m, key)
+  }
+
+  /// The kernel handed out a half the model holds as pending.
+  func pendingReuse(
+    _ e: Event, _ m: MM?, _ w: Window?, _ key: UInt64, _ h: Int, _ before: String
+  ) {
+    let p = pages[key]!
+    let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
+    // (a) the list head of this mm whose other half is allocated: with the exec, the head
+    //     would have had exactly this half usable.
+    let isHeadCase =
+      m != nil && p.listed && p.owner == m!.serial && m!.head == key && p[1 - h] == .allocated
+    // (b) a page whose halves are all pending or free: released once the missed execs ran,
+    //     and handed out again as a fresh page (lower half).
+    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
+    let base = Finding(
+      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      stateBefore: before, stateAfter: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
+      message:
+        "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
+      relatedLines: freeLine > 0 ? [freeLine] : [])
+    if isHeadCase || isFreshCase {
+      // Explained by silent misses of __tlb_remove_table, unless the profile shows none.
+      let missing = isFreshCase ? [0, 1].filter { p[$0] == .pending } : [h]
+      for mh in missing {
+        var f = base
+        f.message += ", and the kprobe_profile shows no missed __tlb_remove_table"
+        ctx.report(
+          Inconclusive(
+            reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
+            message:
+              "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(mh == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
+            wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec,
+            asFinding: mh == missing[0] ? f : nil))
+      }
+    } else {
+      ctx.report(base)
+    }
+    // Resynchronise on what the kernel did.
+    if isFreshCase {
+      release(key)
+      freshPage(m, key, 0)
+    } else {
+      pages[key]![h] = .free
+      pages[key]!.queued &= ~(1 << UInt8(h))
+      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
+    }
+  }
+
+  /// The kernel's choice matches no point of the window: name the divergence.
+  func diverge(
+    _ e: Event, _ m: MM, _ w: Window, _ candidates: [Prediction], _ observed: Prediction,
+    _ key: UInt64, _ h: Int, _ before: String
+  ) {
+    let predicted = candidates.last!
+    let predictedText: String
+    switch predicted {
+    case .fresh: predictedText = "a fresh page (the list head has no usable half)"
+    case .half(let k, let ph): predictedText = "\(hex(k + UInt64(ph) * 0x800)) (the \(halfName(ph)) half of the list head)"
+    }
+    let rule: String
+    var why: String
+    let p = pages[key]
+    switch (observed, predicted) {
+    case (.fresh, .half):
+      if h == 1 {
+        rule = "alloc-divergence"
+        why = "an upper half of a page this mm never held"
+      } else {
+        rule = "alloc-fresh-while-head-usable"
+        why = "a fresh page"
+      }
+    case (.half(let k, _), .half(let pk, _)) where k == pk:
+      rule = "alloc-wrong-half"
+      why = "the \(halfName(h)) half of the head page"
+    case (.half, _) where p?.listed == true && p?.owner == m.serial:
+      rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
+      why = "a half of a page further down the list"
+    case (.half, _) where p?.listed == true || (p?.aCount ?? 0) > 0:
+      let other = p.flatMap { owner(of: $0) }
+      if other !== m && p?.aCount ?? 0 > 0 && h == 0 && p?[1] == .allocated {
+        rule = p?.listed == true ? "release-while-listed" : "release-with-bits"
+        why = "a page still held\(other.map { " by mm \(hex($0.address))" } ?? "") with its other half allocated"
+      } else {
+        rule = "alloc-divergence"
+        why = "a half of a page held by \(other.map { "mm \(hex($0.address))" } ?? "another mm")"
+      }
+    default:
+      rule = "alloc-divergence"
+      why = "a table the model cannot produce"
+    }
+    if let since = m.ambiguousSince {
+      ctx.report(
+        Inconclusive(
+          reason: .concurrency, line: e.line, mm: m.address, page: key,
+          message:
+            "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText), but a concurrent list change inside the alloc window at line \(since) leaves the list order open",
+          wouldBeRule: rule))
+      m.ambiguousSince = nil
+      return
+    }
+    finding(
+      rule, e, mm: m.address, page: key, half: h, before: before,
+      "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText) for mm \(hex(m.address)) [list: \(listSummary(m))]",
+      related: [w.beginLine])
+  }
+
+  func listSummary(_ m: MM) -> String {
+    var parts: [String] = []
+    var k = m.head
+    while k != 0, let p = pages[k], parts.count < 4 {
+      parts.append("\(hex(k)) \(p.lo.letter)\(p.hi.letter)")
+      k = p.next
+    }
+    if m.listCount > parts.count { parts.append("… \(m.listCount) pages") }
+    return parts.isEmpty ? "empty" : parts.joined(separator: ", ")
+  }
+
+  func freeNow(_ e: Event) {
+    let table = e.table
+    let (key, h) = split(table)
+    let m = mm(at: e.mm)
+    ctx.record(page: key, e, mm: e.mm)
+    if table & 0x7ff != 0 || table == 0 {
+      finding(
+        "free-unknown", e, mm: e.mm, page: key, half: h, before: describe(key),
+        "page_table_free(\(hex(table))) is not a 2 KiB-aligned table")
+      return
+    }
+    let before = describe(key)
+    guard var p = pages[key] else {
+      if let m, m.known {
+        finding(
+          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
+          "page_table_free of \(hex(table)), which no allocation of mm \(hex(m.address)) (born at line \(m.bornLine ?? 0)) returned")
+      } else {
+        ctx.stats.freesUntracked += 1
+        var np = Page(lo: .unknown, hi: .unknown, owner: m?.serial ?? -1)
+        np[h] = .free
+        pages[key] = np
+      }
+      return
+    }
+    let pageOwner = owner(of: p)
+    if let m, p.owner >= 0, p.owner != m.serial {
+      finding(
+        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
+        "page_table_free names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
+    }
+    if p.pgste {
+      if p.pgsteQueued {
+        finding("double-free", e, mm: e.mm, page: key, half: h, before: before,
+          "page_table_free of pgste table \(hex(table)), already freed through the tlb batch")
+        return
+      }
+      pageOwner?.liveTables -= 1
+      release(key)
+      changed(pageOwner)
+      return
+    }
+    switch p[h] {
+    case .allocated, .unknown:
+      if p[h] == .allocated { pageOwner?.liveTables -= 1 } else { ctx.stats.freesUntracked += 1 }
+    case .free, .pending:
+      finding(
+        "double-free", e, mm: e.mm, page: key, half: h, before: before,
+        "page_table_free of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
+        related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
+      return
+    }
+    // xor 0x11<<h, list op, xor 0x10<<h: net effect F, with the page on/off the list.
+    p[h] = .free
+    pages[key] = p
+    let listOwner = pageOwner ?? m
+    if p[1 - h] == .allocated, let listOwner {
+      pushFront(listOwner, key)
+      listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
+      // The transient P: an alloc deciding now sees the head busy.
+      if !listOwner.windows.isEmpty {
+        for i in listOwner.windows.indices where listOwner.windows[i].candidates.last != .fresh {
+          listOwner.windows[i].candidates.append(.fresh)
+        }
+      }
+    } else {
+      unlink(key)
+    }
+    if pages[key]!.allFree { release(key) }
+    changed(listOwner)
+  }
+
+  func freeTLB(_ e: Event) {
+    let table = e.table
+    let (key, h) = split(table)
+    ctx.record(page: key, e, mm: e.mm)
+    if table & 0x7ff != 0 || table == 0 {
+      finding(
+        "free-unknown", e, mm: e.mm, page: key, half: h, before: describe(key),
+        "page_table_free_rcu(\(hex(table))) is not a 2 KiB-aligned table")
+      return
+    }
+    let before = describe(key)
+    let named = e.mm.flatMap { mmByAddress[$0] }
+    guard var p = pages[key] else {
+      if let named, named.known {
+        finding(
+          "free-unknown", e, mm: named.address, page: key, half: h, before: before,
+          "page_table_free_rcu of \(hex(table)), which no allocation of mm \(hex(named.address)) returned")
+      } else {
+        ctx.stats.freesUntracked += 1
+        var np = Page(lo: .unknown, hi: .unknown, owner: named?.serial ?? -1)
+        np[h] = .pending
+        np.pendingLine = h == 0 ? (e.line, 0) : (0, e.line)
+        pages[key] = np
+      }
+      return
+    }
+    let pageOwner = owner(of: p)
+    if let named, p.owner >= 0, p.owner != named.serial {
+      finding(
+        "cross-mm", e, mm: named.address, page: key, half: h, before: before,
+        "page_table_free_rcu names mm \(hex(named.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
+    }
+    if p.pgste {
+      if p.pgsteQueued {
+        finding("double-free", e, mm: e.mm, page: key, half: h, before: before,
+          "page_table_free_rcu of pgste table \(hex(table)), already queued")
+        return
+      }
+      pages[key]!.pgsteQueued = true
+      return
+    }
+    switch p[h] {
+    case .allocated: pageOwner?.liveTables -= 1
+    case .unknown: ctx.stats.freesUntracked += 1
+    case .free, .pending:
+      finding(
+        "double-free", e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
+        "page_table_free_rcu of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
+        related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
+      return
+    }
+    p[h] = .pending
+    p.queued &= ~(1 << UInt8(h))
+    if h == 0 { p.pendingLine.0 = e.line } else { p.pendingLine.1 = e.line }
+    pages[key] = p
+    if p[1 - h] == .allocated, let listOwner = pageOwner ?? named {
+      pushBack(listOwner, key)
+    } else {
+      unlink(key)
+    }
+    if pageOwner?.pgste == .unknown { pageOwner?.pgste = .no }
+    changed(pageOwner)
+  }
+
+  func tlbQueue(_ e: Event) {
+    let tag = Int(e.table & 3)
+    let base = e.table & ~3
+    let (key, h) = split(base)
+    guard var p = pages[key] else { return }
+    ctx.record(page: key, e, mm: e.mm)
+    let before = describe(key)
+    switch tag {
+    case 0:
+      finding(
+        "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
+        "tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
+    case 3:
+      if !p.pgste {
+        finding(
+          "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
+          "tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
+      }
+    default:
+      let th = tag - 1
+      if p.pgste || th != h || base & 0x7ff != 0 {
+        finding(
+          "exec-tag-mismatch", e, mm: e.mm, page: key, half: h, before: before,
+          p.pgste
+            ? "tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
+            : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
+        return
+      }
+      switch p[h] {
+      case .pending:
+        if p.queued & (1 << UInt8(h)) != 0 {
+          finding(
+            "double-free", e, mm: e.mm, page: key, half: h, before: before,
+            "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
+        }
+        p.queued |= 1 << UInt8(h)
+        pages[key] = p
+      case .unknown: break
+      case .free, .allocated:
+        finding(
+          "queue-without-pending", e, mm: e.mm, page: key, half: h, before: before,
+          "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half, which is \(p[h] == .free ? "free" : "allocated"), not pending")
+      }
+    }
+  }
+
+  func tlbExec(_ e: Event) {
+    let tag = Int(e.table & 3)
+    let base = e.table & ~3
+    let (key, h) = split(base)
+    guard let p = pages[key] else {
+      if tag != 0 { ctx.stats.execsUntracked += 1 }
+      return
+    }
+    ctx.record(page: key, e, mm: nil)
+    let before = describe(key)
+    let pageOwner = owner(of: p)
+    switch tag {
+    case 0:
+      finding(
+        "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+        "__tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
+    case 3:
+      if !p.pgste {
+        finding(
+          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+          "__tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
+        return
+      }
+      if !p.pgsteQueued {
+        finding(
+          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+          "__tlb_remove_table(\(hex(e.table))) of a pgste table that was not freed")
+        return
+      }
+      pageOwner?.liveTables -= 1
+      release(key)
+      changed(pageOwner)
+    default:
+      let th = tag - 1
+      if p.pgste || th != h || base & 0x7ff != 0 {
+        finding(
+          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: h, before: before,
+          p.pgste
+            ? "__tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
+            : "__tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
+        return
+      }
+      switch p[h] {
+      case .pending, .unknown:
+        if p[h] == .unknown { ctx.stats.execsUntracked += 1 }
+        pages[key]![h] = .free
+        pages[key]!.queued &= ~(1 << UInt8(h))
+        if pages[key]!.allFree { release(key) }
+        changed(pageOwner)
+      case .free, .allocated:
+        finding(
+          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: h, before: before,
+          "__tlb_remove_table(\(hex(e.table))) executes the \(halfName(h)) half, which is \(p[h] == .free ? "free" : "allocated"): no page_table_free_rcu made it pending")
+      }
+    }
+  }
+
+  func birth(_ e: Event) {
+    guard let address = e.mm else { return }
+    if let old = mmByAddress[address] { bury(old, e, seen: false) }
+    let m = MM(serial: nextSerial, address: address, known: true)
+    nextSerial += 1
+    m.bornLine = e.line
+    mmByAddress[address] = m
+    mmBySerial[m.serial] = m
+    ctx.stats.mmsBorn += 1
+    ctx.stats.mmsSeen += 1
+  }
+
+  func death(_ e: Event) {
+    guard let address = e.mm, let m = mmByAddress[address] else { return }
+    bury(m, e, seen: true)
+    ctx.stats.mmsDied += 1
+  }
+
+  /// I8: by the time the pgd goes, exit_mmap has freed every table of the mm.
+  func bury(_ m: MM, _ e: Event, seen: Bool) {
+    if m.liveTables > 0 || m.listCount > 0 {
+      var live: [(UInt64, Int)] = []
+      for (k, p) in pages where p.owner == m.serial {
+        for h in 0..<2 where p[h] == .allocated { live.append((k, h)) }
+      }
+      live.sort { $0 < $1 }
+      if !live.isEmpty {
+        let list = live.prefix(6).map { hex($0.0 + UInt64($0.1) * 0x800) }.joined(separator: ", ")
+        finding(
+          "leak", e, mm: m.address, page: live[0].0, half: live[0].1,
+          before: "\(live.count) live tables", after: "mm gone",
+          seen
+            ? "the pgd of mm \(hex(m.address)) was freed while \(live.count) of its tables were never freed: \(list)\(live.count > 6 ? ", …" : "")"
+            : "mm \(hex(m.address)) was born again while \(live.count) tables of its previous life were never freed: \(list)\(live.count > 6 ? ", …" : "")")
+      }
+      // Forget them: later events of these tables are judged as of unknown history.
+      for (k, h) in live { pages[k]![h] = .unknown }
+      while m.head != 0 { unlink(m.head) }
+    }
+    mmByAddress[m.address] = nil
+    mmBySerial[m.serial] = nil
+  }
+
+  func lost(_ e: Event) {
+    hadLoss = true
+    ctx.stats.lostMarkers += 1
+    ctx.stats.lostEvents += e.count
+    for m in mmByAddress.values {
+      m.known = false
+      m.windows.removeAll()
+    }
+  }
+
+  public func finish(lastLine: Int) {
+    ctx.stats.pagesAtEnd = pages.count
+    var live = 0
+    for p in pages.values { live += p.pgste ? 1 : p.aCount }
+    ctx.stats.tablesLiveAtEnd = live
+  }
+}

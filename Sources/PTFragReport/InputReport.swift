@@ -1,0 +1,159 @@
+import PTFragEvents
+import PTFragReplay
+
+/// Exit codes, as documented in `--help` and the README (sysexits where one fits).
+public enum ExitCode: Int32, Sendable, CaseIterable {
+  /// No finding at or above `--fail-on`, nothing unexplained.
+  case clean = 0
+  /// Findings at or above `--fail-on`.
+  case findings = 1
+  /// Inconclusive only: lost events, unexplained misses, open concurrency, no events.
+  case inconclusive = 2
+  /// Bad command line (EX_USAGE).
+  case usage = 64
+  /// Malformed input beyond the tolerance (EX_DATAERR).
+  case malformedInput = 65
+  /// Input missing or unreadable (EX_NOINPUT).
+  case inputMissing = 66
+  /// I/O error while reading or writing (EX_IOERR).
+  case ioError = 74
+
+  /// Rank for "the worst input wins": I/O < missing < malformed < findings < inconclusive < clean.
+  public var badness: Int {
+    switch self {
+    case .clean: 0
+    case .inconclusive: 1
+    case .findings: 2
+    case .malformedInput: 3
+    case .inputMissing: 4
+    case .ioError: 5
+    case .usage: 6
+    }
+  }
+}
+
+/// What was read, for the report (format-independent summary of the read layer).
+public struct ReadSummary: Sendable {
+  public struct Sample: Sendable {
+    public var line: Int
+    public var reason: String
+    public init(line: Int, reason: String) {
+      self.line = line
+      self.reason = reason
+    }
+  }
+  public var format: String = "ftrace-text"
+  public var lines = 0
+  public var bytes: UInt64 = 0
+  public var malformed = 0
+  public var malformedTolerance = 0
+  public var malformedSamples: [Sample] = []
+  public var foreignLines = 0
+  public var truncatedLastLine: Int? = nil
+  public var backwardsTimestamps = 0
+  public var firstBackwardsLine: Int? = nil
+  public var incompleteHits = 0
+  public var incompleteSamples: [Sample] = []
+  public var orphanReturns = 0
+  public init() {}
+  /// Malformed lines beyond the tolerance: the replay is incomplete.
+  public var beyondTolerance: Bool { malformed > malformedTolerance }
+}
+
+/// One input's whole analysis, ready to render.
+public struct InputReport: Sendable {
+  public var path: String
+  /// How the model was chosen, and why (e.g. "given with --model", or the detection).
+  public var modelSelection: String
+  public var profilePath: String?
+  /// Misses per probed function from the profile, for the report.
+  public var profileMisses: [KernelFunction: UInt64]?
+  public var read: ReadSummary
+  /// nil when the input could not be read at all (`error` says why).
+  public var result: ReplayResult?
+  public var error: (code: ExitCode, message: String)?
+  /// SHA-256 of the input bytes, hex (when computed).
+  public var sha256: String?
+
+  public init(
+    path: String, modelSelection: String, profilePath: String?,
+    profileMisses: [KernelFunction: UInt64]?, read: ReadSummary, result: ReplayResult?,
+    error: (code: ExitCode, message: String)? = nil
+  ) {
+    self.path = path
+    self.modelSelection = modelSelection
+    self.profilePath = profilePath
+    self.profileMisses = profileMisses
+    self.read = read
+    self.result = result
+    self.error = error
+  }
+
+  /// The verdict as a string for reports: clean / fail / inconclusive / incomplete / error.
+  public func verdictText(failOn: Severity?) -> String {
+    if error != nil { return "error" }
+    if read.beyondTolerance { return "incomplete" }
+    return result?.verdict(failOn: failOn).rawValue ?? "error"
+  }
+
+  public func exitCode(failOn: Severity?) -> ExitCode {
+    if let error { return error.code }
+    if read.beyondTolerance { return .malformedInput }
+    switch result?.verdict(failOn: failOn) {
+    case .clean?: return .clean
+    case .fail?: return .findings
+    case .inconclusive?: return .inconclusive
+    case nil: return .ioError
+    }
+  }
+}
+
+/// The whole run: every input, and the settings that judge it.
+public struct RunReport: Sendable {
+  public var inputs: [InputReport]
+  public var failOn: Severity?
+  public var toolVersion: String
+  public init(inputs: [InputReport], failOn: Severity?, toolVersion: String) {
+    self.inputs = inputs
+    self.failOn = failOn
+    self.toolVersion = toolVersion
+  }
+  public var exitCode: ExitCode {
+    inputs.map { $0.exitCode(failOn: failOn) }.max { $0.badness < $1.badness } ?? .clean
+  }
+}
+
+/// Seconds with microseconds, as ftrace prints them.
+public func formatTimestamp(_ ns: UInt64) -> String {
+  let s = ns / 1_000_000_000
+  let us = (ns % 1_000_000_000) / 1000
+  let frac = String(us)
+  return "\(s).\(String(repeating: "0", count: 6 - frac.count))\(frac)"
+}
+
+public func hexAddress(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+extension Event.Kind {
+  /// The kernel function (or marker) behind the event kind, for histories.
+  public var label: String {
+    switch self {
+    case .allocBegin: "page_table_alloc entry"
+    case .alloc: "page_table_alloc"
+    case .allocUnreturned: "page_table_alloc (no return)"
+    case .freeNow: "page_table_free"
+    case .freeTLB: "page_table_free_rcu"
+    case .tlbQueue: "tlb_remove_table"
+    case .tlbExec: "__tlb_remove_table"
+    case .deferBegin: "pte_free_defer"
+    case .deferEnd: "pte_free_defer return"
+    case .rcuFree: "pte_free_now"
+    case .crstAlloc: "crst_table_alloc"
+    case .crstFree: "crst_table_free"
+    case .mmBirth: "mm birth"
+    case .mmDeath: "mm death"
+    case .lost: "LOST"
+    case .fragmentFree: "pte_fragment_free"
+    case .fragDestroy: "pte_frag_destroy"
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import PTFragKit
+
+@main
+struct PTFrag: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ptfrag",
+    abstract: "Replay captured s390/powerpc page-table events through reference models of the kernel's PTE-fragment allocators.",
+    discussion: """
+      ptfrag reads ftrace captures of page-table probes (the text of /sys/kernel/tracing/trace,
+      trace_pipe or trace-cmd report), replays them through a model of the allocator the
+      kernel ran, and reports every event the model says cannot happen.
+
+      EXIT CODES
+        0   clean: no finding at or above --fail-on, nothing unexplained
+        1   findings at or above --fail-on
+        2   inconclusive only (lost events, unexplained silent misses, no events)
+        64  usage error
+        65  malformed input beyond the tolerance
+        66  input missing or unreadable
+        74  I/O error
+      With several inputs the worst one decides.
+      """,
+    version: ptfragVersion,
+    subcommands: [Analyze.self, Models.self],
+    defaultSubcommand: Analyze.self)
+}

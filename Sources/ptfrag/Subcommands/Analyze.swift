@@ -1,0 +1,135 @@
+import ArgumentParser
+import PTFragKit
+import PTFragReplay
+import PTFragReport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case text, json
+}
+
+enum FailOn: String, ExpressibleByArgument, CaseIterable {
+  case error, warning, never
+  var severity: Severity? {
+    switch self {
+    case .error: .error
+    case .warning: .warning
+    case .never: nil
+    }
+  }
+}
+
+enum ColorMode: String, ExpressibleByArgument, CaseIterable {
+  case auto, always, never
+}
+
+/// Options shared by the commands that report.
+struct ReportOptions: ParsableArguments {
+  @Option(help: "Standard output format.")
+  var format: OutputFormat = .text
+
+  @Option(name: .customLong("json"), help: ArgumentHelp("Also write the JSON report to FILE.", valueName: "FILE"))
+  var jsonPath: String?
+
+  @Option(help: "Exit 1 when a finding has this severity or worse ('never': findings never fail).")
+  var failOn: FailOn = .error
+
+  @Option(help: "Colour on standard output: auto (only on a terminal), always, never.")
+  var color: ColorMode = .auto
+}
+
+struct Analyze: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Replay captures through an allocator model and report divergences.",
+    discussion: """
+      Each FILE is a capture (text; '-' reads standard input). With no FILE, ptfrag analyzes
+      the real s390x 6.1 capture bundled in Fixtures/samples with its kprobe_profile, and
+      says so.
+
+      The model predicts the table every allocation returns for each mm born in the capture
+      (crst_table_alloc returning into mm_init), checks every free and tlb execution against
+      the page's state, and names each divergence with a rule id (see README). What a capture
+      cannot decide (lost events, silent kprobe misses, mms born before the capture,
+      concurrent operations) is reported as inconclusive, never as an error.
+
+      Give the kprobe_profile saved with the capture: without it, a pending half that comes
+      back is a probable missed __tlb_remove_table (inconclusive); with it, the profile says
+      whether misses happened (explained) or not (reuse-before-grace, an error).
+      """)
+
+  @Argument(help: ArgumentHelp("Captures to analyze ('-' = standard input).", valueName: "FILE"))
+  var files: [String] = []
+
+  @Option(help: "Allocator model: \(ModelRegistry.ids.joined(separator: ", ")).")
+  var model: String = "s390-6.1"
+
+  @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("/sys/kernel/tracing/kprobe_profile saved with the capture.", valueName: "FILE"))
+  var kprobeProfile: String?
+
+  @Option(name: .customLong("max-malformed"), help: "Malformed lines tolerated per input; beyond it the report is incomplete (exit 65).")
+  var maxMalformed: Int = 1000
+
+  @OptionGroup var report: ReportOptions
+
+  func validate() throws {
+    if ModelRegistry.model(id: model) == nil {
+      throw ValidationError("unknown model '\(model)'; known: \(ModelRegistry.ids.joined(separator: ", "))")
+    }
+    if maxMalformed < 0 { throw ValidationError("--max-malformed must be 0 or more") }
+    if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("'-' (standard input) can be given once") }
+  }
+
+  func run() throws {
+    var inputs = files
+    var profile = kprobeProfile
+    if inputs.isEmpty {
+      let sample = BundledSample.s390x61
+      inputs = [sample.trace]
+      if profile == nil { profile = sample.profile }
+      FileHandleOutput.stderr(
+        "ptfrag: no input given: analyzing the bundled real capture \(sample.trace) (s390x, Debian 6.1) with its kprobe_profile\n")
+    }
+    let options = AnalyzeOptions(
+      modelID: model, modelSelection: "given with --model" , profilePath: profile,
+      malformedTolerance: maxMalformed)
+    var reports: [InputReport] = []
+    for path in inputs {
+      do {
+        reports.append(try Analyzer.analyze(path: path, options: options))
+      } catch {
+        FileHandleOutput.stderr("ptfrag: \(error.message)\n")
+        throw ExitCode(error.exitCode.rawValue)
+      }
+    }
+    let run = RunReport(inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion)
+    try emit(run, report)
+    throw ExitCode(run.exitCode.rawValue)
+  }
+}
+
+/// Writes the run in the requested formats.
+func emit(_ run: RunReport, _ options: ReportOptions) throws {
+  if let path = options.jsonPath {
+    do {
+      try FileHandleOutput.write(JSONReport.render(run), to: path)
+    } catch {
+      FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
+      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
+    }
+  }
+  switch options.format {
+  case .json:
+    FileHandleOutput.stdout(JSONReport.render(run))
+  case .text:
+    let color: Bool =
+      switch options.color {
+      case .always: true
+      case .never: false
+      case .auto: isatty(1) != 0 && getenv("NO_COLOR") == nil
+      }
+    FileHandleOutput.stdout(TextReport(color: color).render(run))
+  }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import PTFragReplay
+
+struct Models: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "List every allocator model: kernel versions, source commits, summary, rules.")
+
+  @Flag(help: "Also list each model's rules.")
+  var rules = false
+
+  func run() {
+    var o = ""
+    for m in ModelRegistry.all.map({ $0.descriptor }) {
+      o += "\(m.id)\n  kernels:   \(m.kernels)\n  summary:   \(m.summary)\n"
+      o += "  functions: \(m.functions.joined(separator: ", "))\n"
+      for c in m.commits { o += "  commit:    \(c)\n" }
+      if rules {
+        for r in m.rules { o += "  rule:      \(r.id) (\(r.severity)): \(r.summary)\n" }
+      }
+    }
+    FileHandleOutput.stdout(o)
+  }
+}

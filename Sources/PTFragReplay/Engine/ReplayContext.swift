@@ -176,6 +176,34 @@ struct HistoryRing {
   }
 }
 
+/// What the allocator holds at one moment, in table slots (s390: 2 KiB halves; powerpc:
+/// fragments; one-table-per-page variants: 1 slot per page).
+///
+/// `slotsHeld = live + pending + unknown + reusableNow + reusableLater + stranded`
+/// (kernel-models.md §8: waste = held − live − pending, split three ways).
+public struct Occupancy: Sendable, Equatable {
+  /// Pages (of `pageBytes`) the allocator owns.
+  public var pagesHeld = 0
+  /// Bytes per page and slots per page of this model.
+  public var pageBytes = 4096
+  public var slotsPerPage = 2
+  /// Tables allocated and not freed.
+  public var live = 0
+  /// Slots waiting for a tlb execution or an RCU grace period.
+  public var pending = 0
+  /// Slots whose state the capture does not show (history before the capture).
+  public var unknown = 0
+  /// Free slots the next allocation takes (the list head's free half; ppc cursor slots).
+  public var reusableNow = 0
+  /// Free slots on listed pages behind the head.
+  public var reusableLater = 0
+  /// Free slots that cannot be reused before their page is released.
+  public var stranded = 0
+  public init() {}
+  public var slotsHeld: Int { pagesHeld * slotsPerPage }
+  public var waste: Int { reusableNow + reusableLater + stranded }
+}
+
 /// A replayable allocator model. One instance replays one capture.
 public protocol AllocatorModel: AnyObject {
   static var descriptor: ModelDescriptor { get }
@@ -184,4 +212,10 @@ public protocol AllocatorModel: AnyObject {
   func apply(_ e: Event)
   /// End of input at `line` (the last line number).
   func finish(lastLine: Int)
+  /// What the allocator holds now. O(1): the engine reads it after every event.
+  var occupancy: Occupancy { get }
+  /// Simulation (what-if): the table this kernel would hand `mm` now, without applying it.
+  /// `fresh()` returns the base of a new page from the buddy allocator when one is needed.
+  /// The caller then applies the matching `.alloc` event.
+  func simulateAlloc(mm: UInt64, fresh: () -> UInt64) -> UInt64
 }

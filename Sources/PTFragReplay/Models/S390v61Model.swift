@@ -264,8 +264,107 @@ public final class S390v61Model: AllocatorModel {
 
   // MARK: Events
 
+  // MARK: Occupancy (kernel-models.md §8), kept by difference around each event
+
+  struct Tally {
+    var live = 0, pending = 0, unknown = 0, free = 0, freeListed = 0
+    static func += (a: inout Tally, b: Tally) {
+      a.live += b.live; a.pending += b.pending; a.unknown += b.unknown
+      a.free += b.free; a.freeListed += b.freeListed
+    }
+    static func -= (a: inout Tally, b: Tally) {
+      a.live -= b.live; a.pending -= b.pending; a.unknown -= b.unknown
+      a.free -= b.free; a.freeListed -= b.freeListed
+    }
+  }
+  var tally = Tally()
+  /// Σ over mms: 1 if the list head has a free half (what the next alloc takes).
+  var headsWithFree = 0
+
+  func contribution(_ key: UInt64) -> Tally {
+    var t = Tally()
+    guard let p = pages[key] else { return t }
+    if p.pgste {
+      t.live = 2
+      return t
+    }
+    for h in 0..<2 {
+      switch p[h] {
+      case .allocated: t.live += 1
+      case .pending: t.pending += 1
+      case .unknown: t.unknown += 1
+      case .free:
+        t.free += 1
+        if p.listed { t.freeListed += 1 }
+      }
+    }
+    return t
+  }
+
+  func headFree(_ m: MM?) -> Int {
+    guard let m, m.head != 0, let p = pages[m.head] else { return 0 }
+    return p.lo == .free || p.hi == .free ? 1 : 0
+  }
+
+  /// Self-check for tests: the kept occupancy equals a full recount.
+  public func occupancyMatchesRecount() -> Bool {
+    let kept = (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+    recount()
+    return kept == (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+  }
+
+  func recount() {
+    tally = Tally()
+    for k in pages.keys { tally += contribution(k) }
+    headsWithFree = mmByAddress.values.reduce(0) { $0 + headFree($1) }
+  }
+
+  public var occupancy: Occupancy {
+    var o = Occupancy()
+    o.pagesHeld = pages.count
+    o.live = tally.live
+    o.pending = tally.pending
+    o.unknown = tally.unknown
+    o.reusableNow = headsWithFree
+    o.reusableLater = tally.freeListed - headsWithFree
+    o.stranded = tally.free - tally.freeListed
+    return o
+  }
+
+  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
+    guard let m = mmByAddress[address] else { return fresh() }
+    switch predict(m) {
+    case .fresh: return fresh()
+    case .half(let k, let h): return k + UInt64(h) * 0x800
+    }
+  }
+
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    // Occupancy by difference: the event's page and the heads of the mms it touches.
+    let key = (e.table & ~3) & s390PageMask
+    let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
+    let ownerBefore = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+    let named = e.mm.flatMap { mmByAddress[$0] }
+    if touchesPage { tally -= contribution(key) }
+    let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
+    dispatch(e)
+    if e.kind == .mmDeath || e.kind == .mmBirth || e.kind == .lost || needsRecount {
+      needsRecount = false
+      recount()
+    } else {
+      if touchesPage { tally += contribution(key) }
+      let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
+      let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
+      headsWithFree += after - headsBefore
+    }
+    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  var needsRecount = false
+
+  func dispatch(_ e: Event) {
     switch e.kind {
     case .allocBegin: allocBegin(e)
     case .alloc: alloc(e)
@@ -280,8 +379,6 @@ public final class S390v61Model: AllocatorModel {
     case .crstAlloc, .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
       break
     }
-    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
   func allocBegin(_ e: Event) {
@@ -433,6 +530,7 @@ public final class S390v61Model: AllocatorModel {
   }
 
   func convertToPgste(_ m: MM) {
+    needsRecount = true
     while m.head != 0 {
       let k = m.head
       unlink(k)

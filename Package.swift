@@ -24,7 +24,9 @@ let package = Package(
   ],
   targets: [
     .target(name: "PTFragEvents"),
-    .target(name: "PTFragRead", dependencies: ["PTFragEvents"]),
+    // zlib (gzip input), through the system library: apt install zlib1g-dev.
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+    .target(name: "PTFragRead", dependencies: ["PTFragEvents", "CZlib"]),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
     .target(
@@ -36,7 +38,7 @@ let package = Package(
         "PTFragKit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
+    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
     .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],

@@ -66,8 +66,8 @@ public enum Analyzer {
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
     do {
-      var source = try FileSource(path: path)
-      diagnostics = try TextCaptureReader().read(&source) { record in
+      // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes.
+      diagnostics = try CaptureReader.read(path: path) { record in
         normalizer.feed(record) { replayer.apply($0) }
       }
     } catch {
@@ -83,6 +83,7 @@ public enum Analyzer {
       overwritten = b - a
     }
     let result = replayer.finish(overwritten: overwritten, profileMisses: misses)
+    summary.format = diagnostics.format.name
     summary.lines = diagnostics.lines
     summary.bytes = diagnostics.bytes
     summary.malformed = diagnostics.malformedCount

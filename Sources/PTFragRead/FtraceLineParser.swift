@@ -31,6 +31,46 @@ public enum ParsedLine {
   case malformed(MalformedReason)
 }
 
+/// Where the fields of a parsed probe line lie (byte offsets into the line), for
+/// conversion: everything a line prints, not only what the replay uses.
+public struct LineFields: Sendable {
+  public var comm = 0..<0
+  public var pid = 0..<0
+  /// The `(tgid)` column's content (`   1234` or `-------`), if the line has one.
+  public var tgid: Range<Int>? = nil
+  public var cpu = 0..<0
+  /// The irq-info flags column (`.....`), if the line has one.
+  public var flags: Range<Int>? = nil
+  /// `seconds.fraction` (without the colon).
+  public var timestamp = 0..<0
+  /// The event name (without its colon).
+  public var eventName = 0..<0
+  /// Inside the location parentheses: `func+0x0/0x2c8` or `caller+off/size <- func`.
+  public var location = 0..<0
+  /// The probed function's symbol as printed (with any `.isra.0`-style suffix).
+  public var function = 0..<0
+  /// Return probes: the caller part (`caller+off/size`).
+  public var caller: Range<Int>? = nil
+  /// After the location's `)`: the `name=value` pairs, to the end of the trimmed line.
+  public var values = 0..<0
+  public init() {}
+}
+
+extension ProbeHit {
+  /// Stores `value` under `role` (nothing for a value of no role).
+  @inline(__always)
+  mutating func assign(_ role: ValueRole?, _ value: UInt64) {
+    switch role {
+    case .mm?: mm = value
+    case .table?: table = value
+    case .tlb?: tlb = value
+    case .vmaddr?: vmaddr = value
+    case .retval?: retval = value
+    case nil: break
+    }
+  }
+}
+
 /// Parses one line of `/sys/kernel/tracing/trace`, `trace_pipe` or `trace-cmd report` output:
 ///
 ///     comm-pid [(tgid)] [cpu] [flags] seconds.frac: event: (location) name=value …
@@ -53,6 +93,17 @@ public enum FtraceLineParser {
   /// user-chosen event name (without its colon) inside `line`.
   public static func parse(
     _ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, eventName: inout Range<Int>
+  ) -> ParsedLine {
+    var fields = LineFields()
+    let r = parse(line, lineNumber: lineNumber, fields: &fields)
+    eventName = fields.eventName
+    return r
+  }
+
+  /// As `parse(_:lineNumber:)`; on a hit (or a foreign line), `fields` receives where each
+  /// printed field lies.
+  public static func parse(
+    _ line: UnsafeBufferPointer<UInt8>, lineNumber: Int, fields: inout LineFields
   ) -> ParsedLine {
     guard let p = line.baseAddress else { return .skip }
     var n = line.count
@@ -88,9 +139,11 @@ public enum FtraceLineParser {
           // Walk back over blanks and an optional (tgid) column.
           var b = j - 1
           while b > commStart && isSpace(p[b]) { b -= 1 }
+          var tgid: Range<Int>? = nil
           if p[b] == UInt8(ascii: ")") {
             var o = b - 1
             while o > commStart && p[o] != UInt8(ascii: "(") { o -= 1 }
+            tgid = (o + 1)..<b
             b = o - 1
             while b > commStart && isSpace(p[b]) { b -= 1 }
           }
@@ -100,6 +153,7 @@ public enum FtraceLineParser {
             cpuOpen = j
             dash = d
             pidEnd = b + 1
+            fields.tgid = tgid
             break
           }
         }
@@ -137,10 +191,16 @@ public enum FtraceLineParser {
       return (s, e)
     }
     var (ts, te) = token(i)
+    fields.flags = nil
     if !looksLikeTimestamp(p, ts, te) {
+      fields.flags = ts..<te
       (ts, te) = token(te)
       if !looksLikeTimestamp(p, ts, te) { return .malformed(.noTimestamp) }
     }
+    fields.comm = commStart..<dash
+    fields.pid = (dash + 1)..<pidEnd
+    fields.cpu = (cpuOpen + 1)..<(i - 1)
+    fields.timestamp = ts..<(te - 1)
     var secs: UInt64 = 0
     var k = ts
     while p[k] != UInt8(ascii: ".") {
@@ -166,7 +226,7 @@ public enum FtraceLineParser {
     // Event name "name:" (user's choice; ignored except as a token).
     let (es, ee) = token(te)
     if es >= n || ee - es < 2 || p[ee - 1] != UInt8(ascii: ":") { return .malformed(.noEventName) }
-    eventName = es..<(ee - 1)
+    fields.eventName = es..<(ee - 1)
 
     // Location "(func+off/size)" or "(caller+off/size <- func)".
     var ls = ee
@@ -204,6 +264,16 @@ public enum FtraceLineParser {
       while funcEnd < le && p[funcEnd] != UInt8(ascii: "+") { funcEnd += 1 }
     }
     guard funcEnd > funcStart else { return .malformed(.noLocation) }
+    fields.location = (ls + 1)..<le
+    fields.function = funcStart..<funcEnd
+    if arrow >= 0 {
+      var ce = arrow
+      while ce > ls + 1 && isSpace(p[ce - 1]) { ce -= 1 }
+      fields.caller = (ls + 1)..<ce
+    } else {
+      fields.caller = nil
+    }
+    fields.values = min(le + 1, n)..<n
     guard
       let function = KernelFunction.lookup(
         UnsafeBufferPointer(start: p + funcStart, count: funcEnd - funcStart))
@@ -240,14 +310,7 @@ public enum FtraceLineParser {
       }
       let role = roleOf(p, ns, nameEnd, function: function, kind: kind, index: valueIndex)
       valueIndex += 1
-      switch role {
-      case .mm?: hit.mm = value
-      case .table?: hit.table = value
-      case .tlb?: hit.tlb = value
-      case .vmaddr?: hit.vmaddr = value
-      case .retval?: hit.retval = value
-      case nil: break
-      }
+      hit.assign(role, value)
     }
     return .hit(hit)
   }

@@ -32,17 +32,22 @@ let package = Package(
     .target(
       name: "PTFragKit",
       dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport"]),
+    // Synthetic captures (ptfrag synth, tests, the benchmark): a model decides every address.
+    .target(name: "PTFragSynth", dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay"]),
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit",
+        "PTFragKit", "PTFragSynth",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
     .testTarget(
+      name: "PTFragSynthTests",
+      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragEvents"]),
+    .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],
       resources: []),
-    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit", "PTFragRead", "PTFragReport", "PTFragSynth"]),
   ]
 )

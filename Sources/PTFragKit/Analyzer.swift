@@ -15,14 +15,18 @@ public struct AnalyzeOptions: Sendable {
   public var profilePath: String?
   /// Malformed lines tolerated per input before the verdict is "incomplete" (exit 65).
   public var malformedTolerance: Int
+  /// Read and parse on a second thread while this one normalizes and replays (when the machine has
+  /// two or more CPUs). Same results either way; false runs everything on one thread.
+  public var pipelined: Bool
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
-    profilePath: String? = nil, malformedTolerance: Int = 1000
+    profilePath: String? = nil, malformedTolerance: Int = 1000, pipelined: Bool = true
   ) {
     self.modelID = modelID
     self.modelSelection = modelSelection
     self.profilePath = profilePath
     self.malformedTolerance = malformedTolerance
+    self.pipelined = pipelined
   }
 }
 
@@ -67,8 +71,17 @@ public enum Analyzer {
     let diagnostics: ReadDiagnostics
     do {
       // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes.
-      diagnostics = try CaptureReader.read(path: path) { record in
-        normalizer.feed(record) { replayer.apply($0) }
+      if options.pipelined && Pipeline.onlineCPUs > 1 {
+        // Stage 1 (second thread): read and parse. Stage 2 (here): normalize and replay.
+        diagnostics = try Pipeline.run(
+          produce: { (emit) throws(ReadError) -> ReadDiagnostics in
+            try CaptureReader.read(path: path, emit)
+          },
+          consume: { record in normalizer.feed(record) { replayer.apply($0) } })
+      } else {
+        diagnostics = try CaptureReader.read(path: path) { record in
+          normalizer.feed(record) { replayer.apply($0) }
+        }
       }
     } catch {
       let code = ExitCode(rawValue: error.exitCode) ?? .ioError

@@ -1,5 +1,11 @@
 import PTFragEvents
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// What reading a capture noticed besides its records: malformed lines (counted, the first
 /// few kept with their line numbers), foreign probe lines, and the event names seen per
 /// probed function (to resolve a kprobe_profile, which is keyed by event name).
@@ -55,7 +61,7 @@ struct HitTally {
     _ d: inout ReadDiagnostics
   ) {
     let slot = Int(h.function.rawValue) * 2 + (h.kind == .ret ? 1 : 0)
-    if name.count > 0, learned[slot].map({ !$0.elementsEqual(name) }) ?? true {
+    if name.count > 0, !Self.same(learned[slot], name) {
       let bytes = Array(name)
       learned[slot] = bytes
       d.eventNames[String(decoding: bytes, as: UTF8.self)] = (h.function, h.kind)
@@ -66,6 +72,16 @@ struct HitTally {
         if d.firstBackwardsLine == nil { d.firstBackwardsLine = line }
       }
       lastTs[Int(h.cpu)] = h.timestampNs
+    }
+  }
+}
+
+extension HitTally {
+  @inline(__always)
+  static func same(_ known: [UInt8]?, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard let known, known.count == name.count else { return false }
+    return known.withUnsafeBufferPointer { k in
+      bytesEqual(UnsafeRawPointer(k.baseAddress!), UnsafeRawPointer(name.baseAddress!), name.count)
     }
   }
 }
@@ -82,13 +98,14 @@ public struct TextCaptureReader {
   ) throws(ReadError) -> ReadDiagnostics {
     var d = ReadDiagnostics()
     var tally = HitTally()
+    var scratch = LineScratch()
     let overlongLimit = splitter.maxLineBytes
     let (lines, bytes) = try splitter.forEachLine(
       in: &source,
       overlong: { line, n in d.malformed(line, Self.overlongReason(n, limit: overlongLimit)) },
       unterminatedLast: { line in d.truncatedLastLine = line }
     ) { (buf, lineNo) throws(ReadError) in
-      try Self.handle(buf, lineNo, &d, &tally, body)
+      try Self.handle(buf, lineNo, &d, &tally, &scratch, body)
     }
     d.lines = lines
     d.bytes = bytes
@@ -99,17 +116,29 @@ public struct TextCaptureReader {
     "line of \(n) bytes is longer than the \(limit)-byte limit"
   }
 
+  /// Storage the per-line path reuses.
+  struct LineScratch {
+    var fields = LineFields()
+    var hit = ProbeHit(
+      line: 0, timestampNs: 0, cpu: 0, pid: 0, comm: Comm(), function: .pageTableAlloc,
+      kind: .entry)
+  }
+
   /// Parses one text line (1-based `lineNo`) and hands its record to `body`, or counts it.
   @inline(__always)
   static func handle(
     _ buf: UnsafeBufferPointer<UInt8>, _ lineNo: Int, _ d: inout ReadDiagnostics,
-    _ tally: inout HitTally, _ body: (TraceRecord) throws(ReadError) -> Void
+    _ tally: inout HitTally, _ scratch: inout LineScratch,
+    _ body: (TraceRecord) throws(ReadError) -> Void
   ) throws(ReadError) {
-    var nameRange = 0..<0
-    switch FtraceLineParser.parse(buf, lineNumber: lineNo, eventName: &nameRange) {
-    case .hit(let h):
-      tally.note(h, eventName: UnsafeBufferPointer(rebasing: buf[nameRange]), line: lineNo, &d)
-      try body(.hit(h))
+    switch FtraceLineParser.parseLine(
+      buf, lineNumber: lineNo, fields: &scratch.fields, hit: &scratch.hit)
+    {
+    case .hit:
+      tally.note(
+        scratch.hit, eventName: UnsafeBufferPointer(rebasing: buf[scratch.fields.eventName]),
+        line: lineNo, &d)
+      try body(.hit(scratch.hit))
     case .lost(let m):
       try body(.lost(m))
     case .skip:

@@ -65,8 +65,9 @@ public struct JSONCaptureReader {
     _ source: inout S, _ body: (TraceRecord) throws(ReadError) -> Void
   ) throws(ReadError) -> ReadDiagnostics {
     var tally = HitTally()
+    var scratch = TextCaptureReader.LineScratch()
     return try forEachRecord(&source) { (rec, number, d) throws(ReadError) in
-      try Self.decode(rec, number, &d, &tally, body)
+      try Self.decode(rec, number, &d, &tally, &scratch, body)
     }
   }
 
@@ -289,7 +290,7 @@ public struct JSONCaptureReader {
   /// Turns one scanned record into a `TraceRecord` (or counts it as malformed/foreign).
   static func decode(
     _ rec: JSONRecord, _ number: Int, _ d: inout ReadDiagnostics, _ tally: inout HitTally,
-    _ body: (TraceRecord) throws(ReadError) -> Void
+    _ scratch: inout TextCaptureReader.LineScratch, _ body: (TraceRecord) throws(ReadError) -> Void
   ) throws(ReadError) {
     if rec[.unterminated].kind == .bool && rec[.unterminated].flag { d.truncatedLastLine = number }
     switch recordKind(rec) {
@@ -305,7 +306,7 @@ public struct JSONCaptureReader {
           number, TextCaptureReader.overlongReason(Int(clamping: n), limit: LineSplitter().maxLineBytes))
       }
       guard t.kind == .string else { return d.malformed(number, JSONRecordIssue.noText.text) }
-      try TextCaptureReader.handle(t.bytes, number, &d, &tally, body)
+      try TextCaptureReader.handle(t.bytes, number, &d, &tally, &scratch, body)
     case .lost?:
       guard case .ok(let cpu)? = integer(rec[.cpu]), cpu <= UInt64(Int32.max),
         case .ok(let n)? = integer(rec[.events])

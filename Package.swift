@@ -40,6 +40,10 @@ let package = Package(
         "PTFragKit", "PTFragSynth",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // Throughput and memory benchmark (run in release; see docs/benchmark.md).
+    .executableTarget(
+      name: "ptfrag-bench",
+      dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
     .testTarget(
       name: "PTFragSynthTests",

@@ -62,6 +62,17 @@ public struct LineFields: Sendable {
 }
 
 extension ProbeHit {
+  /// Overwrites every field in place (values absent), as the readers' per-record path does.
+  @inline(__always)
+  mutating func reset(
+    line: LineNumber, timestampNs: UInt64, cpu: Int32, pid: Int32, comm: Comm,
+    function: KernelFunction, kind: Kind, caller: CallerRole
+  ) {
+    self = ProbeHit(
+      line: line, timestampNs: timestampNs, cpu: cpu, pid: pid, comm: comm, function: function,
+      kind: kind, caller: caller)
+  }
+
   /// Stores `value` under `role` (nothing for a value of no role).
   @inline(__always)
   mutating func assign(_ role: ValueRole?, _ value: UInt64) {
@@ -296,19 +307,9 @@ public enum FtraceLineParser {
         UnsafeBufferPointer(start: p + funcStart, count: funcEnd - funcStart))
     else { return .foreign }
 
-    hit.line = lineNumber
-    hit.timestampNs = timestampNs
-    hit.cpu = cpu
-    hit.pid = pid
-    hit.comm = comm
-    hit.function = function
-    hit.kind = kind
-    hit.caller = caller
-    hit.mm = nil
-    hit.table = nil
-    hit.tlb = nil
-    hit.vmaddr = nil
-    hit.retval = nil
+    hit.reset(
+      line: lineNumber, timestampNs: timestampNs, cpu: cpu, pid: pid, comm: comm,
+      function: function, kind: kind, caller: caller)
 
     // name=value pairs.
     var v = le + 1
@@ -467,6 +468,34 @@ public enum FtraceLineParser {
     r = (r | (r >> 8)) & 0x0000_FFFF_0000_FFFF
     r = (r | (r >> 16)) & 0x0000_0000_FFFF_FFFF
     return r
+  }
+
+  /// `parseHex` without a branch per digit (a-f versus 0-9 is data, not a predictable
+  /// branch); for values that are not inside a text line (JSON strings).
+  @inline(__always)
+  static func parseHexBranchFree(_ p: UnsafePointer<UInt8>, _ s: Int, _ e: Int) -> HexResult {
+    var k = s
+    if e - k >= 2 && p[k] == UInt8(ascii: "0") && (p[k + 1] | 0x20) == UInt8(ascii: "x") {
+      k += 2
+    }
+    if k >= e { return .bad }
+    var x: UInt64 = 0
+    var significant = 0
+    var seenNonZero: UInt64 = 0
+    var valid: UInt8 = 1
+    while k < e {
+      let c = p[k]
+      let isDigit: UInt8 = c &- 48 < 10 ? 1 : 0
+      let isLetter: UInt8 = (c | 0x20) &- 97 < 6 ? 1 : 0
+      valid &= isDigit | isLetter
+      let d = UInt64((c & 0xF) &+ 9 &* (c >> 6))  // the digit's value when valid
+      seenNonZero |= d
+      significant &+= seenNonZero != 0 ? 1 : 0
+      x = x << 4 | d
+      k += 1
+    }
+    if valid == 0 { return .bad }
+    return significant > 16 ? .overflow : .ok(x)
   }
 
   @inline(__always)

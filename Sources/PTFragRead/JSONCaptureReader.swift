@@ -313,10 +313,10 @@ public struct JSONCaptureReader {
       else { return d.malformed(number, JSONRecordIssue.badLostCount.text) }
       try body(.lost(LostMarker(line: number, cpu: Int32(cpu), count: n)))
     case .probe?:
-      switch probeHit(rec, number) {
-      case .hit(let h, let name):
-        tally.note(h, eventName: name, line: number, &d)
-        try body(.hit(h))
+      switch probeHit(rec, number, into: &scratch.hit) {
+      case .hit(let name):
+        tally.note(scratch.hit, eventName: name, line: number, &d)
+        try body(.hit(scratch.hit))
       case .foreign:
         d.foreignLines += 1
       case .issue(let why):
@@ -334,9 +334,9 @@ public struct JSONCaptureReader {
     case .absent: return .probe
     case .string:
       let b = t.bytes
-      if b.elementsEqual("probe".utf8) { return .probe }
-      if b.elementsEqual("lost".utf8) { return .lost }
-      if b.elementsEqual("text".utf8) { return .text }
+      if equals(b, "probe") { return .probe }
+      if equals(b, "lost") { return .lost }
+      if equals(b, "text") { return .text }
       return nil
     default: return nil
     }
@@ -358,6 +358,28 @@ public struct JSONCaptureReader {
 
   /// Decodes a probe record. `number` becomes the hit's `line`.
   public static func probeHit(_ rec: JSONRecord, _ number: Int) -> ProbeDecode {
+    var hit = ProbeHit(
+      line: number, timestampNs: 0, cpu: 0, pid: 0, comm: Comm(), function: .pageTableAlloc,
+      kind: .entry)
+    switch probeHit(rec, number, into: &hit) {
+    case .hit(let name): return .hit(hit, name)
+    case .foreign: return .foreign
+    case .issue(let why): return .issue(why)
+    }
+  }
+
+  /// What `probeHit(_:_:into:)` found.
+  public enum ProbeOutcome {
+    /// `hit` holds the record; its event name (may be empty).
+    case hit(UnsafeBufferPointer<UInt8>)
+    case foreign
+    case issue(JSONRecordIssue)
+  }
+
+  /// As `probeHit(_:_:)`, writing every field of a hit into `hit` (no record moved around).
+  public static func probeHit(_ rec: JSONRecord, _ number: Int, into hit: inout ProbeHit)
+    -> ProbeOutcome
+  {
     // Timestamp.
     let ns: UInt64
     let ts = rec[.ts]
@@ -404,9 +426,9 @@ public struct JSONCaptureReader {
     case .absent, .null: break
     case .string:
       let b = rec[.probe].bytes
-      if b.elementsEqual("return".utf8) {
+      if equals(b, "return") {
         kind = .ret
-      } else if !b.elementsEqual("entry".utf8) {
+      } else if !equals(b, "entry") {
         return .issue(.badProbe)
       }
     default: return .issue(.badProbe)
@@ -425,7 +447,7 @@ public struct JSONCaptureReader {
     }
     var comm = Comm()
     if rec[.comm].kind == .string { comm = Comm(rec[.comm].bytes) }
-    var hit = ProbeHit(
+    hit.reset(
       line: number, timestampNs: ns, cpu: Int32(cpu), pid: Int32(pid), comm: comm,
       function: function, kind: kind, caller: caller)
     // Named values, by the same rules as text (`FtraceLineParser.roleOf`).
@@ -441,7 +463,7 @@ public struct JSONCaptureReader {
         }
       case .string:
         guard let vp = v.bytes.baseAddress else { continue }
-        switch FtraceLineParser.parseHex(vp, 0, v.bytes.count) {
+        switch FtraceLineParser.parseHexBranchFree(vp, 0, v.bytes.count) {
         case .ok(let x): value = x
         case .overflow: return .issue(.valueOverflow)
         case .bad: continue  // "(fault)": the kernel could not fetch it; absent, as in text
@@ -458,10 +480,17 @@ public struct JSONCaptureReader {
       hit.assign(role, value)
     }
     let name = rec[.event].kind == .string ? rec[.event].bytes : UnsafeBufferPointer(start: nil, count: 0)
-    return .hit(hit, name)
+    return .hit(name)
   }
 
   static let stringKeys: [JSONKey] = [.comm, .flags, .event, .caller, .site]
+
+  /// Whether the bytes are exactly `lit`.
+  @inline(__always)
+  static func equals(_ b: UnsafeBufferPointer<UInt8>, _ lit: StaticString) -> Bool {
+    b.count == lit.utf8CodeUnitCount
+      && (b.count == 0 || bytesEqual(UnsafeRawPointer(b.baseAddress!), UnsafeRawPointer(lit.utf8Start), b.count))
+  }
 
   /// A timestamp given as a string must be digits with at most one '.' (no sign, no
   /// exponent): `"192.054846"`.

@@ -1,3 +1,4 @@
+import PTFragEvents
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -65,7 +66,7 @@ public enum JSONKey: Int, CaseIterable, Sendable {
   @inline(__always)
   static func lookup(_ p: UnsafePointer<UInt8>, _ n: Int) -> JSONKey? {
     @inline(__always) func eq(_ lit: StaticString) -> Bool {
-      lit.utf8CodeUnitCount == n && memcmp(p, lit.utf8Start, n) == 0
+      lit.utf8CodeUnitCount == n && bytesEqual(UnsafeRawPointer(p), UnsafeRawPointer(lit.utf8Start), n)
     }
     switch n {
     case 2: return eq("ts") ? .ts : nil
@@ -108,13 +109,15 @@ public struct JSONValueEntry {
 /// The scanned fields of one record; views valid until the next record is scanned.
 public final class JSONRecord {
   /// Known keys, indexed by `JSONKey.rawValue`.
-  var scalars: UnsafeMutableBufferPointer<JSONScalar>
+  // @exclusivity(unchecked): one scanner at a time fills a record; the runtime checks
+  // cost several per cent of a JSON read.
+  @exclusivity(unchecked) var scalars: UnsafeMutableBufferPointer<JSONScalar>
   /// `"values"`, in order; `valuesKind` says whether it was present and an object.
-  public internal(set) var values: [JSONValueEntry] = []
-  public internal(set) var valuesKind: JSONScalar.Kind = .absent
+  @exclusivity(unchecked) public internal(set) var values: [JSONValueEntry] = []
+  @exclusivity(unchecked) public internal(set) var valuesKind: JSONScalar.Kind = .absent
   /// Escape-decoded strings live here (as large as the largest record).
   var arena: UnsafeMutablePointer<UInt8>
-  var arenaUsed = 0
+  @exclusivity(unchecked) var arenaUsed = 0
   let arenaBytes: Int
 
   init(maxRecordBytes: Int) {
@@ -158,6 +161,12 @@ struct JSONScanner {
 
   @inline(__always)
   mutating func skipWS() throws(JSONScanError) {
+    // Compact JSON has no blanks: one compare (every token starts above 0x20).
+    if i < end && p[i] > 0x20 { return }
+    try skipBlanks()
+  }
+
+  mutating func skipBlanks() throws(JSONScanError) {
     while i < end {
       let c = p[i]
       if c == 0x20 || c == 0x09 || c == 0x0D {
@@ -182,7 +191,7 @@ struct JSONScanner {
       let key = try memberKey()
       if let k = JSONKey.lookup(key.baseAddress ?? p, key.count) {
         rec.scalars[k.rawValue] = try scalar(depth: 1)
-      } else if key.count == 6 && memcmp(key.baseAddress!, "values", 6) == 0 {
+      } else if JSONCaptureReader.equals(key, "values") {
         try valuesObject()
       } else {
         _ = try scalar(depth: 1)
@@ -364,10 +373,24 @@ struct JSONScanner {
 
   /// A string (at its opening quote); returns its content, escape-decoded into the arena
   /// when it has escapes.
+  @inline(__always)
   mutating func string() throws(JSONScanError) -> UnsafeBufferPointer<UInt8> {
     guard p[i] == UInt8(ascii: "\"") else { throw .syntax(.expectedKey, at: i) }
     i += 1
     let start = i
+    // Skip plain bytes 8 at a time: stop at a quote, a backslash or a control byte.
+    while i + 8 <= end {
+      let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      let m =
+        FtraceLineParser.zeroBytes(w ^ (0x22 &* ones)) | FtraceLineParser.zeroBytes(w ^ (0x5C &* ones))
+        | ((w &- 0x20 &* ones) & ~w & 0x8080_8080_8080_8080)  // bytes below 0x20
+      if m != 0 {
+        i += m.trailingZeroBitCount / 8
+        break
+      }
+      i += 8
+    }
     while true {
       if i >= end { throw .incomplete }
       let c = p[i]
@@ -379,7 +402,12 @@ struct JSONScanner {
       if c < 0x20 { throw .syntax(.controlInString, at: i) }
       i += 1
     }
-    // Slow path: copy what was scanned, then decode escapes.
+    return try escapedString(from: start)
+  }
+
+  /// The rest of a string that holds an escape (at `p[i]`), decoded into the arena.
+  mutating func escapedString(from start: Int) throws(JSONScanError) -> UnsafeBufferPointer<UInt8> {
+    // Copy what was scanned, then decode escapes.
     let out = rec.arena + rec.arenaUsed
     var n = i - start
     out.update(from: p + start, count: n)
@@ -502,6 +530,31 @@ enum JSONNumber {
   /// fraction digits written (6 for ftrace's microseconds), for printing it back.
   static func secondsToNs(_ b: UnsafeBufferPointer<UInt8>) -> (ns: UInt64, fraction: Int)? {
     guard let p = b.baseAddress, b.count > 0, p[0] != UInt8(ascii: "-") else { return nil }
+    // Fast path: up to 10 digits, a dot, up to 9 digits (ftrace's seconds.micros).
+    if b.count <= 20 {
+      var k = 0
+      var secs: UInt64 = 0
+      while k < b.count && p[k] &- 48 < 10 {
+        secs = secs * 10 + UInt64(p[k] &- 48)
+        k += 1
+      }
+      if k > 0 && k <= 10 && k < b.count && p[k] == UInt8(ascii: ".") {
+        k += 1
+        let fracStart = k
+        var frac: UInt64 = 0
+        while k < b.count && p[k] &- 48 < 10 {
+          frac = frac * 10 + UInt64(p[k] &- 48)
+          k += 1
+        }
+        let digits = k - fracStart
+        if k == b.count && digits > 0 && digits <= 9 {
+          for _ in digits..<9 { frac *= 10 }
+          return (secs * 1_000_000_000 + frac, digits)
+        }
+      } else if k == b.count && k <= 10 {
+        return (secs * 1_000_000_000, 0)
+      }
+    }
     var mant: UInt64 = 0
     var scale = 0  // value = mant × 10^scale
     var k = 0

@@ -43,3 +43,24 @@ final class HexScanTests: XCTestCase {
     }
   }
 }
+
+extension HexScanTests {
+  func testBranchFreeHexEqualsTheScalarReading() {
+    var state: UInt64 = 7
+    func random(_ n: Int) -> Int {
+      state = state &* 6364136223846793005 &+ 1442695040888963407
+      return Int((state >> 33) % UInt64(n))
+    }
+    let alphabet = Array("0123456789abcdefABCDEFxXg(-) ".utf8) + [0x80, 0x00]
+    for _ in 0..<200_000 {
+      var token: [UInt8] = random(3) == 0 ? Array("0x".utf8) : []
+      for _ in 0..<random(22) { token.append(alphabet[random(alphabet.count)]) }
+      token.withUnsafeBufferPointer { b in
+        guard let p = b.baseAddress else { return }
+        let a = FtraceLineParser.parseHexBranchFree(p, 0, b.count)
+        let c = FtraceLineParser.parseHex(p, 0, b.count)
+        XCTAssertEqual("\(a)", "\(c)", String(decoding: token, as: UTF8.self))
+      }
+    }
+  }
+}

@@ -49,6 +49,9 @@ public struct AddressMap<Value> {
     }
   }
 
+  // Plain get/set, no `_modify`: a modify coroutine called across modules allocates its
+  // frame on the heap (malloc + free per access) once the value is larger than a few
+  // words; two probes cost less. `modify(_:default:_:)` mutates in place.
   public subscript(key: UInt64) -> Value? {
     @inlinable get {
       let (i, found) = find(key)
@@ -61,30 +64,20 @@ public struct AddressMap<Value> {
         removeValue(forKey: key)
       }
     }
-    @inlinable _modify {
-      let (i, found) = find(key)
-      if found {
-        // In place: no copy of the value, one probe sequence.
-        yield &slots[i].value
-        if slots[i].value == nil { deleteSlot(i) }
-      } else {
-        var v: Value? = nil
-        yield &v
-        if let v { insert(key, v) }
-      }
-    }
   }
 
-  public subscript(key: UInt64, default make: @autoclosure () -> Value) -> Value {
-    @inlinable get { self[key] ?? make() }
-    @inlinable _modify {
-      var (i, found) = find(key)
-      if !found {
-        insert(key, make())
-        i = find(key).index
-      }
-      yield &slots[i].value!
+  /// Runs `body` on the value of `key` in place (inserting `make()` first if absent): no
+  /// copy of the value, so a value holding an array is not copied on write.
+  @inlinable @inline(__always)
+  public mutating func modify<R>(
+    _ key: UInt64, default make: @autoclosure () -> Value, _ body: (inout Value) -> R
+  ) -> R {
+    var (i, found) = find(key)
+    if !found {
+      insert(key, make())
+      i = find(key).index
     }
+    return body(&slots[i].value!)
   }
 
   @inlinable

@@ -160,7 +160,8 @@ enum Step {
   case queue(UInt64)
   case queueCRST(UInt64)
   case syncExec(UInt64)
-  case freeNow(SimMM, UInt64)
+  /// `page_table_free` of the table the task just got (the `__pte_alloc` race).
+  case freeNow(SimMM)
   case pgdFree(SimMM)
   /// No line: hand the gathered batch to RCU.
   case flush
@@ -480,7 +481,7 @@ final class SynthRun {
         alloc(t, mm, caller: rng.chance(100) ? 5 : 1 + rng.below(4))
         if rng.chance(4) {
           // __pte_alloc lost the race: the fresh table is freed at once (page_table_free).
-          t.steps.append(.freeNow(mm, 0))
+          t.steps.append(.freeNow(mm))
         }
       }
     }
@@ -647,7 +648,7 @@ final class SynthRun {
         cpu, task: index, fn: .tlbRemoveTableExec, kind: .entry, event: "__tlb_remove_table",
         site: "__tlb_remove_table+0x0/0xe8", table: tagged)
       advance(cpu, 3, 20)
-    case .freeNow(let mm, _):
+    case .freeNow(let mm):
       // The table the task just got (the last one appended).
       guard let e = mm.tables.popLast() else { return }
       try probe(
@@ -817,7 +818,7 @@ final class SynthRun {
     cpu.dropped = 0
   }
 
-  /// Feeds one record to the model, and returns pages it released to the pool.
+  /// Feeds one hit to the model; a page the model released goes back to the fresh pool.
   func feed(_ hit: ProbeHit) {
     let before = replayer.model.occupancy.pagesHeld
     var released: UInt64? = nil

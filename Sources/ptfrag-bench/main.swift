@@ -14,7 +14,11 @@
 //   --keep                      keep the captures
 //   --model s390-6.1 --seed 1 --mms 8 --cpus 2
 //   --only text|json|gzip       a subset of the measurements
-// Internal: --child parse|replay|inflate FILE  (one measurement in this process)
+// Internal: --child MODE FILE, one measurement in this process, MODE one of:
+//   split (lines only), parse-lines (+ parse), parse (+ records), normalize (+ pairing),
+//   replay1 (+ model, one thread), replay (analyze, two threads), inflate (zlib only).
+//   Prints "seconds records peak-RSS-KiB"; run it under `perf stat -e cycles:u` for a
+//   figure that other load on the machine does not change.
 
 import PTFragEvents
 import PTFragKit
@@ -36,6 +40,8 @@ func now() -> Double {
 
 struct ProcessResult {
   var seconds: Double
+  /// User + system CPU time of the process (all its threads).
+  var cpuSeconds: Double
   var output: String
   var status: Int32
 }
@@ -53,14 +59,18 @@ func spawn(_ argv: [String], stdoutPath: String) -> ProcessResult {
   let t0 = now()
   let rc = posix_spawnp(&pid, argv[0], &actions, nil, &cargs, environ)
   guard rc == 0 else {
-    return ProcessResult(seconds: 0, output: "spawn failed: \(rc)", status: -1)
+    return ProcessResult(seconds: 0, cpuSeconds: 0, output: "spawn failed: \(rc)", status: -1)
   }
   var status: Int32 = 0
-  while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+  var usage = rusage()
+  while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+  let cpu =
+    Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+    + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
   let seconds = now() - t0
   let out = (try? readSmallFile(stdoutPath)) ?? ""
   let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-  return ProcessResult(seconds: seconds, output: out, status: exit)
+  return ProcessResult(seconds: seconds, cpuSeconds: cpu, output: out, status: exit)
 }
 
 func readSmallFile(_ path: String) throws -> String {
@@ -75,6 +85,12 @@ func readSmallFile(_ path: String) throws -> String {
     bytes += buf[0..<n]
   }
   return String(decoding: bytes, as: UTF8.self)
+}
+
+/// The 1-, 5- and 15-minute load averages (other work competing for the CPUs).
+func loadAverage() -> String {
+  let s = (try? readSmallFile("/proc/loadavg")) ?? ""
+  return s.split(separator: " ").prefix(3).joined(separator: " ")
 }
 
 func fileSize(_ path: String) -> UInt64 {
@@ -127,6 +143,15 @@ func child(_ mode: String, _ path: String) -> Never {
           records += 1
         }
       }
+    case "normalize":
+      // Read, parse and normalize (pair entries with returns); no model.
+      var normalizer = Normalizer()
+      _ = try CaptureReader.read(path: path) { r in normalizer.feed(r) { _ in records += 1 } }
+    case "replay1":
+      // The analyze pipeline on one thread (AnalyzeOptions.pipelined = false).
+      let report = try Analyzer.analyze(path: path, options: AnalyzeOptions(pipelined: false))
+      if let e = report.error { fail(e.message) }
+      records = report.result?.events ?? 0
     case "inflate":
       // zlib alone: decompress into a buffer and drop the bytes.
       let src = try GzipSource(FileSource(path: path))
@@ -222,12 +247,14 @@ struct Measurement {
   var name: String
   var seconds: Double  // fastest run: the work alone for ptfrag, wall time for tools
   var wall: Double  // fastest wall time including process start
+  /// Least CPU time (user + system, all threads) of a run: independent of other load.
+  var cpu: Double
   /// Peak RSS of the ptfrag measurement (nil for external tools: not measured).
   var maxRSSKiB: Int?
 }
 
 func measure(_ name: String, _ repeats: Int, _ argv: [String], out: String) -> Measurement {
-  var best = Measurement(name: name, seconds: .infinity, wall: .infinity, maxRSSKiB: nil)
+  var best = Measurement(name: name, seconds: .infinity, wall: .infinity, cpu: .infinity, maxRSSKiB: nil)
   for _ in 0..<repeats {
     let r = spawn(argv, stdoutPath: out)
     guard r.status == 0 else { fail("\(argv.joined(separator: " ")) exited \(r.status): \(r.output)") }
@@ -236,6 +263,7 @@ func measure(_ name: String, _ repeats: Int, _ argv: [String], out: String) -> M
     let s = isChild ? Double(fields.first ?? "") ?? r.seconds : r.seconds
     if s < best.seconds { best.seconds = s }
     if r.seconds < best.wall { best.wall = r.seconds }
+    if r.cpuSeconds < best.cpu { best.cpu = r.cpuSeconds }
     if isChild, fields.count >= 3, let kib = Int(fields[2]) {
       best.maxRSSKiB = max(best.maxRSSKiB ?? 0, kib)
     }
@@ -269,7 +297,8 @@ func run() {
   let scratch = dir + "/stdout.txt"
   var report = "# ptfrag-bench\n\n"
   report += "model \(o.synth.modelID), seed \(o.synth.seed), \(o.synth.mms) mms, \(o.synth.cpus) CPUs; "
-  report += "fastest of \(o.repeats) runs; captures in \(dir)\n\n"
+  report += "fastest of \(o.repeats) runs; captures in \(dir)\n"
+  report += "CPUs online: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))); load average at start: \(loadAverage())\n\n"
   print(report, terminator: "")
   var cleanup: [String] = []
   for n in o.sizes {
@@ -331,14 +360,14 @@ func run() {
       rows.append((measure("zlib inflate only (.gz)", o.repeats, [me, "--child", "inflate", gz], out: scratch), gb))
       rows.append((measure("ptfrag parse+replay (.gz)", o.repeats, [me, "--child", "replay", gz], out: scratch), gb))
     }
-    var table = "| measurement | seconds | Mevents/s | MB/s (of the file read) | peak RSS MB | throughput vs grep -c |\n"
-    table += "|---|---:|---:|---:|---:|---:|\n"
+    var table = "| measurement | seconds | CPU s | Mevents/s | MB/s (of the file read) | peak RSS MB | throughput vs grep -c |\n"
+    table += "|---|---:|---:|---:|---:|---:|---:|\n"
     for (m, b) in rows {
       let eps = events / m.seconds / 1e6
       let mbps = Double(b) / 1e6 / m.seconds
       let ratio = grep.seconds / m.seconds
       let rss = m.maxRSSKiB.map { fmt(Double($0) / 1024, 1) } ?? "—"
-      table += "| \(m.name) | \(fmt(m.seconds, 3)) | \(fmt(eps, 2)) | \(fmt(mbps, 0)) | \(rss) | \(fmt(ratio, 3)) |\n"
+      table += "| \(m.name) | \(fmt(m.seconds, 3)) | \(fmt(m.cpu, 3)) | \(fmt(eps, 2)) | \(fmt(mbps, 0)) | \(rss) | \(fmt(ratio, 3)) |\n"
     }
     print(table)
     // The targets.
@@ -355,6 +384,7 @@ func run() {
     }
     print("")
   }
+  print("load average at the end: \(loadAverage())")
   if !o.keep {
     for f in cleanup { unlink(f) }
     unlink(scratch)

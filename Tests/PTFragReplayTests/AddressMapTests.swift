@@ -25,7 +25,7 @@ final class AddressMapTests: XCTestCase {
         map[key]? += 1
         reference[key]? += 1
       case 4:
-        map[key, default: 0] += 2
+        map.modify(key, default: 0) { $0 += 2 }
         reference[key, default: 0] += 2
       default:
         XCTAssertEqual(map[key], reference[key])

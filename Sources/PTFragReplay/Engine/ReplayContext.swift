@@ -94,7 +94,7 @@ public final class ReplayContext {
     let entry = HistoryEntry(
       line: e.line, timestampNs: e.timestampNs, cpu: e.cpu, pid: e.pid, kind: e.kind,
       table: e.table, mm: mm)
-    histories[page, default: HistoryRing()].append(entry)
+    histories.modify(page, default: HistoryRing()) { $0.append(entry) }
   }
 
   /// The page left the allocator: its history moves to a bounded recently-released set.

@@ -45,7 +45,8 @@ struct Analyze: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Replay captures through an allocator model and report divergences.",
     discussion: """
-      Each FILE is a capture (text; '-' reads standard input). With no FILE, ptfrag analyzes
+      Each FILE is a capture: ftrace text, JSON Lines or a JSON array (docs/json-input.md),
+      plain or gzip, detected from its first bytes; '-' reads standard input. With no FILE, ptfrag analyzes
       the real s390x 6.1 capture bundled in Fixtures/samples with its kprobe_profile, and
       says so.
 

@@ -7,15 +7,15 @@ struct Convert: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Convert a capture between ftrace text and ptfrag's JSON (JSON Lines or an array).",
     discussion: """
-      The input's format is detected (text, JSON Lines, JSON array; gzip-compressed or not).
-      text → json keeps every line as one record (probe lines as probe records, LOST markers
-      as lost records, header and other lines verbatim as text records), so record numbers
-      are the text's line numbers and the conversion is lossless: json → text gives back the
+      The input's format is detected (text, JSON Lines, JSON array; gzip-compressed or not). \
+      text → json keeps every line as one record (probe lines as probe records, LOST markers \
+      as lost records, header and other lines verbatim as text records), so record numbers \
+      are the text's line numbers and the conversion is lossless: json → text gives back the \
       kernel's lines byte for byte.
 
-      json → text writes each record as the kernel would print it and reads every line back;
-      a record that text cannot hold unchanged (or a malformed record) becomes a
-      '# ptfrag convert: …' comment line, is reported on standard error, and the exit status
+      json → text writes each record as the kernel would print it and reads every line back; \
+      a record that text cannot hold unchanged (or a malformed record) becomes a \
+      '# ptfrag convert: …' comment line, is reported on standard error, and the exit status \
       is 65. The JSON schema is described in docs/json-input.md.
 
       EXIT CODES

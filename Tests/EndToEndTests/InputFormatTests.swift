@@ -15,11 +15,15 @@ final class InputFormatTests: XCTestCase {
   }()
 
   func write(_ bytes: [UInt8], _ name: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ptfrag-e2e-\(getpid())")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "ptfrag-input-format-tests-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let url = dir.appendingPathComponent(name)
     try Data(bytes).write(to: url)
-    addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    addTeardownBlock {
+      try? FileManager.default.removeItem(at: url)
+      try? FileManager.default.removeItem(at: dir)  // this process's; tests run one at a time
+    }
     return url.path
   }
 

@@ -20,7 +20,10 @@ final class SynthTests: XCTestCase {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let url = dir.appendingPathComponent(name)
     try Data(bytes).write(to: url)
-    addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    addTeardownBlock {
+      try? FileManager.default.removeItem(at: url)
+      try? FileManager.default.removeItem(at: dir)  // this process's; tests run one at a time
+    }
     return url.path
   }
 

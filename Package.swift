@@ -39,8 +39,6 @@ let package = Package(
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
-      dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],
-      resources: []),
-    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit"]),
+      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
   ]
 )

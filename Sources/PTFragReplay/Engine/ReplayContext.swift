@@ -140,6 +140,16 @@ public final class ReplayContext {
     inconclusive.append(i)
   }
 
+  /// Findings kept so far (for a model to amend the ones its current event produced).
+  public var findingCount: Int { findings.count }
+
+  /// Sets the "after" state of the findings reported since `index` about `page`: a model
+  /// reports before it applies what the kernel did, and knows the outcome only after.
+  public func amendStateAfter(since index: Int, page: UInt64, _ state: String) {
+    guard index < findings.count else { return }
+    for i in index..<findings.count where findings[i].page == page { findings[i].stateAfter = state }
+  }
+
   /// Settles an inconclusive item as the finding it hinged on (the profile shows no misses).
   func settle(_ f: Finding) {
     countsByRule[f.rule.id, default: 0] += 1

@@ -30,7 +30,11 @@ import PTFragEvents
 ///
 /// ## Invariants (§2.4) — what a capture must never show
 /// I1 A and P exclusive per half (alloc of a P half: `reuse-before-grace`, the 0x13/0x23
-/// state); I2 listed ⇔ one A; I4 alloc returns exactly the predicted half; I5 frees only of
+/// state); I2 listed ⇔ one A (kept by construction: the model makes the kernel's exact
+/// `list_add`/`list_del` decisions, so a trace cannot break I2 without an `alloc-*` finding;
+/// §2.6's `alloc-wrong-half` and `list-invariant` therefore surface as `alloc-busy-half`,
+/// `reuse-before-grace` or `alloc-not-head`: a listed page has exactly one usable half);
+/// I4 alloc returns exactly the predicted half; I5 frees only of
 /// A halves, exec only of P halves, tags match the page kind; I6 frees name the allocating
 /// mm; I7 pgste pages are whole; I8 an mm's tables are all freed before its pgd is.
 ///
@@ -53,7 +57,6 @@ public final class S390v61Model: AllocatorModel {
     Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
     Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
     Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
-    Rule("alloc-wrong-half", .error, "alloc returned the other half of the head page than the kernel's rule picks (lower unless busy)"),
     Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head"),
     Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half"),
     Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)"),
@@ -63,7 +66,6 @@ public final class S390v61Model: AllocatorModel {
     Rule("release-while-listed", .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
     Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
     Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("list-invariant", .error, "a page on a list without exactly one A bit (model self-check)"),
     Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
   ]
 
@@ -348,7 +350,11 @@ public final class S390v61Model: AllocatorModel {
     let named = e.mm.flatMap { mmByAddress[$0] }
     if touchesPage { tally -= contribution(key) }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
+    let findingsBefore = ctx.findingCount
     dispatch(e)
+    if touchesPage && ctx.findingCount > findingsBefore {
+      ctx.amendStateAfter(since: findingsBefore, page: key, describe(key))
+    }
     if e.kind == .mmDeath || e.kind == .mmBirth || e.kind == .lost || needsRecount {
       needsRecount = false
       recount()
@@ -392,6 +398,7 @@ public final class S390v61Model: AllocatorModel {
 
   func allocUnreturned(_ e: Event) {
     guard let m = mm(at: e.mm) else { return }
+    let w = m.windows.first { $0.pid == e.pid }
     m.windows.removeAll { $0.pid == e.pid }
     if e.count == 1 {
       var i = Inconclusive(
@@ -403,8 +410,17 @@ public final class S390v61Model: AllocatorModel {
     }
     // The same task entered again: its return is missing. Unless the return probe missed
     // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so the
-    // mm is no longer predicted either way.
+    // mm is no longer predicted either way. Resynchronise: the half the model predicted may
+    // or may not have been taken, so it becomes unknown (later events of it are accepted).
     let wasKnown = m.known
+    if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
+      pages[k]![h] == .free
+    {
+      ctx.record(page: k, e, mm: m.address)
+      needsRecount = true
+      pages[k]![h] = .unknown
+      unlink(k)
+    }
     m.known = false
     let f = Finding(
       rule: Self.rule["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
@@ -446,10 +462,18 @@ public final class S390v61Model: AllocatorModel {
     // 1. What the returned half was, whatever the prediction.
     if let p = pages[key] {
       if p.pgste || p[h] == .allocated {
+        // Another mm got the page base as if fresh: the page went back to the buddy
+        // allocator while a table on it was still allocated.
+        let holder = owner(of: p)
+        let released = h == 0 && holder != nil && holder !== m
+        let lastAlloc = ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line)
         finding(
-          "alloc-busy-half", e, mm: m?.address, page: key, half: h, before: before,
-          "page_table_alloc returned \(hex(table)), the \(halfName(h)) half of a page whose \(p.pgste ? "whole page is a live pgste table" : "\(halfName(h)) half is still allocated")",
-          related: ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line))
+          released ? "release-with-bits" : "alloc-busy-half", e, mm: m?.address, page: key,
+          half: h, before: before,
+          released
+            ? "page_table_alloc for mm \(hex(m?.address)) returned \(hex(table)) as a fresh page, but the page still holds \(p.pgste ? "a live pgste table" : "an allocated table") of mm \(hex(holder?.address)): it was released with A bits set"
+            : "page_table_alloc returned \(hex(table)), the \(halfName(h)) half of a page whose \(p.pgste ? "whole page is a live pgste table" : "\(halfName(h)) half is still allocated")",
+          related: lastAlloc)
         // Resynchronise: the kernel says the half is (again) in use by this mm.
         if let m { takeHalf(m, key, h) }
         changed(m)
@@ -584,16 +608,17 @@ public final class S390v61Model: AllocatorModel {
   ) {
     let p = pages[key]!
     let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
+    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
     // (a) the list head of this mm whose other half is allocated: with the exec, the head
     //     would have had exactly this half usable.
     let isHeadCase =
       m != nil && p.listed && p.owner == m!.serial && m!.head == key && p[1 - h] == .allocated
     // (b) a page whose halves are all pending or free: released once the missed execs ran,
     //     and handed out again as a fresh page (lower half).
-    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
     let base = Finding(
       rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before, stateAfter: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
+      stateBefore: before,
+      stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
         "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
       relatedLines: freeLine > 0 ? [freeLine] : [])
@@ -640,17 +665,12 @@ public final class S390v61Model: AllocatorModel {
     var why: String
     let p = pages[key]
     switch (observed, predicted) {
+    case (.fresh, _) where h == 1:
+      rule = "alloc-divergence"
+      why = "the upper half of a page this mm never held"
     case (.fresh, .half):
-      if h == 1 {
-        rule = "alloc-divergence"
-        why = "an upper half of a page this mm never held"
-      } else {
-        rule = "alloc-fresh-while-head-usable"
-        why = "a fresh page"
-      }
-    case (.half(let k, _), .half(let pk, _)) where k == pk:
-      rule = "alloc-wrong-half"
-      why = "the \(halfName(h)) half of the head page"
+      rule = "alloc-fresh-while-head-usable"
+      why = "a fresh page"
     case (.half, _) where p?.listed == true && p?.owner == m.serial:
       rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
       why = "a half of a page further down the list"

@@ -40,5 +40,7 @@ let package = Package(
     .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
+    // Runs the built `ptfrag` executable: exit codes, stdout, JSON.
+    .testTarget(name: "EndToEndTests", dependencies: ["ptfrag"]),
   ]
 )

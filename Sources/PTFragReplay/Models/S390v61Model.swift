@@ -65,6 +65,7 @@ public final class S390v61Model: AllocatorModel {
     Rule("release-with-bits", .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
     Rule("release-while-listed", .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
     Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
+    Rule("tlb-exec-missing", .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
     Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
     Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
   ]
@@ -104,6 +105,8 @@ public final class S390v61Model: AllocatorModel {
     var next: UInt64 = 0
     /// Line of the free that made half h pending.
     var pendingLine: (Int, Int) = (0, 0)
+    /// Where half h entered the tlb batch (the `tlb_remove_table`, else the free).
+    var queuedAt: (QueueMark, QueueMark) = (QueueMark(), QueueMark())
 
     subscript(h: Int) -> HalfState {
       get { h == 0 ? lo : hi }
@@ -111,6 +114,15 @@ public final class S390v61Model: AllocatorModel {
     }
     var aCount: Int { (lo == .allocated ? 1 : 0) + (hi == .allocated ? 1 : 0) }
     var allFree: Bool { lo == .free && hi == .free }
+  }
+
+  /// When and on which CPU a table entered an mmu_gather batch. Batches run their entries
+  /// in order, and RCU invokes one CPU's callbacks in order: a table queued on CPU c before
+  /// another table of CPU c that was executed has been executed too.
+  struct QueueMark {
+    var line = 0
+    var cpu: Int32 = -1
+    var ns: UInt64 = 0
   }
 
   enum Prediction: Equatable {
@@ -160,6 +172,10 @@ public final class S390v61Model: AllocatorModel {
   /// Last line seen per CPU (to tell whether a CPU's free may still be in flight).
   var lastLineOfCPU: [Int32: Int] = [:]
   var hadLoss = false
+  /// Per CPU: the latest queue time among executed batch entries.
+  var executedQueuedUpTo: [Int32: UInt64] = [:]
+  /// CRST tables (tag 0) queued and not yet executed.
+  var crstQueued: [UInt64: QueueMark] = [:]
 
   public init(context: ReplayContext) { ctx = context }
 
@@ -382,7 +398,8 @@ public final class S390v61Model: AllocatorModel {
     case .mmBirth: birth(e)
     case .mmDeath: death(e)
     case .lost: lost(e)
-    case .crstAlloc, .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
+    case .crstAlloc: crstAlloc(e)
+    case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
       break
     }
   }
@@ -839,7 +856,14 @@ public final class S390v61Model: AllocatorModel {
     }
     p[h] = .pending
     p.queued &= ~(1 << UInt8(h))
-    if h == 0 { p.pendingLine.0 = e.line } else { p.pendingLine.1 = e.line }
+    let mark = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs)
+    if h == 0 {
+      p.pendingLine.0 = e.line
+      p.queuedAt.0 = mark
+    } else {
+      p.pendingLine.1 = e.line
+      p.queuedAt.1 = mark
+    }
     pages[key] = p
     if p[1 - h] == .allocated, let listOwner = pageOwner ?? named {
       pushBack(listOwner, key)
@@ -854,7 +878,10 @@ public final class S390v61Model: AllocatorModel {
     let tag = Int(e.table & 3)
     let base = e.table & ~3
     let (key, h) = split(base)
-    guard var p = pages[key] else { return }
+    guard var p = pages[key] else {
+      if tag == 0 { crstQueued[base] = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs) }
+      return
+    }
     ctx.record(page: key, e, mm: e.mm)
     let before = describe(key)
     switch tag {
@@ -886,6 +913,8 @@ public final class S390v61Model: AllocatorModel {
             "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
         }
         p.queued |= 1 << UInt8(h)
+        let mark = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs)
+        if h == 0 { p.queuedAt.0 = mark } else { p.queuedAt.1 = mark }
         pages[key] = p
       case .unknown: break
       case .free, .allocated:
@@ -896,12 +925,21 @@ public final class S390v61Model: AllocatorModel {
     }
   }
 
+  func executed(_ mark: QueueMark) {
+    guard mark.cpu >= 0 else { return }
+    if mark.ns > executedQueuedUpTo[mark.cpu, default: 0] { executedQueuedUpTo[mark.cpu] = mark.ns }
+  }
+
   func tlbExec(_ e: Event) {
     let tag = Int(e.table & 3)
     let base = e.table & ~3
     let (key, h) = split(base)
     guard let p = pages[key] else {
-      if tag != 0 { ctx.stats.execsUntracked += 1 }
+      if tag != 0 {
+        ctx.stats.execsUntracked += 1
+      } else if let mark = crstQueued.removeValue(forKey: base) {
+        executed(mark)
+      }
       return
     }
     ctx.record(page: key, e, mm: nil)
@@ -940,7 +978,7 @@ public final class S390v61Model: AllocatorModel {
       }
       switch p[h] {
       case .pending, .unknown:
-        if p[h] == .unknown { ctx.stats.execsUntracked += 1 }
+        if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1) }
         pages[key]![h] = .free
         pages[key]!.queued &= ~(1 << UInt8(h))
         if pages[key]!.allFree { release(key) }
@@ -953,7 +991,27 @@ public final class S390v61Model: AllocatorModel {
     }
   }
 
+  /// A CRST table handed out again while its queued tlb free was never seen executing: the
+  /// block went back to the buddy allocator, so the `__tlb_remove_table` was missed.
+  func crstAlloc(_ e: Event) {
+    guard e.table != 0, let mark = crstQueued.removeValue(forKey: e.table) else { return }
+    let f = Finding(
+      rule: Self.rule["tlb-exec-missing"]!,
+      event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+      mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
+      message:
+        "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
+      relatedLines: [e.line])
+    ctx.report(
+      Inconclusive(
+        reason: .missedTLBExec, line: mark.line, mm: e.mm,
+        message:
+          "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table",
+        wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+  }
+
   func birth(_ e: Event) {
+    crstAlloc(e)
     guard let address = e.mm else { return }
     if let old = mmByAddress[address] { bury(old, e, seen: false) }
     let m = MM(serial: nextSerial, address: address, known: true)
@@ -1007,6 +1065,39 @@ public final class S390v61Model: AllocatorModel {
   }
 
   public func finish(lastLine: Int) {
+    // Batch entries never executed although later entries of the same CPU were: their
+    // __tlb_remove_table was missed (or, with a profile showing no misses, never ran).
+    var stale: [(QueueMark, UInt64, UInt64?)] = []  // mark, tagged table, page
+    for (k, p) in pages where !p.pgste {
+      for h in 0..<2 where p[h] == .pending {
+        let mark = h == 0 ? p.queuedAt.0 : p.queuedAt.1
+        if mark.cpu >= 0, mark.ns < executedQueuedUpTo[mark.cpu, default: 0] {
+          stale.append((mark, k + UInt64(h) * 0x800 + UInt64(h + 1), k))
+        }
+      }
+    }
+    for (t, mark) in crstQueued where mark.ns < executedQueuedUpTo[mark.cpu, default: 0] {
+      stale.append((mark, t, nil))
+    }
+    stale.sort { $0.0.line < $1.0.line }
+    for (mark, tagged, page) in stale {
+      let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
+      var f = Finding(
+        rule: Self.rule["tlb-exec-missing"]!,
+        event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+        mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
+        stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
+        message:
+          "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although later-queued entries of CPU \(mark.cpu) were, and the kprobe_profile shows no missed __tlb_remove_table")
+      f.relatedLines = []
+      ctx.report(
+        Inconclusive(
+          reason: .missedTLBExec, line: mark.line, mm: nil, page: page,
+          message:
+            "\(what) queued at line \(mark.line) on CPU \(mark.cpu) was never executed, although later-queued entries of CPU \(mark.cpu) were: probable missed __tlb_remove_table",
+          wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+    }
+
     ctx.stats.pagesAtEnd = pages.count
     var live = 0
     for p in pages.values { live += p.pgste ? 1 : p.aCount }

@@ -8,6 +8,7 @@
 //   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
 //   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
 //   PTFragReport (findings → text/JSON)              renders, never decides semantics
+//   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
 import PackageDescription
@@ -21,19 +22,27 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     .target(name: "PTFragEvents"),
     .target(name: "PTFragRead", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
+    .systemLibrary(
+      name: "CLibXML2", path: "Sources/CLibXML2", pkgConfig: "libxml-2.0",
+      providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+    .target(name: "PTFragJUnit", dependencies: ["CLibXML2", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
     .target(
       name: "PTFragKit",
-      dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport"]),
+      dependencies: [
+        "PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit",
+        "PTFragKit", "PTFragJUnit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
@@ -41,6 +50,8 @@ let package = Package(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],
       resources: []),
-    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit"]),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
   ]
 )

@@ -8,6 +8,7 @@
 //   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
 //   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
 //   PTFragReport (findings → text/JSON)              renders, never decides semantics
+//   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
 import PackageDescription
@@ -21,26 +22,36 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     .target(name: "PTFragEvents"),
     .target(name: "PTFragRead", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
+    .systemLibrary(
+      name: "CLibXML2", path: "Sources/CLibXML2", pkgConfig: "libxml-2.0",
+      providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+    .target(name: "PTFragJUnit", dependencies: ["CLibXML2", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
     .target(
       name: "PTFragKit",
-      dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport"]),
+      dependencies: [
+        "PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit",
+        "PTFragKit", "PTFragJUnit",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
-    // Runs the built `ptfrag` executable: exit codes, stdout, JSON.
-    .testTarget(name: "EndToEndTests", dependencies: ["ptfrag"]),
+    // Runs the built `ptfrag` executable (exit codes, stdout, JSON, JUnit) and the JUnit writer.
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
   ]
 )

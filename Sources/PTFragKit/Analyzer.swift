@@ -30,18 +30,20 @@ public struct AnalyzeOptions: Sendable {
 public enum AnalyzeError: Error, Sendable {
   case unknownModel(String)
   case profile(ReadError)
+  case baseline(ReadError)
 
   public var message: String {
     switch self {
     case .unknownModel(let id):
       "unknown model '\(id)'; known models: \(ModelRegistry.ids.joined(separator: ", "))"
     case .profile(let e): "kprobe profile: \(e.message)"
+    case .baseline(let e): "baseline: \(e.message)"
     }
   }
   public var exitCode: ExitCode {
     switch self {
     case .unknownModel: .usage
-    case .profile(let e): ExitCode(rawValue: e.exitCode) ?? .ioError
+    case .profile(let e), .baseline(let e): ExitCode(rawValue: e.exitCode) ?? .ioError
     }
   }
 }
@@ -65,11 +67,13 @@ public enum Analyzer {
     let replayer = Replayer(model: modelType)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
+    let sha256: String
     do {
-      var source = try FileSource(path: path)
+      var source = SHA256Source(try FileSource(path: path))
       diagnostics = try TextCaptureReader().read(&source) { record in
         normalizer.feed(record) { replayer.apply($0) }
       }
+      sha256 = source.hexDigest
     } catch {
       let code = ExitCode(rawValue: error.exitCode) ?? .ioError
       return InputReport(
@@ -94,8 +98,10 @@ public enum Analyzer {
     summary.incompleteHits = normalizer.issueCount
     summary.incompleteSamples = normalizer.issues.prefix(10).map { .init(line: $0.line, reason: $0.message) }
     summary.orphanReturns = normalizer.orphanReturns
-    return InputReport(
+    var report = InputReport(
       path: path, modelSelection: options.modelSelection, profilePath: options.profilePath,
       profileMisses: misses, read: summary, result: result)
+    report.sha256 = sha256
+    return report
   }
 }

@@ -57,6 +57,8 @@ public struct ReplayStats: Sendable {
   public var lostEvents: UInt64 = 0
   /// Allocation outcomes accepted only because a concurrent operation was in flight.
   public var concurrencyResolved = 0
+  /// Pages held and tables live over time (peaks, time-weighted means, waste ratio).
+  public var occupancy = OccupancyTimeline()
   public init() {}
 }
 

@@ -57,9 +57,12 @@ public final class S390v61Model: AllocatorModel {
     Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
     Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
     Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
-    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head"),
-    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half"),
-    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)"),
+    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head",
+      requires: .predictedAllocations),
+    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half",
+      requires: .predictedAllocations),
+    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)",
+      requires: .predictedAllocations),
     Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
     Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
     Rule("release-with-bits", .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
@@ -67,7 +70,8 @@ public final class S390v61Model: AllocatorModel {
     Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
     Rule("tlb-exec-missing", .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
     Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
+    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm",
+      requires: .predictedAllocations),
   ]
 
   public static let descriptor = ModelDescriptor(

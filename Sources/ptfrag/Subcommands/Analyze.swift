@@ -1,4 +1,5 @@
 import ArgumentParser
+import PTFragJUnit
 import PTFragKit
 import PTFragReplay
 import PTFragReport
@@ -33,6 +34,9 @@ struct ReportOptions: ParsableArguments {
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the JSON report to FILE.", valueName: "FILE"))
   var jsonPath: String?
+
+  @Option(name: .customLong("junit"), help: ArgumentHelp("Also write JUnit XML to FILE (one testsuite per input and model, one testcase per rule or check).", valueName: "FILE"))
+  var junitPath: String?
 
   @Option(help: "Exit 1 when a finding has this severity or worse ('never': findings never fail).")
   var failOn: FailOn = .error
@@ -74,6 +78,8 @@ struct Analyze: ParsableCommand {
 
   @OptionGroup var report: ReportOptions
 
+  @OptionGroup var gate: GateOptions
+
   func validate() throws {
     if ModelRegistry.model(id: model) == nil {
       throw ValidationError("unknown model '\(model)'; known: \(ModelRegistry.ids.joined(separator: ", "))")
@@ -95,16 +101,24 @@ struct Analyze: ParsableCommand {
     let options = AnalyzeOptions(
       modelID: model, modelSelection: "given with --model" , profilePath: profile,
       malformedTolerance: maxMalformed)
+    let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []
     for path in inputs {
       do {
-        reports.append(try Analyzer.analyze(path: path, options: options))
+        var r = try Stopwatch.timed { () throws(AnalyzeError) in
+          try Analyzer.analyze(path: path, options: options)
+        }
+        baseline?.apply(to: &r)
+        reports.append(r)
       } catch {
         FileHandleOutput.stderr("ptfrag: \(error.message)\n")
         throw ExitCode(error.exitCode.rawValue)
       }
     }
-    let run = RunReport(inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion)
+    let run = RunReport(
+      inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion,
+      maxWasteRatio: gate.maxWasteRatio, baselinePath: gate.baseline)
+    try gate.writeBaseline(of: run)
     try emit(run, report)
     throw ExitCode(run.exitCode.rawValue)
   }
@@ -117,6 +131,15 @@ func emit(_ run: RunReport, _ options: ReportOptions) throws {
       try FileHandleOutput.write(JSONReport.render(run), to: path)
     } catch {
       FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
+      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
+    }
+  }
+  if let path = options.junitPath {
+    do {
+      let xml = try JUnitReport().render(run)
+      try FileHandleOutput.write(String(decoding: xml, as: UTF8.self), to: path)
+    } catch {
+      FileHandleOutput.stderr("ptfrag: cannot write JUnit XML to \(path): \(error)\n")
       throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
     }
   }

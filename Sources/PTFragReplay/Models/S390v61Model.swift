@@ -44,7 +44,13 @@ import PTFragEvents
 /// - Concurrency: an alloc's decision lies anywhere in its entry→return window, and a
 ///   concurrent `page_table_free`'s transient P can make the head look busy; any outcome
 ///   consistent with some point of the window is accepted.
-public final class S390v61Model: AllocatorModel {
+///
+/// ## Subclassing
+/// `S390v66Model` (variant B) is this model plus the deltas of 8211dad62798. The kernel's
+/// decision points that B changes are the hooks `mayList(_:)` (may a free put the page on
+/// the list?) and `final(_:_:)` (the kernel's final release: `pte_free_now`); everything
+/// else is inherited unchanged.
+public class S390v61Model: AllocatorModel {
   public static let rules: [Rule] = [
     Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
     Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
@@ -67,7 +73,9 @@ public final class S390v61Model: AllocatorModel {
     Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
   ]
 
-  public static let descriptor = ModelDescriptor(
+  public class var descriptor: ModelDescriptor { descriptorV61 }
+
+  static let descriptorV61 = ModelDescriptor(
     id: "s390-6.1",
     kernels: "v5.17 … v6.5 (incl. 6.1 LTS)",
     commits: [
@@ -84,6 +92,8 @@ public final class S390v61Model: AllocatorModel {
     rules: rules)
 
   static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+  /// The rules of the dynamic model type, by id (a subclass adds its own).
+  class var ruleByID: [String: Rule] { rule }
 
   // MARK: State
 
@@ -159,7 +169,7 @@ public final class S390v61Model: AllocatorModel {
   var lastLineOfCPU: [Int32: Int] = [:]
   var hadLoss = false
 
-  public init(context: ReplayContext) { ctx = context }
+  public required init(context: ReplayContext) { ctx = context }
 
   // MARK: Helpers
 
@@ -192,7 +202,7 @@ public final class S390v61Model: AllocatorModel {
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     let f = Finding(
-      rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
+      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
       stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
       relatedLines: related)
     ctx.report(f)
@@ -242,6 +252,15 @@ public final class S390v61Model: AllocatorModel {
     pages.removeValue(forKey: key)
     ctx.released(page: key)
   }
+
+  /// The kernel's final step for a page whose last bit cleared during `e`
+  /// (`page_table_release_check`, then the dtor and the free to buddy): in A, an immediate
+  /// release. B defers it through RCU when the page is Active.
+  func final(_ key: UInt64, _ e: Event) { release(key) }
+
+  /// Whether a free that leaves the other half allocated may put the page on the list
+  /// (`list_add` / `list_add_tail`). Always in A; B forbids it on an Active page.
+  func mayList(_ key: UInt64) -> Bool { true }
 
   /// What `page_table_alloc` would return for `m` now.
   func predict(_ m: MM) -> Prediction {
@@ -341,6 +360,15 @@ public final class S390v61Model: AllocatorModel {
 
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    step(e)
+    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  /// The effect of one event, with the occupancy kept by difference. A subclass also uses it
+  /// for an operation the capture implies without showing it as its own line (B: the
+  /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
+  final func step(_ e: Event) {
     // Occupancy by difference: the event's page and the heads of the mms it touches.
     let key = (e.table & ~3) & s390PageMask
     let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
@@ -358,8 +386,6 @@ public final class S390v61Model: AllocatorModel {
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
     }
-    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
   var needsRecount = false
@@ -407,7 +433,7 @@ public final class S390v61Model: AllocatorModel {
     let wasKnown = m.known
     m.known = false
     let f = Finding(
-      rule: Self.rule["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
+      rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
       stateBefore: wasKnown ? "mm synchronized" : "mm not predicted", stateAfter: "mm not predicted",
       message:
         "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(m.address)) is no longer predicted")
@@ -592,7 +618,7 @@ public final class S390v61Model: AllocatorModel {
     //     and handed out again as a fresh page (lower half).
     let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
     let base = Finding(
-      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      rule: Self.ruleByID["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
       stateBefore: before, stateAfter: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
         "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
@@ -732,7 +758,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
       return
     }
@@ -750,7 +776,7 @@ public final class S390v61Model: AllocatorModel {
     p[h] = .free
     pages[key] = p
     let listOwner = pageOwner ?? m
-    if p[1 - h] == .allocated, let listOwner {
+    if p[1 - h] == .allocated, mayList(key), let listOwner {
       pushFront(listOwner, key)
       listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
       // The transient P: an alloc deciding now sees the head busy.
@@ -762,7 +788,7 @@ public final class S390v61Model: AllocatorModel {
     } else {
       unlink(key)
     }
-    if pages[key]!.allFree { release(key) }
+    if pages[key]!.allFree { final(key, e) }
     changed(listOwner)
   }
 
@@ -821,7 +847,7 @@ public final class S390v61Model: AllocatorModel {
     p.queued &= ~(1 << UInt8(h))
     if h == 0 { p.pendingLine.0 = e.line } else { p.pendingLine.1 = e.line }
     pages[key] = p
-    if p[1 - h] == .allocated, let listOwner = pageOwner ?? named {
+    if p[1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
       pushBack(listOwner, key)
     } else {
       unlink(key)
@@ -906,7 +932,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
     default:
       let th = tag - 1
@@ -923,7 +949,7 @@ public final class S390v61Model: AllocatorModel {
         if p[h] == .unknown { ctx.stats.execsUntracked += 1 }
         pages[key]![h] = .free
         pages[key]!.queued &= ~(1 << UInt8(h))
-        if pages[key]!.allFree { release(key) }
+        if pages[key]!.allFree { final(key, e) }
         changed(pageOwner)
       case .free, .allocated:
         finding(

@@ -15,14 +15,18 @@ public struct AnalyzeOptions: Sendable {
   public var profilePath: String?
   /// Malformed lines tolerated per input before the verdict is "incomplete" (exit 65).
   public var malformedTolerance: Int
+  /// With `modelID == "auto"`: the most normalized events kept for detection.
+  public var detectionLookahead: Int
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
-    profilePath: String? = nil, malformedTolerance: Int = 1000
+    profilePath: String? = nil, malformedTolerance: Int = 1000,
+    detectionLookahead: Int = VariantDetector.defaultMaxEvents
   ) {
     self.modelID = modelID
     self.modelSelection = modelSelection
     self.profilePath = profilePath
     self.malformedTolerance = malformedTolerance
+    self.detectionLookahead = detectionLookahead
   }
 }
 
@@ -55,7 +59,7 @@ public enum Analyzer {
   /// itself: those become the report's `error` (with the exit code they map to).
   ///
   /// With `modelID == "auto"`, the first normalized events (at most
-  /// `VariantDetector.defaultMaxEvents`, fewer once the evidence is decisive) are kept in a
+  /// `options.detectionLookahead`, fewer once the evidence is decisive) are kept in a
   /// look-ahead buffer while `VariantDetector` reads them; then the chosen model replays the
   /// buffer and the rest of the stream. The input is read once (standard input works). When
   /// detection refuses, the report's error is exit 64 (nothing decisive: give `--model`) or 65
@@ -82,7 +86,8 @@ public enum Analyzer {
       fixed: fixedModel,
       detector: auto
         ? VariantDetector(
-          profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys))
+          profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
+          maxEvents: options.detectionLookahead)
         : nil)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics

@@ -83,7 +83,7 @@ public struct VariantDetector {
   /// `profileFunctions`: functions a kprobe_profile lists probes on (their symbols exist in
   /// the traced kernel).
   public init(profileFunctions: Set<KernelFunction> = [], maxEvents: Int = defaultMaxEvents) {
-    self.maxEvents = maxEvents
+    self.maxEvents = max(1, maxEvents)
     profileDefer = profileFunctions.contains(.pteFreeDefer) || profileFunctions.contains(.pteFreeNow)
     profileFreeRCU = profileFunctions.contains(.pageTableFreeRCU)
   }

@@ -15,8 +15,9 @@
 ///
 /// The bias is learnt from the capture itself: the first `pte_free_now` hit that has exactly
 /// one candidate page (one page waiting in R, or the page its CPU released directly just
-/// before) fixes it. Every later hit that lands on a waiting page confirms it. Until then,
-/// hits are kept (bounded) and resolved once the bias is known.
+/// before) fixes it; so does a bias that maps two kept hits onto two waiting pages. Every
+/// later hit that lands on a waiting page confirms it. Until then, hits are kept (bounded)
+/// and resolved once the bias is known.
 struct RCUHeadMapper {
   /// Offset of `pt_rcu_head` in `struct ptdesc` / `struct page`, bytes.
   static let headOffset: UInt64 = 8
@@ -75,23 +76,25 @@ struct RCUHeadMapper {
     case page(UInt64)
     /// The bias is known, but the page it names is neither waiting nor just released.
     case unexpected(UInt64)
+    /// The head was kept, and the bias has just been learnt from kept heads: the caller
+    /// resolves them (`takeUnresolved`).
+    case calibrated
     /// Not decidable yet; the head was kept.
     case kept
-    /// Not decidable and not kept (the head does not fit the mapping).
+    /// Not decidable and not kept (nothing is waiting, or the head does not fit the mapping).
     case unmapped
   }
 
-  /// Resolves one hit. `waiting(page)` says whether a page is in R; `waitingCount` is how
-  /// many are; `onlyWaiting` returns the single waiting page when there is exactly one.
+  /// Resolves one hit. `waiting` lists the pages in R; `isWaiting` tests one.
   mutating func resolve(
-    head: UInt64, directCandidate: UInt64?, waitingCount: Int, onlyWaiting: () -> UInt64?,
-    waiting: (UInt64) -> Bool
+    head: UInt64, directCandidate: UInt64?, waiting: () -> [UInt64],
+    isWaiting: (UInt64) -> Bool, waitingCount: Int
   ) -> Resolution {
     let candidates = waitingCount + (directCandidate != nil ? 1 : 0)
-    let single = candidates == 1 ? (waitingCount == 1 ? onlyWaiting() : directCandidate) : nil
+    let single = candidates == 1 ? (waitingCount == 1 ? waiting().first : directCandidate) : nil
     if bias != nil {
       let p = page(forHead: head)
-      if let p, waiting(p) {
+      if let p, isWaiting(p) {
         confirm()
         return .page(p)
       }
@@ -104,13 +107,45 @@ struct RCUHeadMapper {
       }
       return p.map { .unexpected($0) } ?? .unmapped
     }
-    // Uncalibrated: decide only when exactly one page can be meant.
+    // Uncalibrated: decide when exactly one page can be meant.
     if let single {
       calibrate(head: head, page: single)
       return .page(single)
     }
     if candidates == 0 { return .unmapped }
     keep(head)
-    return .kept
+    return calibrateFromKept(waiting()) ? .calibrated : .kept
+  }
+
+  /// Several pages wait and several heads were kept: the bias that maps the most kept heads
+  /// onto waiting pages is taken, if it maps at least two and no other bias maps as many
+  /// (pages with neighbouring pfns make shifted biases fit some heads too; they fit fewer).
+  /// Bounded work: at most `maxPairs` (head, page) pairs.
+  static let maxPairs = 1 << 16
+
+  private mutating func calibrateFromKept(_ waiting: [UInt64]) -> Bool {
+    guard unresolved.count >= 2, unresolved.count * waiting.count <= Self.maxPairs else {
+      return false
+    }
+    var support: [UInt64: Int] = [:]  // bias → heads it maps onto a waiting page
+    for h in Set(unresolved) {
+      for p in waiting {
+        support[h &- Self.headOffset &- (p >> 12) &* Self.structPageBytes, default: 0] += 1
+      }
+    }
+    var best: (bias: UInt64, n: Int)? = nil
+    var tie = false
+    for (b, n) in support where n >= 2 {
+      if n > best?.n ?? 0 {
+        best = (b, n)
+        tie = false
+      } else if n == best?.n {
+        tie = true
+      }
+    }
+    guard let best, !tie else { return false }
+    bias = best.bias
+    confirmations += 1
+    return true
   }
 }

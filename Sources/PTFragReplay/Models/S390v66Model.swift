@@ -175,6 +175,11 @@ public final class S390v66Model: S390v61Model {
     if let d = deferByPID[e.pid] {
       if e.kind == .deferEnd || ends(d, e) { close(e.pid, at: e.line) }
     }
+    if e.kind == .mmDeath, let mm = e.mm {
+      // The deferring task held the mm (mmap lock) until pte_free_defer returned: the
+      // pgd goes after every defer on it.
+      for (pid, d) in deferByPID where d.mm == mm { close(pid, at: e.line) }
+    }
     if e.kind != .rcuFree { directRelease[e.cpu] = nil }
     super.apply(e)
     let held = pages.count + rcu.count
@@ -406,20 +411,17 @@ public final class S390v66Model: S390v61Model {
     let direct = directRelease[e.cpu]
     directRelease[e.cpu] = nil
     let r = heads.resolve(
-      head: e.table, directCandidate: direct, waitingCount: rcu.count,
-      onlyWaiting: { rcu.first?.key }, waiting: { rcu[$0] != nil })
+      head: e.table, directCandidate: direct, waiting: { Array(rcu.keys) },
+      isWaiting: { rcu[$0] != nil }, waitingCount: rcu.count)
     switch r {
     case .page(let key):
       if rcu[key] != nil {
         ctx.record(page: key, e, mm: nil)
         endWaiting(key)
       }
-      for head in heads.takeUnresolved() {
-        if let k = heads.page(forHead: head), rcu[k] != nil {
-          heads.confirm()
-          endWaiting(k)
-        }
-      }
+      resolveKept(e)
+    case .calibrated:
+      resolveKept(e)
     case .unexpected(let key):
       guard heads.trusted, let p = pages[key] else { return }
       ctx.record(page: key, e, mm: nil)
@@ -432,6 +434,17 @@ public final class S390v66Model: S390v61Model {
       needsRecount = true
     case .kept, .unmapped:
       break
+    }
+  }
+
+  /// Once the bias is known, the heads kept before end R for the pages they name.
+  func resolveKept(_ e: Event) {
+    for head in heads.takeUnresolved() {
+      if let k = heads.page(forHead: head), rcu[k] != nil {
+        heads.confirm()
+        ctx.record(page: k, e, mm: nil)
+        endWaiting(k)
+      }
     }
   }
 }

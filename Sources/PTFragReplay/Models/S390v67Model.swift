@@ -575,18 +575,15 @@ public final class S390v67Model: AllocatorModel {
 
   func rcuFree(_ e: Event) {
     let r = heads.resolve(
-      head: e.table, directCandidate: nil, waitingCount: rcuPages.count,
-      onlyWaiting: { rcuPages.first }, waiting: { pages[$0]?.state == .rcu })
+      head: e.table, directCandidate: nil, waiting: { Array(rcuPages) },
+      isWaiting: { pages[$0]?.state == .rcu }, waitingCount: rcuPages.count)
     switch r {
     case .page(let key):
       ctx.record(page: key, e, mm: nil)
       release(key)
-      for h in heads.takeUnresolved() {
-        if let k = heads.page(forHead: h), pages[k]?.state == .rcu {
-          heads.confirm()
-          release(k)
-        }
-      }
+      resolveKept(e)
+    case .calibrated:
+      resolveKept(e)
     case .unexpected(let key):
       guard heads.trusted, let p = pages[key] else { return }
       ctx.record(page: key, e, mm: nil)
@@ -598,6 +595,17 @@ public final class S390v67Model: AllocatorModel {
       release(key)
     case .kept, .unmapped:
       break
+    }
+  }
+
+  /// Once the bias is known, the heads kept before release the pages they name.
+  func resolveKept(_ e: Event) {
+    for h in heads.takeUnresolved() {
+      if let k = heads.page(forHead: h), pages[k]?.state == .rcu {
+        heads.confirm()
+        ctx.record(page: k, e, mm: nil)
+        release(k)
+      }
     }
   }
 

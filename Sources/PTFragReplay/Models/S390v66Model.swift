@@ -75,7 +75,7 @@ public final class S390v66Model: S390v61Model {
     kernels: "v6.6 (6.6 LTS)",
     commits: [
       "8211dad62798 s390: add pte_free_defer() for pgtables sharing page",
-      "5647f61ad917 s390/mm: remove the pgste WARN in pte_free_defer (stable 6.6+)",
+      "5647f61ad917 s390/mm: Remove possible false-positive warning in pte_free_defer() (v6.17, stable 6.6+)",
       "c2c224932fd0 s390/mm: fix 2KB pgtable release race (inherited from v6.1)",
       "620b4e903179 s390: use _refcount for pgtables (inherited from v6.1)",
     ],

@@ -155,7 +155,9 @@ public final class Replayer {
 
 /// Every model ptfrag knows, by id.
 public enum ModelRegistry {
-  nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [S390v61Model.self]
+  nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [
+    S390v61Model.self, S390v66Model.self, S390v67Model.self,
+  ]
   public static func model(id: String) -> (any AllocatorModel.Type)? {
     all.first { $0.descriptor.id == id }
   }

@@ -124,6 +124,9 @@ public enum InconclusiveReason: String, Sendable, CaseIterable {
   case beforeCapture = "before-capture"
   /// The capture holds no page-table events at all.
   case noEvents = "no-events"
+  /// `--model auto` chose a model the rest of the capture contradicts (evidence past the
+  /// detection look-ahead, e.g. `pte_free_defer` under s390-6.1).
+  case modelMismatch = "model-mismatch"
 }
 
 /// An item the replay could not decide, with what would explain it.

@@ -48,7 +48,13 @@ import PTFragEvents
 /// - Concurrency: an alloc's decision lies anywhere in its entry→return window, and a
 ///   concurrent `page_table_free`'s transient P can make the head look busy; any outcome
 ///   consistent with some point of the window is accepted.
-public final class S390v61Model: AllocatorModel {
+///
+/// ## Subclassing
+/// `S390v66Model` (variant B) is this model plus the deltas of 8211dad62798. The kernel's
+/// decision points that B changes are the hooks `mayList(_:)` (may a free put the page on
+/// the list?) and `final(_:_:)` (the kernel's final release: `pte_free_now`); everything
+/// else is inherited unchanged.
+public class S390v61Model: AllocatorModel {
   public static let rules: [Rule] = [
     Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
     Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
@@ -74,7 +80,9 @@ public final class S390v61Model: AllocatorModel {
       requires: .predictedAllocations),
   ]
 
-  public static let descriptor = ModelDescriptor(
+  public class var descriptor: ModelDescriptor { descriptorV61 }
+
+  static let descriptorV61 = ModelDescriptor(
     id: "s390-6.1",
     kernels: "v5.17 … v6.5 (incl. 6.1 LTS)",
     commits: [
@@ -91,6 +99,8 @@ public final class S390v61Model: AllocatorModel {
     rules: rules)
 
   static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+  /// The rules of the dynamic model type, by id (a subclass adds its own).
+  class var ruleByID: [String: Rule] { rule }
 
   // MARK: State
 
@@ -120,13 +130,30 @@ public final class S390v61Model: AllocatorModel {
     var allFree: Bool { lo == .free && hi == .free }
   }
 
-  /// When and on which CPU a table entered an mmu_gather batch. Batches run their entries
-  /// in order, and RCU invokes one CPU's callbacks in order: a table queued on CPU c before
-  /// another table of CPU c that was executed has been executed too.
+  /// When, where and in which mmu_gather a table entered a tlb batch (`gather` 0: the
+  /// `tlb` pointer is not probed, so nothing is inferred from order).
   struct QueueMark {
     var line = 0
     var cpu: Int32 = -1
     var ns: UInt64 = 0
+    var pid: Int32 = -1
+    var gather = 0
+  }
+
+  /// One mmu_gather: a task's run of `tlb_remove_table` calls with one `tlb` pointer, ended
+  /// by any allocation of that task. Its batch goes to `call_rcu` on the CPU that flushes it
+  /// (the CPU of its last queue, if the task never migrated), and `tlb_remove_table_rcu` runs
+  /// the entries in order; RCU invokes one CPU's callbacks in the order they were queued.
+  /// So once a later gather of CPU c has run (asynchronously: from another task than the one
+  /// that queued it, not the synchronous `tlb_remove_table_one` fallback), every entry of
+  /// an earlier, unmigrated gather of CPU c has run too: one that was never seen running
+  /// was missed by its probe.
+  struct Gather {
+    var cpu: Int32
+    var migrated = false
+    var lastNs: UInt64
+    /// Latest queue time among this gather's entries seen running asynchronously.
+    var ranUpTo: UInt64 = 0
   }
 
   enum Prediction: Equatable {
@@ -176,12 +203,35 @@ public final class S390v61Model: AllocatorModel {
   /// Last line seen per CPU (to tell whether a CPU's free may still be in flight).
   var lastLineOfCPU: [Int32: Int] = [:]
   var hadLoss = false
-  /// Per CPU: the latest queue time among executed batch entries.
+  /// Per CPU: the latest `lastNs` among gathers of that CPU with an entry run asynchronously.
   var executedQueuedUpTo: [Int32: UInt64] = [:]
+  var gathers: [Int: Gather] = [:]
+  /// Per task: the gather its `tlb_remove_table` calls currently belong to.
+  var openGather: [Int32: (tlb: UInt64, id: Int)] = [:]
+  var nextGather = 1
+  /// The last `page_table_free_rcu` reported as a double free (its queue is not reported again).
+  var reportedFree: (pid: Int32, table: UInt64)? = nil
+
+  func mark(_ e: Event) -> QueueMark {
+    var g = 0
+    if let tlb = e.tlb {
+      if let o = openGather[e.pid], o.tlb == tlb {
+        g = o.id
+        if gathers[g]!.cpu != e.cpu { gathers[g]!.migrated = true }
+        gathers[g]!.lastNs = e.timestampNs
+      } else {
+        g = nextGather
+        nextGather += 1
+        openGather[e.pid] = (tlb, g)
+        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs)
+      }
+    }
+    return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
+  }
   /// CRST tables (tag 0) queued and not yet executed.
   var crstQueued: [UInt64: QueueMark] = [:]
 
-  public init(context: ReplayContext) { ctx = context }
+  public required init(context: ReplayContext) { ctx = context }
 
   // MARK: Helpers
 
@@ -214,7 +264,7 @@ public final class S390v61Model: AllocatorModel {
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     let f = Finding(
-      rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
+      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
       stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
       relatedLines: related)
     ctx.report(f)
@@ -264,6 +314,15 @@ public final class S390v61Model: AllocatorModel {
     pages.removeValue(forKey: key)
     ctx.released(page: key)
   }
+
+  /// The kernel's final step for a page whose last bit cleared during `e`
+  /// (`page_table_release_check`, then the dtor and the free to buddy): in A, an immediate
+  /// release. B defers it through RCU when the page is Active.
+  func final(_ key: UInt64, _ e: Event) { release(key) }
+
+  /// Whether a free that leaves the other half allocated may put the page on the list
+  /// (`list_add` / `list_add_tail`). Always in A; B forbids it on an Active page.
+  func mayList(_ key: UInt64) -> Bool { true }
 
   /// What `page_table_alloc` would return for `m` now.
   func predict(_ m: MM) -> Prediction {
@@ -363,6 +422,15 @@ public final class S390v61Model: AllocatorModel {
 
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    step(e)
+    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  /// The effect of one event, with the occupancy kept by difference. A subclass also uses it
+  /// for an operation the capture implies without showing it as its own line (B: the
+  /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
+  final func step(_ e: Event) {
     // Occupancy by difference: the event's page and the heads of the mms it touches.
     let key = (e.table & ~3) & s390PageMask
     let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
@@ -384,15 +452,15 @@ public final class S390v61Model: AllocatorModel {
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
     }
-    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
   var needsRecount = false
 
   func dispatch(_ e: Event) {
     switch e.kind {
-    case .allocBegin: allocBegin(e)
+    case .allocBegin:
+      openGather[e.pid] = nil
+      allocBegin(e)
     case .alloc: alloc(e)
     case .allocUnreturned: allocUnreturned(e)
     case .freeNow: freeNow(e)
@@ -444,7 +512,7 @@ public final class S390v61Model: AllocatorModel {
     }
     m.known = false
     let f = Finding(
-      rule: Self.rule["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
+      rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
       stateBefore: wasKnown ? "mm synchronized" : "mm not predicted", stateAfter: "mm not predicted",
       message:
         "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(m.address)) is no longer predicted")
@@ -637,7 +705,7 @@ public final class S390v61Model: AllocatorModel {
     // (b) a page whose halves are all pending or free: released once the missed execs ran,
     //     and handed out again as a fresh page (lower half).
     let base = Finding(
-      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      rule: Self.ruleByID["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
       stateBefore: before,
       stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
@@ -773,7 +841,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
       return
     }
@@ -791,7 +859,7 @@ public final class S390v61Model: AllocatorModel {
     p[h] = .free
     pages[key] = p
     let listOwner = pageOwner ?? m
-    if p[1 - h] == .allocated, let listOwner {
+    if p[1 - h] == .allocated, mayList(key), let listOwner {
       pushFront(listOwner, key)
       listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
       // The transient P: an alloc deciding now sees the head busy.
@@ -803,7 +871,7 @@ public final class S390v61Model: AllocatorModel {
     } else {
       unlink(key)
     }
-    if pages[key]!.allFree { release(key) }
+    if pages[key]!.allFree { final(key, e) }
     changed(listOwner)
   }
 
@@ -856,11 +924,12 @@ public final class S390v61Model: AllocatorModel {
         "double-free", e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
         "page_table_free_rcu of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
         related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
+      reportedFree = (e.pid, table)
       return
     }
     p[h] = .pending
     p.queued &= ~(1 << UInt8(h))
-    let mark = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs)
+    let mark = mark(e)
     if h == 0 {
       p.pendingLine.0 = e.line
       p.queuedAt.0 = mark
@@ -869,7 +938,7 @@ public final class S390v61Model: AllocatorModel {
       p.queuedAt.1 = mark
     }
     pages[key] = p
-    if p[1 - h] == .allocated, let listOwner = pageOwner ?? named {
+    if p[1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
       pushBack(listOwner, key)
     } else {
       unlink(key)
@@ -883,7 +952,7 @@ public final class S390v61Model: AllocatorModel {
     let base = e.table & ~3
     let (key, h) = split(base)
     guard var p = pages[key] else {
-      if tag == 0 { crstQueued[base] = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs) }
+      if tag == 0 { crstQueued[base] = mark(e) }
       return
     }
     ctx.record(page: key, e, mm: e.mm)
@@ -909,6 +978,10 @@ public final class S390v61Model: AllocatorModel {
             : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
         return
       }
+      // The queue that belongs to a free already reported is part of the same double free.
+      let sameFree = reportedFree.map { $0.pid == e.pid && $0.table == base } ?? false
+      reportedFree = nil
+      if sameFree { return }
       switch p[h] {
       case .pending:
         if p.queued & (1 << UInt8(h)) != 0 {
@@ -917,7 +990,7 @@ public final class S390v61Model: AllocatorModel {
             "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
         }
         p.queued |= 1 << UInt8(h)
-        let mark = QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs)
+        let mark = mark(e)
         if h == 0 { p.queuedAt.0 = mark } else { p.queuedAt.1 = mark }
         pages[key] = p
       case .unknown: break
@@ -929,9 +1002,20 @@ public final class S390v61Model: AllocatorModel {
     }
   }
 
-  func executed(_ mark: QueueMark) {
-    guard mark.cpu >= 0 else { return }
-    if mark.ns > executedQueuedUpTo[mark.cpu, default: 0] { executedQueuedUpTo[mark.cpu] = mark.ns }
+  /// An entry ran. Only an asynchronous run orders its CPU's gathers.
+  func executed(_ mark: QueueMark, by e: Event) {
+    guard mark.gather != 0, e.pid != mark.pid, let g = gathers[mark.gather] else { return }
+    if mark.ns > g.ranUpTo { gathers[mark.gather]!.ranUpTo = mark.ns }
+    if !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = g.lastNs
+    }
+  }
+
+  /// Whether the entry's gather ran before a later gather of its CPU that was seen running.
+  func superseded(_ mark: QueueMark) -> Bool {
+    guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
+    if mark.ns < g.ranUpTo { return true }  // a later entry of its own batch ran
+    return !g.migrated && g.lastNs < executedQueuedUpTo[g.cpu, default: 0]
   }
 
   func tlbExec(_ e: Event) {
@@ -942,7 +1026,7 @@ public final class S390v61Model: AllocatorModel {
       if tag != 0 {
         ctx.stats.execsUntracked += 1
       } else if let mark = crstQueued.removeValue(forKey: base) {
-        executed(mark)
+        executed(mark, by: e)
       }
       return
     }
@@ -968,7 +1052,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
     default:
       let th = tag - 1
@@ -982,10 +1066,10 @@ public final class S390v61Model: AllocatorModel {
       }
       switch p[h] {
       case .pending, .unknown:
-        if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1) }
+        if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1, by: e) }
         pages[key]![h] = .free
         pages[key]!.queued &= ~(1 << UInt8(h))
-        if pages[key]!.allFree { release(key) }
+        if pages[key]!.allFree { final(key, e) }
         changed(pageOwner)
       case .free, .allocated:
         finding(
@@ -1000,7 +1084,7 @@ public final class S390v61Model: AllocatorModel {
   func crstAlloc(_ e: Event) {
     guard e.table != 0, let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
-      rule: Self.rule["tlb-exec-missing"]!,
+      rule: Self.ruleByID["tlb-exec-missing"]!,
       event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
       mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
       message:
@@ -1075,30 +1159,30 @@ public final class S390v61Model: AllocatorModel {
     for (k, p) in pages where !p.pgste {
       for h in 0..<2 where p[h] == .pending {
         let mark = h == 0 ? p.queuedAt.0 : p.queuedAt.1
-        if mark.cpu >= 0, mark.ns < executedQueuedUpTo[mark.cpu, default: 0] {
+        if superseded(mark) {
           stale.append((mark, k + UInt64(h) * 0x800 + UInt64(h + 1), k))
         }
       }
     }
-    for (t, mark) in crstQueued where mark.ns < executedQueuedUpTo[mark.cpu, default: 0] {
+    for (t, mark) in crstQueued where superseded(mark) {
       stale.append((mark, t, nil))
     }
     stale.sort { $0.0.line < $1.0.line }
     for (mark, tagged, page) in stale {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
       var f = Finding(
-        rule: Self.rule["tlb-exec-missing"]!,
+        rule: Self.ruleByID["tlb-exec-missing"]!,
         event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
         mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
         stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
         message:
-          "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although later-queued entries of CPU \(mark.cpu) were, and the kprobe_profile shows no missed __tlb_remove_table")
+          "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran, and the kprobe_profile shows no missed __tlb_remove_table")
       f.relatedLines = []
       ctx.report(
         Inconclusive(
           reason: .missedTLBExec, line: mark.line, mm: nil, page: page,
           message:
-            "\(what) queued at line \(mark.line) on CPU \(mark.cpu) was never executed, although later-queued entries of CPU \(mark.cpu) were: probable missed __tlb_remove_table",
+            "\(what) queued at line \(mark.line) on CPU \(mark.cpu) was never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran (RCU runs one CPU's callbacks in order): probable missed __tlb_remove_table",
           wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
     }
 

@@ -62,13 +62,21 @@ struct Analyze: ParsableCommand {
       Give the kprobe_profile saved with the capture: without it, a pending half that comes
       back is a probable missed __tlb_remove_table (inconclusive); with it, the profile says
       whether misses happened (explained) or not (reuse-before-grace, an error).
+
+      --model auto (the default) reads the kernel variant off the capture's first events
+      (at most 16384, one pass, standard input included) and says what it found and why:
+      an upper 2 KiB half or a tagged tlb value means 2 KiB fragments (s390-6.1, or
+      s390-6.6 once pte_free_defer appears or the kprobe_profile lists it); an untagged tlb
+      value naming an allocated table means one table per page (s390-6.7). It refuses to
+      guess: exit 64 when nothing decisive was seen (give --model), exit 65 when the
+      evidence contradicts itself or shows a v6.14+ tlb path (ptdesc pointers).
       """)
 
   @Argument(help: ArgumentHelp("Captures to analyze ('-' = standard input).", valueName: "FILE"))
   var files: [String] = []
 
-  @Option(help: "Allocator model: \(ModelRegistry.ids.joined(separator: ", ")).")
-  var model: String = "s390-6.1"
+  @Option(help: "Allocator model: auto (detect from the trace), \(ModelRegistry.ids.joined(separator: ", ")).")
+  var model: String = Analyzer.autoModelID
 
   @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("/sys/kernel/tracing/kprobe_profile saved with the capture.", valueName: "FILE"))
   var kprobeProfile: String?
@@ -81,8 +89,8 @@ struct Analyze: ParsableCommand {
   @OptionGroup var gate: GateOptions
 
   func validate() throws {
-    if ModelRegistry.model(id: model) == nil {
-      throw ValidationError("unknown model '\(model)'; known: \(ModelRegistry.ids.joined(separator: ", "))")
+    if model != Analyzer.autoModelID && ModelRegistry.model(id: model) == nil {
+      throw ValidationError("unknown model '\(model)'; known: \(Analyzer.autoModelID), \(ModelRegistry.ids.joined(separator: ", "))")
     }
     if maxMalformed < 0 { throw ValidationError("--max-malformed must be 0 or more") }
     if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("'-' (standard input) can be given once") }
@@ -99,7 +107,7 @@ struct Analyze: ParsableCommand {
         "ptfrag: no input given: analyzing the bundled real capture \(sample.trace) (s390x, Debian 6.1) with its kprobe_profile\n")
     }
     let options = AnalyzeOptions(
-      modelID: model, modelSelection: "given with --model" , profilePath: profile,
+      modelID: model, modelSelection: "given with --model", profilePath: profile,
       malformedTolerance: maxMalformed)
     let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []

@@ -18,6 +18,8 @@ struct Models: ParsableCommand {
         for r in m.rules { o += "  rule:      \(r.id) (\(r.severity)): \(r.summary)\n" }
       }
     }
+    o += "auto (ptfrag analyze --model auto, the default)\n"
+    o += "  summary:   detects the variant from the capture (2 KiB halves or tagged tlb values: s390-6.1, or s390-6.6 with pte_free_defer; untagged page-aligned tables on the tlb path: s390-6.7) and says why; refuses when it cannot tell\n"
     FileHandleOutput.stdout(o)
   }
 }

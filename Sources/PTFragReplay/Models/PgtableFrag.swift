@@ -420,11 +420,23 @@ final class PgtableFrag {
   func consistencyViolations() -> [String] {
     var out: [String] = []
     var t = FragTally()
-    for (k, p) in pages.sorted(by: { $0.key < $1.key }) {
+    for (k, p) in pages {
       t.add(FragTally(p, nr: nr))
-      var counted = Array(repeating: 0, count: 6)
-      for s in p.slots { counted[Int(s.rawValue)] += 1 }
-      if counted != p.counts { out.append("\(hex(k)): slot counts \(p.counts) ≠ \(counted)") }
+      var counted = (0, 0, 0, 0, 0, 0)
+      for s in p.slots {
+        switch s {
+        case .unhanded: counted.0 += 1
+        case .handed: counted.1 += 1
+        case .inFlight: counted.2 += 1
+        case .queued: counted.3 += 1
+        case .freed: counted.4 += 1
+        case .unknown: counted.5 += 1
+        }
+      }
+      let c = p.counts
+      if counted != (c[0], c[1], c[2], c[3], c[4], c[5]) {
+        out.append("\(hex(k)): slot counts \(p.counts) ≠ \(counted)")
+      }
       guard p.refKnown, !p.rcu, !p.pgste else { continue }
       // E1: every slot not freed is counted, except a race loser's never-handed ones.
       let expected = p.outstanding + (p.unhandedCounted ? p.count(.unhanded) : 0)
@@ -495,7 +507,8 @@ extension PgtableFrag {
 
   /// Resynchronises on what the kernel returned: fragment 0 of a page → a fresh page (the
   /// model drops what it held there); another fragment → handed out, with the count kept
-  /// exact where it is known, and the mm's cursor moved behind it.
+  /// exact where it is known, and, if it was never handed out before, the mm's cursor
+  /// moved behind it (the kernel's cursor was there).
   func adopt(_ m: FragMM?, _ key: UInt64, _ i: Int) {
     if i == 0 {
       drop(key)
@@ -508,8 +521,10 @@ extension PgtableFrag {
       p.refKnown = false
       insert(key, p)
     }
+    // Only a fragment never handed out shows where the kernel's cursor was.
+    let fromCursor = [.unhanded, .unknown].contains(pages[key]!.slots[i])
     handOut(m, key, i)
-    guard let m, nr > 1 else { return }
+    guard fromCursor, let m, nr > 1 else { return }
     let next = key + UInt64(i + 1) * geo.fragBytes
     setCursor(m, next & (geo.pageBytes - 1) == 0 ? nil : next)
     if let c = m.cursor, !(pages[key]?.unhandedCounted ?? false) {

@@ -101,21 +101,27 @@ final class PowerpcTableTests: XCTestCase {
     XCTAssertEqual(x.findingLines, [x.script.line])
   }
 
-  func testFreshPageAndRaceLoser() {
-    // Two calls find the cursor NULL; the one that takes the lock second keeps count 1.
-    let x = FragHarness()
+  /// Two calls find the cursor NULL and each allocates a page; pid 1 returns first.
+  func raceForTheCursor(_ x: FragHarness) -> (UInt64, UInt64) {
     x.begin(1)
     x.begin(2)
     let p1 = x.freshPage()
     let p2 = x.freshPage()
     x.ret(1, p1)
     x.ret(2, p2)
+    return (p1, p2)
+  }
+
+  func testFreshPageAndRaceLoser() {
+    // The call that takes the lock second keeps count 1.
+    let x = FragHarness()
+    let (p1, p2) = raceForTheCursor(x)
     XCTAssertEqual(x.rules, [])
     XCTAssertEqual(x.state(p1), "ref 4/4 · H 1 U 3 · cursor @1")
     XCTAssertEqual(x.state(p2), "ref 1/4 · H 1 U 3", "race loser: its other fragments are lost")
     XCTAssertEqual(x.model.occupancy.stranded, 3)
     XCTAssertEqual(x.model.occupancy.reusableNow, 3)
-    // The next allocation shows the other page won: the model swaps the roles.
+    // The next allocation confirms p1 won.
     x.alloc()
     XCTAssertEqual(x.rules, [])
     x.free(p1)
@@ -127,12 +133,7 @@ final class PowerpcTableTests: XCTestCase {
 
   func testRaceWinnerSeenSecondIsSwapped() {
     let x = FragHarness()
-    x.begin(1)
-    x.begin(2)
-    let p1 = x.freshPage()
-    let p2 = x.freshPage()
-    x.ret(1, p1)
-    x.ret(2, p2)
+    let (p1, p2) = raceForTheCursor(x)
     // pid 2 took the lock first: the cursor is in p2.
     x.begin(3)
     x.ret(3, p2 + 0x1000)

@@ -176,14 +176,19 @@ final class ProposalReplayTests: XCTestCase {
     }
   }
 
-  /// A v6.6 capture: pte_free_defer sets PG_active and calls page_table_free (a nested hit
-  /// of the same task). The proposals replay the captured kernel's protocol: no double free.
-  func testProposalsReplayAv66DeferWithItsNestedFree() throws {
-    let text = """
+  /// Lines 1–4 of a capture: mm 0x20c0800 born, one table 0x37b9000 allocated.
+  static let birthAndOneAlloc = """
                 init-1       [001] .....   10.000010: crst_table_alloc: (crst_table_alloc+0x0/0x70) mm=0x20c0800
                 init-1       [001] .....   10.000020: crst_table_alloc_ret: (mm_init+0x166/0x3a8 <- crst_table_alloc) table=0x3820000
                 init-1       [001] .....   10.000100: page_table_alloc: (page_table_alloc+0x0/0x2c8) mm=0x20c0800
                 init-1       [001] .....   10.000110: page_table_alloc_ret: (__pte_alloc+0x3a/0x1a0 <- page_table_alloc) table=0x37b9000
+
+    """
+
+  /// A v6.6 capture: pte_free_defer sets PG_active and calls page_table_free (a nested hit
+  /// of the same task). The proposals replay the captured kernel's protocol: no double free.
+  func testProposalsReplayAv66DeferWithItsNestedFree() throws {
+    let text = Self.birthAndOneAlloc + """
                 init-1       [001] .....   10.000200: page_table_alloc: (page_table_alloc+0x0/0x2c8) mm=0x20c0800
                 init-1       [001] .....   10.000210: page_table_alloc_ret: (__pte_alloc+0x3a/0x1a0 <- page_table_alloc) table=0x37b9800
           khugepaged-40      [000] .....   10.100000: pte_free_defer: (pte_free_defer+0x0/0x120) mm=0x20c0800 table=0x37b9800
@@ -201,11 +206,7 @@ final class ProposalReplayTests: XCTestCase {
 
   /// Per-table checks fire on a capture too: a double free of a half.
   func testProposalsReportPerTableErrorsOnACapture() throws {
-    let text = """
-                init-1       [001] .....   10.000010: crst_table_alloc: (crst_table_alloc+0x0/0x70) mm=0x20c0800
-                init-1       [001] .....   10.000020: crst_table_alloc_ret: (mm_init+0x166/0x3a8 <- crst_table_alloc) table=0x3820000
-                init-1       [001] .....   10.000100: page_table_alloc: (page_table_alloc+0x0/0x2c8) mm=0x20c0800
-                init-1       [001] .....   10.000110: page_table_alloc_ret: (__pte_alloc+0x3a/0x1a0 <- page_table_alloc) table=0x37b9000
+    let text = Self.birthAndOneAlloc + """
                 init-1       [001] .....   10.000200: page_table_free_rcu: (page_table_free_rcu+0x0/0x188) tlb=0x37ffffd79f0 table=0x37b9000 vmaddr=0x1000000
                 init-1       [001] .....   10.000210: page_table_free_rcu: (page_table_free_rcu+0x0/0x188) tlb=0x37ffffd79f0 table=0x37b9000 vmaddr=0x1000000
 

@@ -581,3 +581,35 @@ extension PgtableFrag {
     [.notCursor, .freshWhileCursor, .foreignPage, .releasedWithRefs].contains(kind)
   }
 }
+
+// MARK: - The models' common part
+
+/// What the pgtable-frag.c models (powerpc E, s390 C3a) share as allocator models: the
+/// allocator state, its occupancy, the RCU callbacks a simulation feeds back, self-checks.
+public class PgtableFragModel: RCUCallbackSource {
+  let ctx: ReplayContext
+  let frag: PgtableFrag
+
+  init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+    ctx = context
+    frag = PgtableFrag(geometry: geometry, destroyClearsActive: destroyClearsActive, context: context)
+  }
+
+  var geo: FragGeometry { frag.geo }
+
+  public var occupancy: Occupancy { frag.occupancy }
+
+  public var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] {
+    frag.rcuPending.map { (.rcuFree, $0) }
+  }
+
+  /// Broken invariants (E1, cursor, tallies), described; empty when all hold. O(pages).
+  public func invariantViolations() -> [String] { frag.consistencyViolations() }
+
+  public func finish(lastLine: Int) {
+    ctx.stats.pagesAtEnd = frag.pages.count
+    ctx.stats.tablesLiveAtEnd = frag.pages.values.reduce(0) {
+      $0 + ($1.pgste ? ($1.slots[0] == .handed ? 1 : 0) : $1.count(.handed) + $1.count(.inFlight))
+    }
+  }
+}

@@ -97,7 +97,7 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 /// one mm may return out of lock order: a return ahead of the cursor, or a fresh page, is
 /// accepted when enough other allocations of the mm are in flight to have taken the
 /// fragments in between (or to have set the cursor after this one found it NULL).
-public class PowerpcModel: AllocatorModel, RCUCallbackSource {
+public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// The configuration of a registered id (subclasses).
   public class var preset: PowerpcPreset { .hash64K }
 
@@ -158,9 +158,6 @@ public class PowerpcModel: AllocatorModel, RCUCallbackSource {
     return d
   }
 
-  let ctx: ReplayContext
-  let frag: PgtableFrag
-  var geo: FragGeometry { frag.geo }
   /// pid → table: the `pte_fragment_free(table, 0)` nested in `pte_free_defer` or
   /// `__tlb_remove_table` of the same task, absorbed.
   var nested: [Int32: UInt64] = [:]
@@ -170,30 +167,13 @@ public class PowerpcModel: AllocatorModel, RCUCallbackSource {
   }
 
   /// A model of any fragment geometry; `destroyClearsActive` for kernels with fda4d71651f7.
-  public init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
-    ctx = context
-    frag = PgtableFrag(geometry: geometry, destroyClearsActive: destroyClearsActive, context: context)
+  override public init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+    super.init(context: context, geometry: geometry, destroyClearsActive: destroyClearsActive)
   }
-
-  // MARK: Protocol
-
-  public var occupancy: Occupancy { frag.occupancy }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
     guard geo.nr > 1, let c = frag.mmByAddress[address]?.cursor else { return fresh() }
     return c
-  }
-
-  public var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] {
-    frag.rcuPending.map { (.rcuFree, $0) }
-  }
-
-  /// Broken invariants (E1, cursor, tallies), described; empty when all hold. O(pages).
-  public func invariantViolations() -> [String] { frag.consistencyViolations() }
-
-  public func finish(lastLine: Int) {
-    ctx.stats.pagesAtEnd = frag.pages.count
-    ctx.stats.tablesLiveAtEnd = frag.tally.live
   }
 
   public func apply(_ e: Event) {

@@ -585,17 +585,21 @@ public class S390HalfPagesModel: RCUCallbackSource {
     return (key, h)
   }
 
+  /// A second free of a whole-page pgste table: `double-free` (true: reported).
+  func pgsteFreedTwice(_ e: Event, _ key: UInt64, _ h: Int, _ what: String) -> Bool {
+    guard pages[key]!.pgsteFreed else { return false }
+    finding(
+      "double-free", e, mm: e.mm, page: key, half: h, before: describe(key),
+      "\(what) of pgste table \(hex(e.table)), already freed")
+    return true
+  }
+
   func freeNow(_ e: Event) {
     if let t = nestedFree.removeValue(forKey: e.pid), t == e.table { return }
     let m = mm(at: e.mm)
     guard let (key, h) = checkedFree(e, "page_table_free", m) else { return }
     if pages[key]!.pgste {
-      if pages[key]!.pgsteFreed {
-        finding(
-          "double-free", e, mm: e.mm, page: key, half: h, before: describe(key),
-          "page_table_free of pgste table \(hex(e.table)), already freed")
-        return
-      }
+      if pgsteFreedTwice(e, key, h, "page_table_free") { return }
       owner(of: key)?.liveTables -= 1
       release(key)
       return
@@ -610,13 +614,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     let named = e.mm.flatMap { mmByAddress[$0] }
     guard let (key, h) = checkedFree(e, "page_table_free_rcu", named) else { return }
     if pages[key]!.pgste {
-      if pages[key]!.pgsteFreed {
-        finding(
-          "double-free", e, mm: e.mm, page: key, half: h, before: describe(key),
-          "page_table_free_rcu of pgste table \(hex(e.table)), already freed")
-        return
-      }
-      pages[key]!.pgsteFreed = true
+      if !pgsteFreedTwice(e, key, h, "page_table_free_rcu") { pages[key]!.pgsteFreed = true }
       return
     }
     pages[key]!.queued &= ~(1 << UInt8(h))
@@ -644,12 +642,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     pages[key]!.setPendingLine(h, e.line)
     if pages[key]!.pgste {
       // "if (mm_alloc_pgste(mm)) { call_rcu(&page->rcu_head, pte_free_pgste); return; }"
-      if pages[key]!.pgsteFreed {
-        finding(
-          "double-free", e, mm: e.mm, page: key, half: h, before: describe(key),
-          "pte_free_defer of pgste table \(hex(e.table)), already freed")
-        return
-      }
+      if pgsteFreedTwice(e, key, h, "pte_free_defer") { return }
       pages[key]!.pgsteFreed = true
       callRCU(key, 2, e)
       return

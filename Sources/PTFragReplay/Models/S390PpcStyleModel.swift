@@ -42,7 +42,7 @@ import PTFragEvents
 /// kernel: a freed half the kernel hands out again is revived (count + 1), a fresh page
 /// becomes the cursor page. Occupancy then counts the kernel's choices under this model's
 /// release rule; `compare` gives the what-if figures.
-public final class S390PpcStyleModel: AllocatorModel, RCUCallbackSource {
+public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// 2 × 2 KiB fragments in a 4 KiB page.
   public static let geometry = FragGeometry(pageShift: 12, fragShift: 11)
 
@@ -106,41 +106,20 @@ public final class S390PpcStyleModel: AllocatorModel, RCUCallbackSource {
     return d
   }()
 
-  let ctx: ReplayContext
-  let frag: PgtableFrag
   /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture), absorbed.
   var nested: [Int32: UInt64] = [:]
 
   public init(context: ReplayContext) {
-    ctx = context
-    frag = PgtableFrag(geometry: Self.geometry, destroyClearsActive: true, context: context)
+    super.init(context: context, geometry: Self.geometry, destroyClearsActive: true)
   }
 
   var checksChoices: Bool { ctx.simulating }
-
-  // MARK: Protocol
-
-  public var occupancy: Occupancy { frag.occupancy }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
     guard let m = frag.mmByAddress[address], m.pgste != true, let c = m.cursor else {
       return fresh()
     }
     return c
-  }
-
-  public var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] {
-    frag.rcuPending.map { (.rcuFree, $0) }
-  }
-
-  /// Broken invariants (E1, cursor, tallies), described; empty when all hold. O(pages).
-  public func invariantViolations() -> [String] { frag.consistencyViolations() }
-
-  public func finish(lastLine: Int) {
-    ctx.stats.pagesAtEnd = frag.pages.count
-    ctx.stats.tablesLiveAtEnd = frag.pages.values.reduce(0) {
-      $0 + ($1.pgste ? ($1.slots[0] == .handed ? 1 : 0) : $1.count(.handed))
-    }
   }
 
   public func apply(_ e: Event) {

@@ -246,6 +246,7 @@ public enum FtraceLineParser {
       case .tlb?: hit.tlb = value
       case .vmaddr?: hit.vmaddr = value
       case .retval?: hit.retval = value
+      case .kernel?: hit.kernel = value
       case nil: break
       }
     }
@@ -338,7 +339,9 @@ public enum FtraceLineParser {
         return idx >= 0 && idx < roles.count ? roles[idx] : nil
       }
     case 5: if eq("table") { return .table }
-    case 6: if eq("vmaddr") { return .vmaddr }
+    case 6:
+      if eq("vmaddr") { return .vmaddr }
+      if eq("kernel") { return .kernel }
     case 7:
       if eq("pgtable") { return .table }
       if eq("address") { return .vmaddr }

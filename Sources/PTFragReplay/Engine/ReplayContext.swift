@@ -14,6 +14,14 @@ public struct ModelDescriptor: Sendable {
   public var summary: String
   /// Every rule the model can report.
   public var rules: [Rule]
+  /// No kernel ever ran this allocator (the 2023 proposals): its allocation choices can be
+  /// checked only on its own simulation (`ReplayContext.simulating`), never on a capture.
+  public var simulationOnly = false
+  /// Ids of the models whose kernels' captures this model can replay (its own id for a
+  /// model of a real kernel). See `ModelCheck` and `checksNotApplicable(toCaptureOf:)`.
+  public var replayableOn: [String] = []
+  /// What the model checks, and where each check applies (empty: every rule, everywhere).
+  public var checks: [ModelCheck] = []
   /// Checks a model cannot apply to some captures (e.g. prediction needs births).
   public init(
     id: String, kernels: String, commits: [String], functions: [String], summary: String,
@@ -85,6 +93,10 @@ public final class ReplayContext {
   private var releasedOrder: [UInt64] = []
   private var releasedHead = 0
   private let recentlyReleasedCap = 4096
+
+  /// The events come from this model's own `simulateAlloc` (what-if, synthetic workloads),
+  /// not from a kernel: a simulation-only model checks its allocation choices only then.
+  public var simulating = false
 
   public init() {}
 

@@ -157,6 +157,8 @@ public final class Replayer {
 public enum ModelRegistry {
   nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [
     S390v61Model.self, S390v66Model.self, S390v67Model.self,
+    S390HughV2Model.self, S390GeraldModel.self, S390PpcStyleModel.self,
+    PowerpcHash64KModel.self, PowerpcRadix64KModel.self, Powerpc8xx16KModel.self,
   ]
   public static func model(id: String) -> (any AllocatorModel.Type)? {
     all.first { $0.descriptor.id == id }

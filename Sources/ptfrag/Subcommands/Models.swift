@@ -14,6 +14,11 @@ struct Models: ParsableCommand {
       o += "\(m.id)\n  kernels:   \(m.kernels)\n  summary:   \(m.summary)\n"
       o += "  functions: \(m.functions.joined(separator: ", "))\n"
       for c in m.commits { o += "  commit:    \(c)\n" }
+      if m.simulationOnly { o += "  runs:      simulation only (no kernel ran it; `compare` shows its choices)\n" }
+      if !m.replayableOn.isEmpty { o += "  replays:   captures of \(m.replayableOn.joined(separator: ", "))\n" }
+      for c in m.checks where rules {
+        o += "  checks:    \(c.scope.rawValue): \(c.rules.joined(separator: ", ")) — \(c.why)\n"
+      }
       if rules {
         for r in m.rules { o += "  rule:      \(r.id) (\(r.severity)): \(r.summary)\n" }
       }

@@ -35,7 +35,8 @@ public struct TextReport {
   }
 
   public func render(_ input: InputReport, failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
-    var o = "== \(input.path)\n"
+    let path = terminalSafe(input.path)
+    var o = "== \(path)\n"
     if let err = input.error {
       o += paint("verdict: ERROR", "1;31") + " — \(err.message) (exit \(err.code.rawValue))\n"
       return o
@@ -106,14 +107,14 @@ public struct TextReport {
     let rd = input.read
     if rd.malformed > 0 {
       o += "  malformed lines: \(rd.malformed) (tolerance \(rd.malformedTolerance))\n"
-      for smp in rd.malformedSamples { o += "    \(input.path):\(smp.line): \(smp.reason)\n" }
+      for smp in rd.malformedSamples { o += "    \(path):\(smp.line): \(smp.reason)\n" }
       if rd.malformed > rd.malformedSamples.count {
         o += "    … \(rd.malformed - rd.malformedSamples.count) more\n"
       }
     }
     if rd.incompleteHits > 0 {
       o += "  probe lines lacking a needed value: \(rd.incompleteHits)\n"
-      for smp in rd.incompleteSamples { o += "    \(input.path):\(smp.line): \(smp.reason)\n" }
+      for smp in rd.incompleteSamples { o += "    \(path):\(smp.line): \(smp.reason)\n" }
     }
     if rd.foreignLines > 0 { o += "  lines of other probes/tracers ignored: \(rd.foreignLines)\n" }
     if let t = rd.truncatedLastLine { o += "  last line (\(t)) has no newline: the capture may be cut\n" }
@@ -130,7 +131,7 @@ public struct TextReport {
       let c = shown[f.rule.id, default: 0]
       shown[f.rule.id] = c + 1
       if c >= maxFindingsShown { continue }
-      o += finding(f, path: input.path, indent: "  ")
+      o += finding(f, path: path, indent: "  ")
     }
     for (rule, c) in shown.sorted(by: { $0.key < $1.key }) where c > maxFindingsShown {
       o += "  … \(c - maxFindingsShown) more [\(rule)] findings (see --format json)\n"
@@ -143,7 +144,7 @@ public struct TextReport {
     o += "\ninconclusive (\(r.inconclusive.count + r.droppedInconclusive))\n"
     if r.inconclusive.isEmpty { o += "  none\n" }
     for i in r.inconclusive.prefix(200) {
-      o += "  \(input.path):\(i.line): \(i.reason.rawValue)"
+      o += "  \(path):\(i.line): \(i.reason.rawValue)"
       if let w = i.wouldBeRule { o += " (would be [\(w)])" }
       o += ": \(i.message)\n"
       if let e = i.explainedBy { o += "    explained by \(e)\n" }
@@ -180,7 +181,7 @@ public struct TextReport {
       f.rule.severity == .error
       ? paint("error", "31") : f.rule.severity == .warning ? paint("warning", "33") : "info"
     var o = "\(indent)\(path):\(f.line): \(f.known ? "known " : "")\(sev) [\(f.rule.id)] \(f.message)\n"
-    var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(f.comm)"
+    var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(terminalSafe(f.comm.description))"
     if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
     if let p = f.page { ctx += " page \(hexAddress(p))" }
     if let h = f.half { ctx += " half \(h == 0 ? "lower" : "upper")" }
@@ -204,4 +205,20 @@ public struct TextReport {
     }
     return o
   }
+}
+
+/// Text safe to print on a terminal: C0 controls (ESC among them), DEL and C1 controls from
+/// the capture become visible `\xNN` escapes, so a hostile comm cannot drive the terminal.
+public func terminalSafe(_ s: String) -> String {
+  var o = ""
+  for u in s.unicodeScalars {
+    let v = u.value
+    if v < 0x20 || v == 0x7f || (v >= 0x80 && v < 0xa0) {
+      let h = String(v, radix: 16)
+      o += "\\x" + (h.count < 2 ? "0" : "") + h
+    } else {
+      o.unicodeScalars.append(u)
+    }
+  }
+  return o
 }

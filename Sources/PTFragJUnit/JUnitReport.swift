@@ -242,7 +242,7 @@ public struct JUnitReport: Sendable {
   /// The findings with their context, new ones first, cut at `maxBodyBytes` with the number
   /// left out stated.
   func findingsBody(_ findings: [Finding], input: InputReport, dropped: Int, rule: Rule) -> String {
-    let text = TextReport(color: false)
+    let text = TextReport(color: false, forTerminal: false)
     var body = ""
     var shown = 0
     for f in findings {

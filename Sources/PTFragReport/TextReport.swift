@@ -10,7 +10,16 @@ public struct TextReport {
   /// Findings shown in full per rule (the rest are counted).
   public var maxFindingsShown = 50
 
-  public init(color: Bool) { self.color = color }
+  /// Escape control characters of the capture (comms, paths) for a terminal. Off for text
+  /// that goes into other documents (JUnit bodies have their own sanitizer).
+  public var forTerminal = true
+
+  public init(color: Bool, forTerminal: Bool = true) {
+    self.color = color
+    self.forTerminal = forTerminal
+  }
+
+  func safe(_ s: String) -> String { forTerminal ? terminalSafe(s) : s }
 
   func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
 
@@ -35,7 +44,7 @@ public struct TextReport {
   }
 
   public func render(_ input: InputReport, failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
-    let path = terminalSafe(input.path)
+    let path = safe(input.path)
     var o = "== \(path)\n"
     if let err = input.error {
       o += paint("verdict: ERROR", "1;31") + " — \(err.message) (exit \(err.code.rawValue))\n"
@@ -181,7 +190,7 @@ public struct TextReport {
       f.rule.severity == .error
       ? paint("error", "31") : f.rule.severity == .warning ? paint("warning", "33") : "info"
     var o = "\(indent)\(path):\(f.line): \(f.known ? "known " : "")\(sev) [\(f.rule.id)] \(f.message)\n"
-    var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(terminalSafe(f.comm.description))"
+    var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(safe(f.comm.description))"
     if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
     if let p = f.page { ctx += " page \(hexAddress(p))" }
     if let h = f.half { ctx += " half \(h == 0 ? "lower" : "upper")" }

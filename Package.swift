@@ -26,7 +26,9 @@ let package = Package(
   ],
   targets: [
     .target(name: "PTFragEvents"),
-    .target(name: "PTFragRead", dependencies: ["PTFragEvents"]),
+    // zlib (gzip input), through the system library: apt install zlib1g-dev.
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+    .target(name: "PTFragRead", dependencies: ["PTFragEvents", "CZlib"]),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
     .systemLibrary(
@@ -39,19 +41,31 @@ let package = Package(
         "PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport",
         .product(name: "Crypto", package: "swift-crypto"),
       ]),
+    // Synthetic captures (ptfrag synth, tests, the benchmark): a model decides every address.
+    .target(name: "PTFragSynth", dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay"]),
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit", "PTFragJUnit",
+        "PTFragKit", "PTFragJUnit", "PTFragSynth",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
-    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents"]),
+    // Throughput and memory benchmark (run in release; see docs/benchmark.md).
+    .executableTarget(
+      name: "ptfrag-bench",
+      dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
+    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
+    .testTarget(
+      name: "PTFragSynthTests",
+      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
     // Runs the built `ptfrag` executable (exit codes, stdout, JSON, JUnit) and the JUnit writer.
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
+      dependencies: [
+        "ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents",
+        "PTFragRead", "PTFragSynth",
+      ]),
   ]
 )

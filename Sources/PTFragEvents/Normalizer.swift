@@ -23,11 +23,14 @@ public struct Normalizer {
     public var message: String
   }
 
-  private var allocPending: [Int32: Pending] = [:]
-  private var crstPending: [Int32: Pending] = [:]
-  private var deferPending: [Int32: Pending] = [:]
+  /// Calls in flight, by pid (`pidKey`).
+  private var allocPending = AddressMap<Pending>()
+  private var crstPending = AddressMap<Pending>()
+  private var deferPending = AddressMap<Pending>()
   /// mm → its pgd, for every mm whose birth was seen.
-  private var pgdOf: [UInt64: UInt64] = [:]
+  private var pgdOf = AddressMap<UInt64>()
+
+  @inline(__always) private func pidKey(_ pid: Int32) -> UInt64 { UInt64(UInt32(bitPattern: pid)) }
 
   /// Hits of functions outside the fragment model (pgste/gmap tables), by function.
   public private(set) var ignoredHits: [KernelFunction: Int] = [:]
@@ -65,13 +68,13 @@ public struct Normalizer {
   public mutating func feed(_ h: ProbeHit, emit: (Event) -> Void) {
     switch (h.function, h.kind) {
     case (.pageTableAlloc, .entry), (.pteFragmentAlloc, .entry):
-      if let old = allocPending[h.pid] {
+      if let old = allocPending[pidKey(h.pid)] {
         emit(
           Event(
             kind: .allocUnreturned, line: old.line, timestampNs: old.ns, cpu: old.cpu,
             pid: h.pid, comm: old.comm, mm: old.mm, beginLine: old.line, beginNs: old.ns))
       }
-      allocPending[h.pid] = Pending(
+      allocPending[pidKey(h.pid)] = Pending(
         line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm, kernel: h.kernel)
       emit(event(.allocBegin, h))
 
@@ -82,7 +85,7 @@ public struct Normalizer {
       }
       var e = event(.alloc, h)
       e.table = value
-      if let p = allocPending.removeValue(forKey: h.pid) {
+      if let p = allocPending.removeValue(forKey: pidKey(h.pid)) {
         e.mm = p.mm
         e.beginLine = p.line
         e.beginNs = p.ns
@@ -111,12 +114,12 @@ public struct Normalizer {
       emit(event(.tlbExec, h))
     case (.pteFreeDefer, .entry):
       guard h.table != nil else { return issue(h.line, "pte_free_defer without a table value") }
-      deferPending[h.pid] = Pending(
+      deferPending[pidKey(h.pid)] = Pending(
         line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm)
       emit(event(.deferBegin, h))
     case (.pteFreeDefer, .ret):
       var e = event(.deferEnd, h)
-      if let p = deferPending.removeValue(forKey: h.pid) {
+      if let p = deferPending.removeValue(forKey: pidKey(h.pid)) {
         e.mm = p.mm
         e.beginLine = p.line
         e.beginNs = p.ns
@@ -131,10 +134,10 @@ public struct Normalizer {
       emit(event(.fragDestroy, h))
 
     case (.crstTableAlloc, .entry):
-      crstPending[h.pid] = Pending(
+      crstPending[pidKey(h.pid)] = Pending(
         line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm)
     case (.crstTableAlloc, .ret):
-      let p = crstPending.removeValue(forKey: h.pid)
+      let p = crstPending.removeValue(forKey: pidKey(h.pid))
       guard let value = h.retval ?? h.table else {
         return issue(h.line, "return probe of crst_table_alloc carries no value")
       }
@@ -170,7 +173,8 @@ public struct Normalizer {
 
   /// Call at end of input: every alloc still pending becomes `.allocUnreturned`, in line order.
   public mutating func finish(emit: (Event) -> Void) {
-    for (pid, p) in allocPending.sorted(by: { $0.value.line < $1.value.line }) {
+    for (key, p) in allocPending.sorted(by: { $0.value.line < $1.value.line }) {
+      let pid = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
       emit(
         Event(
           kind: .allocUnreturned, line: p.line, timestampNs: p.ns, cpu: p.cpu, pid: pid,

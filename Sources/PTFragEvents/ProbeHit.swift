@@ -69,34 +69,81 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
   }
 
   /// Looks a symbol up by its bytes. Compiler suffixes (`.isra.0`, `.constprop.0`, `.part.0`)
-  /// and the 6.18 `_noprof` suffix are ignored.
+  /// and the 6.18 `_noprof` suffix are ignored. No allocation; a switch on the length.
   @inlinable
   public static func lookup(_ bytes: UnsafeBufferPointer<UInt8>) -> KernelFunction? {
+    guard let p = bytes.baseAddress else { return nil }
     var n = bytes.count
+    // Most symbols come bare: try the whole name first (a symbol holds no '.').
+    if let f = exact(p, n) { return f }
     // Strip a compiler suffix: everything from the first '.'.
-    if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) { n = dot }
-    let base = UnsafeBufferPointer(rebasing: bytes[0..<n])
-    if let f = table[base.count].first(where: { $0.1.elementsEqual(base) }) { return f.0 }
+    var k = 0
+    while k < n && p[k] != UInt8(ascii: ".") { k += 1 }
+    if k < n, let f = exact(p, k) { return f }
+    n = k
     // "_noprof" (7 bytes) suffix from 6.18.
-    if n > 7, bytes[n - 7] == UInt8(ascii: "_"), bytes[n - 6] == UInt8(ascii: "n"),
-      bytes[n - 1] == UInt8(ascii: "f"), bytes[n - 2] == UInt8(ascii: "o")
+    if n > 7, p[n - 7] == UInt8(ascii: "_"), p[n - 6] == UInt8(ascii: "n"),
+      p[n - 1] == UInt8(ascii: "f"), p[n - 2] == UInt8(ascii: "o")
     {
-      let stem = UnsafeBufferPointer(rebasing: bytes[0..<(n - 7)])
-      if let f = table[stem.count].first(where: { $0.1.elementsEqual(stem) }) { return f.0 }
+      return exact(p, n - 7)
     }
     return nil
   }
 
-  /// Symbols indexed by length, for a lookup without allocation.
-  @usableFromInline
-  static let table: [[(KernelFunction, [UInt8])]] = {
-    var t = [[(KernelFunction, [UInt8])]](repeating: [], count: 64)
-    for f in KernelFunction.allCases {
-      let b = Array(f.symbol.utf8)
-      t[b.count].append((f, b))
+  /// The function whose symbol is exactly `p[0..<n]`.
+  @inlinable
+  static func exact(_ p: UnsafePointer<UInt8>, _ n: Int) -> KernelFunction? {
+    @inline(__always) func eq(_ lit: StaticString) -> Bool {
+      // n == lit's length here.
+      bytesEqual(UnsafeRawPointer(p), UnsafeRawPointer(lit.utf8Start), n)
     }
-    return t
-  }()
+    switch n {
+    case 12: return eq("pte_free_now") ? .pteFreeNow : nil
+    case 14: return eq("pte_free_defer") ? .pteFreeDefer : nil
+    case 15:
+      if p[0] == UInt8(ascii: "p") { return eq("page_table_free") ? .pageTableFree : nil }
+      return eq("crst_table_free") ? .crstTableFree : nil
+    case 16:
+      switch p[0] {
+      case UInt8(ascii: "p"):
+        if eq("page_table_alloc") { return .pageTableAlloc }
+        return eq("pte_frag_destroy") ? .pteFragDestroy : nil
+      case UInt8(ascii: "t"): return eq("tlb_remove_table") ? .tlbRemoveTable : nil
+      case UInt8(ascii: "c"): return eq("crst_table_alloc") ? .crstTableAlloc : nil
+      default: return nil
+      }
+    case 17: return eq("pte_fragment_free") ? .pteFragmentFree : nil
+    case 18:
+      if p[0] == UInt8(ascii: "_") { return eq("__tlb_remove_table") ? .tlbRemoveTableExec : nil }
+      return eq("pte_fragment_alloc") ? .pteFragmentAlloc : nil
+    case 19: return eq("page_table_free_rcu") ? .pageTableFreeRCU : nil
+    case 21: return eq("page_table_free_pgste") ? .pageTableFreePgste : nil
+    case 22: return eq("page_table_alloc_pgste") ? .pageTableAllocPgste : nil
+    default: return nil
+    }
+  }
+}
+
+/// Whether `n` bytes at `a` and `b` are equal: 8 bytes a step (inline; for the short
+/// names of the per-line path, where a memcmp call costs more than the compare).
+@inlinable @inline(__always)
+public func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+  var i = 0
+  while i + 8 <= n {
+    if a.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+      != b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+    {
+      return false
+    }
+    i += 8
+  }
+  while i < n {
+    if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) {
+      return false
+    }
+    i += 1
+  }
+  return true
 }
 
 /// The caller a return probe returned into, where it tells something.
@@ -109,17 +156,25 @@ public enum CallerRole: UInt8, Sendable {
   case crstUpgrade
 
   /// Classifies a caller symbol (compiler suffixes such as `.isra.0` ignored).
+  @inlinable
   public static func classify(_ bytes: UnsafeBufferPointer<UInt8>) -> CallerRole {
-    var n = bytes.count
-    if let dot = bytes.firstIndex(of: UInt8(ascii: ".")) { n = dot }
-    let base = UnsafeBufferPointer(rebasing: bytes[0..<n])
-    for (role, name) in names where name.elementsEqual(base) { return role }
-    return .other
+    guard let p = bytes.baseAddress else { return .other }
+    var n = 0
+    while n < bytes.count && p[n] != UInt8(ascii: ".") { n += 1 }
+    @inline(__always) func eq(_ lit: StaticString) -> Bool {
+      let q = lit.utf8Start
+      for i in 0..<n where p[i] != q[i] { return false }
+      return true
+    }
+    // mm_init, mm_alloc_pgd, pgd_alloc → the pgd of a new mm; crst_table_upgrade.
+    switch n {
+    case 7: return eq("mm_init") ? .mmInit : .other
+    case 9: return eq("pgd_alloc") ? .mmInit : .other
+    case 12: return eq("mm_alloc_pgd") ? .mmInit : .other
+    case 18: return eq("crst_table_upgrade") ? .crstUpgrade : .other
+    default: return .other
+    }
   }
-  private static let names: [(CallerRole, [UInt8])] = [
-    (.mmInit, Array("mm_init".utf8)), (.mmInit, Array("mm_alloc_pgd".utf8)),
-    (.mmInit, Array("pgd_alloc".utf8)), (.crstUpgrade, Array("crst_table_upgrade".utf8)),
-  ]
 }
 
 /// What a named value of a probe line means.
@@ -139,11 +194,20 @@ public struct Comm: Hashable, Sendable, CustomStringConvertible {
 
   public init() {}
 
+  @inlinable
   public init(_ buffer: UnsafeBufferPointer<UInt8>) {
     let n = Swift.min(buffer.count, 16)
-    withUnsafeMutableBytes(of: &bytes) { raw in
-      for i in 0..<n { raw[i] = buffer[i] }
+    // Little-endian words, byte by byte (cheaper than a memcpy call for ≤ 16 bytes; the
+    // layout equals a copy of the bytes into the tuple).
+    var a: UInt64 = 0
+    var b: UInt64 = 0
+    var i = 0
+    while i < n {
+      let v = UInt64(buffer[i])
+      if i < 8 { a |= v << UInt64(8 * i) } else { b |= v << UInt64(8 * (i - 8)) }
+      i += 1
     }
+    bytes = (a.littleEndian, b.littleEndian)
     count = UInt8(n)
     truncated = buffer.count > 16
   }

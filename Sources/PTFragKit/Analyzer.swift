@@ -17,16 +17,20 @@ public struct AnalyzeOptions: Sendable {
   public var malformedTolerance: Int
   /// With `modelID == "auto"`: the most normalized events kept for detection.
   public var detectionLookahead: Int
+  /// Read and parse on a second thread while this one normalizes and replays (when the machine has
+  /// two or more CPUs). Same results either way; false runs everything on one thread.
+  public var pipelined: Bool
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
     profilePath: String? = nil, malformedTolerance: Int = 1000,
-    detectionLookahead: Int = VariantDetector.defaultMaxEvents
+    detectionLookahead: Int = VariantDetector.defaultMaxEvents, pipelined: Bool = true
   ) {
     self.modelID = modelID
     self.modelSelection = modelSelection
     self.profilePath = profilePath
     self.malformedTolerance = malformedTolerance
     self.detectionLookahead = detectionLookahead
+    self.pipelined = pipelined
   }
 }
 
@@ -93,18 +97,35 @@ public enum Analyzer {
         : nil)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
-    let sha256: String
+    let digest = DigestSink()
     do {
-      var source = SHA256Source(try FileSource(path: path))
-      diagnostics = try TextCaptureReader().read(&source) { (record) throws(ReadError) in
-        var refused = false
-        normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } }
-        if refused {
-          // Stop reading: nothing more can be replayed.
-          throw ReadError.malformed(path: path, line: 0, reason: "detection refused")
+      // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes. The
+      // digest is of the file as stored, hashed as it is read.
+      let open = { () throws(ReadError) -> CaptureInput in
+        try CaptureInput(sniffing: SHA256Source(try FileSource(path: path), sink: digest))
+      }
+      var refused = false
+      if options.pipelined && Pipeline.onlineCPUs > 1 {
+        // Stage 1 (second thread): read and parse. Stage 2 (here): normalize and replay.
+        diagnostics = try Pipeline.run(
+          produce: { (emit) throws(ReadError) -> ReadDiagnostics in
+            var input = try open()
+            return try CaptureReader.read(&input, emit)
+          },
+          consume: { record in
+            // After a refusal the rest is drained unread by the model.
+            if !refused { normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } } }
+          })
+      } else {
+        var input = try open()
+        diagnostics = try CaptureReader.read(&input) { (record) throws(ReadError) in
+          normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } }
+          if refused {
+            // Stop reading: nothing more can be replayed.
+            throw ReadError.malformed(path: path, line: 0, reason: "detection refused")
+          }
         }
       }
-      sha256 = source.hexDigest
     } catch {
       if let r = stage.refusal { return refusalReport(path, options, summary, r) }
       let code = ExitCode(rawValue: error.exitCode) ?? .ioError
@@ -123,6 +144,7 @@ public enum Analyzer {
       overwritten = b - a
     }
     let result = replayer.finish(overwritten: overwritten, profileMisses: misses)
+    summary.format = diagnostics.format.name
     summary.lines = diagnostics.lines
     summary.bytes = diagnostics.bytes
     summary.malformed = diagnostics.malformedCount
@@ -137,7 +159,7 @@ public enum Analyzer {
     var report = InputReport(
       path: path, modelSelection: selection, profilePath: options.profilePath,
       profileMisses: misses, read: summary, result: result)
-    report.sha256 = sha256
+    report.sha256 = digest.hex
     return report
   }
 

@@ -10,7 +10,14 @@ public struct SHA256Source<Base: ByteSource>: ByteSource {
   /// Bytes hashed so far.
   public private(set) var count: UInt64 = 0
 
-  public init(_ base: Base) { self.base = base }
+  /// Receives the digest when the base source reports its end (for a reader that owns the
+  /// source, possibly on another thread).
+  public let sink: DigestSink?
+
+  public init(_ base: Base, sink: DigestSink? = nil) {
+    self.base = base
+    self.sink = sink
+  }
 
   public var name: String { base.name }
 
@@ -19,6 +26,8 @@ public struct SHA256Source<Base: ByteSource>: ByteSource {
     if n > 0 {
       hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
       count += UInt64(n)
+    } else if let sink, sink.hex == nil {
+      sink.hex = hexDigest
     }
     return n
   }
@@ -34,4 +43,11 @@ public struct SHA256Source<Base: ByteSource>: ByteSource {
     }
     return String(decoding: out, as: UTF8.self)
   }
+}
+
+/// Where a `SHA256Source` leaves its digest at end of input.
+public final class DigestSink: @unchecked Sendable {
+  /// 64 lowercase hex digits, once the whole input was read.
+  public var hex: String?
+  public init() {}
 }

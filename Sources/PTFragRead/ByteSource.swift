@@ -16,13 +16,16 @@ public enum ReadError: Error, Sendable, Equatable {
   case io(path: String, reason: String)
   /// The input is not a capture ptfrag can read (exit 65).
   case malformed(path: String, line: Int, reason: String)
+  /// Compressed input is corrupt or truncated; `offset` is the 0-based byte offset in the
+  /// compressed file at which decompression stopped (exit 65).
+  case corrupt(path: String, offset: UInt64, reason: String)
 
   /// sysexits(3) codes, as documented in the README.
   public var exitCode: Int32 {
     switch self {
     case .missing, .unreadable, .isDirectory: 66
     case .io: 74
-    case .malformed: 65
+    case .malformed, .corrupt: 65
     }
   }
 
@@ -33,6 +36,7 @@ public enum ReadError: Error, Sendable, Equatable {
     case .isDirectory(let p): "\(p): is a directory, not a capture"
     case .io(let p, let r): "\(p): read error: \(r)"
     case .malformed(let p, let l, let r): "\(p):\(l): \(r)"
+    case .corrupt(let p, let o, let r): "\(p): compressed byte \(o): \(r)"
     }
   }
 }

@@ -1,5 +1,11 @@
 import PTFragEvents
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// What reading a capture noticed besides its records: malformed lines (counted, the first
 /// few kept with their line numbers), foreign probe lines, and the event names seen per
 /// probed function (to resolve a kprobe_profile, which is keyed by event name).
@@ -16,7 +22,8 @@ public struct ReadDiagnostics: Sendable {
   public var maxSamples = 10
   /// Well-formed probe lines of functions outside the models.
   public var foreignLines = 0
-  /// Lines read in total (1-based count), and bytes.
+  /// Lines read in total (text and JSON Lines; records for a JSON array), and the bytes read
+  /// (after decompression).
   public var lines = 0
   public var bytes: UInt64 = 0
   /// The last line had no newline (a capture cut while being written).
@@ -29,12 +36,53 @@ public struct ReadDiagnostics: Sendable {
   /// Timestamps that went backwards on the same CPU (ftrace guarantees per-CPU order).
   public var backwardsTimestamps = 0
   public var firstBackwardsLine: Int? = nil
+  /// The layout the input was read as (set by `CaptureReader`; text otherwise).
+  public var format = DetectedFormat(format: .text, gzip: false)
 
   public init() {}
 
   mutating func malformed(_ line: Int, _ reason: String) {
     malformedCount += 1
     if samples.count < maxSamples { samples.append(Sample(line: line, reason: reason)) }
+  }
+}
+
+/// Bookkeeping every reader does per probe hit: the event names seen (learned without a
+/// String per hit) and per-CPU timestamp order.
+struct HitTally {
+  /// Last-seen event name per (function, kind).
+  private var learned = [[UInt8]?](repeating: nil, count: KernelFunction.allCases.count * 2)
+  /// Last timestamp per CPU (CPUs 0…63; others are not checked).
+  private var lastTs = [UInt64](repeating: 0, count: 64)
+
+  @inline(__always)
+  mutating func note(
+    _ h: ProbeHit, eventName name: UnsafeBufferPointer<UInt8>, line: Int,
+    _ d: inout ReadDiagnostics
+  ) {
+    let slot = Int(h.function.rawValue) * 2 + (h.kind == .ret ? 1 : 0)
+    if name.count > 0, !Self.same(learned[slot], name) {
+      let bytes = Array(name)
+      learned[slot] = bytes
+      d.eventNames[String(decoding: bytes, as: UTF8.self)] = (h.function, h.kind)
+    }
+    if h.cpu >= 0 && h.cpu < 64 {
+      if h.timestampNs < lastTs[Int(h.cpu)] {
+        d.backwardsTimestamps += 1
+        if d.firstBackwardsLine == nil { d.firstBackwardsLine = line }
+      }
+      lastTs[Int(h.cpu)] = h.timestampNs
+    }
+  }
+}
+
+extension HitTally {
+  @inline(__always)
+  static func same(_ known: [UInt8]?, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard let known, known.count == name.count else { return false }
+    return known.withUnsafeBufferPointer { k in
+      bytesEqual(UnsafeRawPointer(k.baseAddress!), UnsafeRawPointer(name.baseAddress!), name.count)
+    }
   }
 }
 
@@ -49,48 +97,57 @@ public struct TextCaptureReader {
     _ source: inout S, _ body: (TraceRecord) throws(ReadError) -> Void
   ) throws(ReadError) -> ReadDiagnostics {
     var d = ReadDiagnostics()
-    // Last-seen event name per (function, kind), to learn names without a String per line.
-    var learned = [[UInt8]?](repeating: nil, count: KernelFunction.allCases.count * 2)
-    var lastTs = [UInt64](repeating: 0, count: 64)
+    var tally = HitTally()
+    var scratch = LineScratch()
     let overlongLimit = splitter.maxLineBytes
     let (lines, bytes) = try splitter.forEachLine(
       in: &source,
-      overlong: { line, n in
-        d.malformed(line, "line of \(n) bytes is longer than the \(overlongLimit)-byte limit")
-      },
+      overlong: { line, n in d.malformed(line, Self.overlongReason(n, limit: overlongLimit)) },
       unterminatedLast: { line in d.truncatedLastLine = line }
     ) { (buf, lineNo) throws(ReadError) in
-      var nameRange = 0..<0
-      switch FtraceLineParser.parse(buf, lineNumber: lineNo, eventName: &nameRange) {
-      case .hit(let h):
-        let slot = Int(h.function.rawValue) * 2 + (h.kind == .ret ? 1 : 0)
-        let name = UnsafeBufferPointer(rebasing: buf[nameRange])
-        if learned[slot].map({ !$0.elementsEqual(name) }) ?? true {
-          let bytes = Array(name)
-          learned[slot] = bytes
-          d.eventNames[String(decoding: bytes, as: UTF8.self)] = (h.function, h.kind)
-        }
-        if h.cpu >= 0 && h.cpu < 64 {
-          if h.timestampNs < lastTs[Int(h.cpu)] {
-            d.backwardsTimestamps += 1
-            if d.firstBackwardsLine == nil { d.firstBackwardsLine = lineNo }
-          }
-          lastTs[Int(h.cpu)] = h.timestampNs
-        }
-        try body(.hit(h))
-      case .lost(let m):
-        try body(.lost(m))
-      case .skip:
-        if lineNo < 40 { Self.header(buf, &d) }
-      case .foreign:
-        d.foreignLines += 1
-      case .malformed(let why):
-        d.malformed(lineNo, why.text)
-      }
+      try Self.handle(buf, lineNo, &d, &tally, &scratch, body)
     }
     d.lines = lines
     d.bytes = bytes
     return d
+  }
+
+  static func overlongReason(_ n: Int, limit: Int) -> String {
+    "line of \(n) bytes is longer than the \(limit)-byte limit"
+  }
+
+  /// Storage the per-line path reuses.
+  struct LineScratch {
+    var fields = LineFields()
+    var hit = ProbeHit(
+      line: 0, timestampNs: 0, cpu: 0, pid: 0, comm: Comm(), function: .pageTableAlloc,
+      kind: .entry)
+  }
+
+  /// Parses one text line (1-based `lineNo`) and hands its record to `body`, or counts it.
+  @inline(__always)
+  static func handle(
+    _ buf: UnsafeBufferPointer<UInt8>, _ lineNo: Int, _ d: inout ReadDiagnostics,
+    _ tally: inout HitTally, _ scratch: inout LineScratch,
+    _ body: (TraceRecord) throws(ReadError) -> Void
+  ) throws(ReadError) {
+    switch FtraceLineParser.parseLine(
+      buf, lineNumber: lineNo, fields: &scratch.fields, hit: &scratch.hit)
+    {
+    case .hit:
+      tally.note(
+        scratch.hit, eventName: UnsafeBufferPointer(rebasing: buf[scratch.fields.eventName]),
+        line: lineNo, &d)
+      try body(.hit(scratch.hit))
+    case .lost(let m):
+      try body(.lost(m))
+    case .skip:
+      if lineNo < 40 { header(buf, &d) }
+    case .foreign:
+      d.foreignLines += 1
+    case .malformed(let why):
+      d.malformed(lineNo, why.text)
+    }
   }
 
   /// Picks `entries-in-buffer/entries-written: A/B` out of a header comment.

@@ -74,7 +74,9 @@ public struct ReplayStats: Sendable {
 /// histories, counters, and what the kprobe_profile says about silent misses.
 /// Models know nothing of formats or reports; they talk to this.
 public final class ReplayContext {
-  public var stats = ReplayStats()
+  // @exclusivity(unchecked): single-threaded, no overlapping access; the runtime checks
+  // cost a measurable share of the per-event path.
+  @exclusivity(unchecked) public var stats = ReplayStats()
   public private(set) var findings: [Finding] = []
   public private(set) var inconclusive: [Inconclusive] = []
   /// Findings beyond the per-rule cap: counted, not kept.
@@ -87,11 +89,11 @@ public final class ReplayContext {
   /// Count of findings by rule id (exact, including dropped).
   public private(set) var countsByRule: [String: Int] = [:]
 
-  private var histories: [UInt64: HistoryRing] = [:]
+  @exclusivity(unchecked) private var histories = AddressMap<HistoryRing>()
   /// Released pages' histories, for a while (reuse-as-fresh findings cite them).
-  private var recentlyReleased: [UInt64: HistoryRing] = [:]
-  private var releasedOrder: [UInt64] = []
-  private var releasedHead = 0
+  @exclusivity(unchecked) private var recentlyReleased = AddressMap<HistoryRing>()
+  @exclusivity(unchecked) private var releasedOrder: [UInt64] = []
+  @exclusivity(unchecked) private var releasedHead = 0
   private let recentlyReleasedCap = 4096
 
   /// The events come from this model's own `simulateAlloc` (what-if, synthetic workloads),
@@ -189,6 +191,7 @@ struct HistoryRing {
   private var next = 0
   mutating func append(_ e: HistoryEntry) {
     if items.count < Self.capacity {
+      if items.isEmpty { items.reserveCapacity(Self.capacity) }  // one allocation per page
       items.append(e)
     } else {
       items[next] = e

@@ -60,8 +60,8 @@ public final class Replayer {
   public let context: ReplayContext
   public let model: any AllocatorModel
   public let descriptor: ModelDescriptor
-  private var events = 0
-  private var lastLine = 0
+  @exclusivity(unchecked) private var events = 0
+  @exclusivity(unchecked) private var lastLine = 0
 
   public init(model type: any AllocatorModel.Type) {
     context = ReplayContext()

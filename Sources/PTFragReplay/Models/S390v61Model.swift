@@ -140,18 +140,21 @@ public class S390v61Model: AllocatorModel {
     var gather = 0
   }
 
-  /// One mmu_gather: a task's run of `tlb_remove_table` calls with one `tlb` pointer, ended
-  /// by any allocation of that task. Its batch goes to `call_rcu` on the CPU that flushes it
-  /// (the CPU of its last queue, if the task never migrated), and `tlb_remove_table_rcu` runs
-  /// the entries in order; RCU invokes one CPU's callbacks in the order they were queued.
-  /// So once a later gather of CPU c has run (asynchronously: from another task than the one
-  /// that queued it, not the synchronous `tlb_remove_table_one` fallback), every entry of
-  /// an earlier, unmigrated gather of CPU c has run too: one that was never seen running
-  /// was missed by its probe.
+  /// One mmu_gather: a task's run of `tlb_remove_table` calls with one `tlb` pointer. Its
+  /// batch goes to `call_rcu` when the gather is flushed, on the CPU the task runs on, no later
+  /// than the task's next event that is not part of the gather (`closedNs`), and
+  /// `tlb_remove_table_rcu` runs the entries in order; RCU invokes one CPU's callbacks in the
+  /// order they were queued. So when a gather G2 of CPU c ran (asynchronously: from another
+  /// task than the one that queued it, not the synchronous `tlb_remove_table_one` fallback)
+  /// and its last entry was queued after an unmigrated gather G1 of CPU c was closed, G1 was
+  /// flushed first and has run too: an entry of G1 never seen running was missed by its probe.
+  /// A gather still open (the task was preempted in the middle of an unmap) orders nothing.
   struct Gather {
     var cpu: Int32
     var migrated = false
     var lastNs: UInt64
+    /// When the task did something else (the batch was flushed by then); nil while open.
+    var closedNs: UInt64? = nil
     /// Latest queue time among this gather's entries seen running asynchronously.
     var ranUpTo: UInt64 = 0
   }
@@ -166,28 +169,41 @@ public class S390v61Model: AllocatorModel {
     var cpu: Int32
     var beginLine: Int
     var beginNs: UInt64
-    var candidates: [Prediction]
+    var candidates: Candidates
     var sawPush = false
+  }
+
+  /// The outcomes an alloc window allows, in the order they became possible; inline for
+  /// the usual one (no allocation per window).
+  struct Candidates {
+    var first: Prediction
+    var rest: [Prediction] = []
+    var last: Prediction? { rest.last ?? first }
+    mutating func append(_ p: Prediction) { rest.append(p) }
+    func contains(_ p: Prediction) -> Bool { first == p || rest.contains(p) }
   }
 
   enum Tri { case unknown, yes, no }
 
+  // Stored properties of the model's classes are marked @exclusivity(unchecked): the
+  // replay is single-threaded and never overlaps accesses, and the runtime checks cost
+  // about 15 % of the replay.
   final class MM {
     let serial: Int32
     let address: UInt64
     /// Born in the capture and never desynchronized: allocations are predicted.
-    var known: Bool
-    var bornLine: Int?
-    var head: UInt64 = 0
-    var tail: UInt64 = 0
-    var listCount = 0
-    var liveTables = 0
-    var pgste: Tri = .unknown
-    var windows: [Window] = []
+    @exclusivity(unchecked) var known: Bool
+    @exclusivity(unchecked) var bornLine: Int?
+    @exclusivity(unchecked) var head: UInt64 = 0
+    @exclusivity(unchecked) var tail: UInt64 = 0
+    @exclusivity(unchecked) var listCount = 0
+    @exclusivity(unchecked) var liveTables = 0
+    @exclusivity(unchecked) var pgste: Tri = .unknown
+    @exclusivity(unchecked) var windows: [Window] = []
     /// A concurrent list push may have landed on either side of a fresh page.
-    var ambiguousSince: Int? = nil
+    @exclusivity(unchecked) var ambiguousSince: Int? = nil
     /// The last `page_table_free` that pushed a page to the front (its transient P).
-    var lastFreeNow: (page: UInt64, line: Int, cpu: Int32, ns: UInt64)? = nil
+    @exclusivity(unchecked) var lastFreeNow: (page: UInt64, line: Int, cpu: Int32, ns: UInt64)? = nil
     init(serial: Int32, address: UInt64, known: Bool) {
       self.serial = serial
       self.address = address
@@ -196,13 +212,35 @@ public class S390v61Model: AllocatorModel {
   }
 
   let ctx: ReplayContext
-  var pages: [UInt64: Page] = [:]
-  var mmByAddress: [UInt64: MM] = [:]
-  var mmBySerial: [Int32: MM] = [:]
-  var nextSerial: Int32 = 0
-  /// Last line seen per CPU (to tell whether a CPU's free may still be in flight).
-  var lastLineOfCPU: [Int32: Int] = [:]
-  var hadLoss = false
+  // Per-event lookups go through AddressMap (no SipHash; see AddressMap).
+  @exclusivity(unchecked) var pages = AddressMap<Page>()
+  @exclusivity(unchecked) var mmByAddress = AddressMap<MM>()
+  /// By `MM.serial` (never negative).
+  @exclusivity(unchecked) var mmBySerial = AddressMap<MM>()
+  @exclusivity(unchecked) var nextSerial: Int32 = 0
+  /// Last line seen per CPU (to tell whether a CPU's free may still be in flight): CPUs
+  /// 0…1023 in an array, others in a map.
+  @exclusivity(unchecked) var lastLineOfLowCPU = [Int](repeating: .min, count: 1024)
+  @exclusivity(unchecked) var lastLineOfCPU = AddressMap<Int>()
+
+  @inline(__always) func lastLine(ofCPU cpu: Int32) -> Int? {
+    if cpu >= 0 && cpu < 1024 {
+      let l = lastLineOfLowCPU[Int(cpu)]
+      return l == .min ? nil : l
+    }
+    return lastLineOfCPU[UInt64(UInt32(bitPattern: cpu))]
+  }
+
+  @inline(__always) func setLastLine(_ line: Int, ofCPU cpu: Int32) {
+    if cpu >= 0 && cpu < 1024 {
+      lastLineOfLowCPU[Int(cpu)] = line
+    } else {
+      lastLineOfCPU[UInt64(UInt32(bitPattern: cpu))] = line
+    }
+  }
+  /// Events by `Event.Kind.rawValue`; copied into `ReplayStats.eventsByKind` at the end.
+  @exclusivity(unchecked) var kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
+  @exclusivity(unchecked) var hadLoss = false
   /// Per CPU: the latest `lastNs` among gathers of that CPU with an entry run asynchronously.
   var executedQueuedUpTo: [Int32: UInt64] = [:]
   var gathers: [Int: Gather] = [:]
@@ -220,6 +258,7 @@ public class S390v61Model: AllocatorModel {
         if gathers[g]!.cpu != e.cpu { gathers[g]!.migrated = true }
         gathers[g]!.lastNs = e.timestampNs
       } else {
+        if let o = openGather[e.pid] { gathers[o.id]?.closedNs = e.timestampNs }
         g = nextGather
         nextGather += 1
         openGather[e.pid] = (tlb, g)
@@ -245,29 +284,51 @@ public class S390v61Model: AllocatorModel {
     let m = MM(serial: nextSerial, address: address, known: false)
     nextSerial += 1
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[UInt64(m.serial)] = m
     ctx.stats.mmsSeen += 1
     return m
   }
 
-  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[p.owner] : nil }
+  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[UInt64(p.owner)] : nil }
 
   /// `AP L` style, as in kernel-models.md §2.5.
-  func describe(_ key: UInt64) -> String {
-    guard let p = pages[key] else { return "(none)" }
+  func describe(_ key: UInt64) -> String { Self.describe(pages[key]) }
+
+  static func describe(_ page: Page?) -> String {
+    guard let p = page else { return "(none)" }
     if p.pgste { return p.pgsteQueued ? "Xq -" : "X -" }
     return "\(p.lo.letter)\(p.hi.letter) \(p.listed ? "L" : "-")"
   }
 
+  /// A page's state before an event, put into words only when a finding needs it (the
+  /// per-event path then costs a copy of the page, not a String).
+  struct Before {
+    var page: Page?
+    var literal: String? = nil
+    var text: String { literal ?? S390v61Model.describe(page) }
+  }
+
+  func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
+
+  func finding(
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    let f = Finding(
+      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before.text,
+      stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
+      relatedLines: related)
+    ctx.report(f)
+  }
+
+  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
   func finding(
     _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
-    let f = Finding(
-      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
-      stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
-      relatedLines: related)
-    ctx.report(f)
+    finding(
+      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
+      after: after, message, related: related)
   }
 
   // MARK: List (mm->context.pgtable_list)
@@ -358,13 +419,16 @@ public class S390v61Model: AllocatorModel {
       a.free -= b.free; a.freeListed -= b.freeListed
     }
   }
-  var tally = Tally()
+  @exclusivity(unchecked) var tally = Tally()
   /// Σ over mms: 1 if the list head has a free half (what the next alloc takes).
-  var headsWithFree = 0
+  @exclusivity(unchecked) var headsWithFree = 0
 
-  func contribution(_ key: UInt64) -> Tally {
+  func contribution(_ key: UInt64) -> Tally { contribution(pages[key]) }
+
+  @inline(__always)
+  func contribution(_ page: Page?) -> Tally {
     var t = Tally()
-    guard let p = pages[key] else { return t }
+    guard let p = page else { return t }
     if p.pgste {
       t.live = 2
       return t
@@ -396,8 +460,8 @@ public class S390v61Model: AllocatorModel {
 
   func recount() {
     tally = Tally()
-    for k in pages.keys { tally += contribution(k) }
-    headsWithFree = mmByAddress.values.reduce(0) { $0 + headFree($1) }
+    for (k, _) in pages { tally += contribution(k) }
+    headsWithFree = mmByAddress.reduce(0) { $0 + headFree($1.value) }
   }
 
   public var occupancy: Occupancy {
@@ -421,9 +485,9 @@ public class S390v61Model: AllocatorModel {
   }
 
   public func apply(_ e: Event) {
-    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    kindCounts[Int(e.kind.rawValue)] += 1
     step(e)
-    if e.kind != .lost { lastLineOfCPU[e.cpu] = e.line }
+    if e.kind != .lost { setLastLine(e.line, ofCPU: e.cpu) }
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
@@ -431,35 +495,57 @@ public class S390v61Model: AllocatorModel {
   /// for an operation the capture implies without showing it as its own line (B: the
   /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
   final func step(_ e: Event) {
+    if e.kind != .freeTLB && e.kind != .tlbQueue && e.kind != .tlbExec && e.kind != .lost,
+      let o = openGather[e.pid]
+    {
+      // The task moved on: its gather was flushed by now.
+      gathers[o.id]?.closedNs = e.timestampNs
+      openGather[e.pid] = nil
+    }
+    switch e.kind {
+    case .allocBegin, .allocUnreturned, .tlbQueue, .crstAlloc, .crstFree, .fragmentFree,
+      .fragDestroy:
+      // These change no occupancy count here (windows, the queued bit, CRST bookkeeping,
+      // findings); a resynchronisation that does sets needsRecount.
+      dispatch(e)
+      if needsRecount {
+        needsRecount = false
+        recount()
+      }
+      return
+    default:
+      break
+    }
     // Occupancy by difference: the event's page and the heads of the mms it touches.
     let key = (e.table & ~3) & s390PageMask
     let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
-    let ownerBefore = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+    let pageBefore = touchesPage ? pages[key] : nil
+    let ownerBefore = pageBefore.flatMap { owner(of: $0) }
     let named = e.mm.flatMap { mmByAddress[$0] }
-    if touchesPage { tally -= contribution(key) }
+    if touchesPage { tally -= contribution(pageBefore) }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
     let findingsBefore = ctx.findingCount
     dispatch(e)
     if touchesPage && ctx.findingCount > findingsBefore {
       ctx.amendStateAfter(since: findingsBefore, page: key, describe(key))
     }
-    if e.kind == .mmDeath || e.kind == .mmBirth || e.kind == .lost || needsRecount {
+    // Births and deaths change no page unless a leak is buried (bury sets needsRecount).
+    if e.kind == .lost || needsRecount {
       needsRecount = false
       recount()
     } else {
-      if touchesPage { tally += contribution(key) }
+      if touchesPage { tally += contribution(pages[key]) }
       let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
     }
   }
 
-  var needsRecount = false
+  @exclusivity(unchecked) var needsRecount = false
 
   func dispatch(_ e: Event) {
     switch e.kind {
     case .allocBegin:
-      openGather[e.pid] = nil
       allocBegin(e)
     case .alloc: alloc(e)
     case .allocUnreturned: allocUnreturned(e)
@@ -482,7 +568,7 @@ public class S390v61Model: AllocatorModel {
     m.windows.append(
       Window(
         pid: e.pid, cpu: e.cpu, beginLine: e.line, beginNs: e.timestampNs,
-        candidates: [predict(m)]))
+        candidates: Candidates(first: predict(m))))
   }
 
   func allocUnreturned(_ e: Event) {
@@ -539,7 +625,7 @@ public class S390v61Model: AllocatorModel {
     let checked = m?.known == true && window != nil
     if checked { ctx.stats.allocationsPredicted += 1 } else { ctx.stats.allocationsUnverified += 1 }
     ctx.record(page: key, e, mm: m?.address)
-    let before = describe(key)
+    let before = snapshot(key)
 
     if table & 0x7ff != 0 {
       finding(
@@ -626,7 +712,7 @@ public class S390v61Model: AllocatorModel {
   /// Whether a free on `cpu` (line, ns) may still have been inside the kernel when the
   /// allocation in `w` decided: no later event of that CPU, and close in time.
   func inFlight(_ cpu: Int32, _ line: Int, _ ns: UInt64, _ w: Window, _ e: Event) -> Bool {
-    guard cpu != w.cpu, lastLineOfCPU[cpu] == line else { return false }
+    guard cpu != w.cpu, lastLine(ofCPU: cpu) == line else { return false }
     let lo = w.beginNs > 1_000_000 ? w.beginNs - 1_000_000 : 0
     return ns >= lo && ns <= e.timestampNs
   }
@@ -693,7 +779,7 @@ public class S390v61Model: AllocatorModel {
 
   /// The kernel handed out a half the model holds as pending.
   func pendingReuse(
-    _ e: Event, _ m: MM?, _ w: Window?, _ key: UInt64, _ h: Int, _ before: String
+    _ e: Event, _ m: MM?, _ w: Window?, _ key: UInt64, _ h: Int, _ before: Before
   ) {
     let p = pages[key]!
     let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
@@ -706,7 +792,7 @@ public class S390v61Model: AllocatorModel {
     //     and handed out again as a fresh page (lower half).
     let base = Finding(
       rule: Self.ruleByID["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before,
+      stateBefore: before.text,
       stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
         "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
@@ -741,8 +827,8 @@ public class S390v61Model: AllocatorModel {
 
   /// The kernel's choice matches no point of the window: name the divergence.
   func diverge(
-    _ e: Event, _ m: MM, _ w: Window, _ candidates: [Prediction], _ observed: Prediction,
-    _ key: UInt64, _ h: Int, _ before: String
+    _ e: Event, _ m: MM, _ w: Window, _ candidates: Candidates, _ observed: Prediction,
+    _ key: UInt64, _ h: Int, _ before: Before
   ) {
     let predicted = candidates.last!
     let predictedText: String
@@ -810,11 +896,11 @@ public class S390v61Model: AllocatorModel {
     ctx.record(page: key, e, mm: e.mm)
     if table & 0x7ff != 0 || table == 0 {
       finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: describe(key),
+        "free-unknown", e, mm: e.mm, page: key, half: h, before: snapshot(key),
         "page_table_free(\(hex(table))) is not a 2 KiB-aligned table")
       return
     }
-    let before = describe(key)
+    let before = snapshot(key)
     guard var p = pages[key] else {
       if let m, m.known {
         finding(
@@ -881,13 +967,14 @@ public class S390v61Model: AllocatorModel {
     ctx.record(page: key, e, mm: e.mm)
     if table & 0x7ff != 0 || table == 0 {
       finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: describe(key),
+        "free-unknown", e, mm: e.mm, page: key, half: h, before: snapshot(key),
         "page_table_free_rcu(\(hex(table))) is not a 2 KiB-aligned table")
       return
     }
-    let before = describe(key)
+    let current = pages[key]
+    let before = Before(page: current)
     let named = e.mm.flatMap { mmByAddress[$0] }
-    guard var p = pages[key] else {
+    guard var p = current else {
       if let named, named.known {
         finding(
           "free-unknown", e, mm: named.address, page: key, half: h, before: before,
@@ -956,7 +1043,7 @@ public class S390v61Model: AllocatorModel {
       return
     }
     ctx.record(page: key, e, mm: e.mm)
-    let before = describe(key)
+    let before = Before(page: p)
     switch tag {
     case 0:
       finding(
@@ -1015,7 +1102,8 @@ public class S390v61Model: AllocatorModel {
   func superseded(_ mark: QueueMark) -> Bool {
     guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
     if mark.ns < g.ranUpTo { return true }  // a later entry of its own batch ran
-    return !g.migrated && g.lastNs < executedQueuedUpTo[g.cpu, default: 0]
+    guard let closed = g.closedNs, !g.migrated else { return false }
+    return closed < executedQueuedUpTo[g.cpu, default: 0]
   }
 
   func tlbExec(_ e: Event) {
@@ -1031,7 +1119,7 @@ public class S390v61Model: AllocatorModel {
       return
     }
     ctx.record(page: key, e, mm: nil)
-    let before = describe(key)
+    let before = Before(page: p)
     let pageOwner = owner(of: p)
     switch tag {
     case 0:
@@ -1067,9 +1155,11 @@ public class S390v61Model: AllocatorModel {
       switch p[h] {
       case .pending, .unknown:
         if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1, by: e) }
-        pages[key]![h] = .free
-        pages[key]!.queued &= ~(1 << UInt8(h))
-        if pages[key]!.allFree { final(key, e) }
+        var q = p
+        q[h] = .free
+        q.queued &= ~(1 << UInt8(h))
+        pages[key] = q
+        if q.allFree { final(key, e) }
         changed(pageOwner)
       case .free, .allocated:
         finding(
@@ -1106,7 +1196,7 @@ public class S390v61Model: AllocatorModel {
     nextSerial += 1
     m.bornLine = e.line
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[UInt64(m.serial)] = m
     ctx.stats.mmsBorn += 1
     ctx.stats.mmsSeen += 1
   }
@@ -1129,7 +1219,7 @@ public class S390v61Model: AllocatorModel {
         let list = live.prefix(6).map { hex($0.0 + UInt64($0.1) * 0x800) }.joined(separator: ", ")
         finding(
           "leak", e, mm: m.address, page: live[0].0, half: live[0].1,
-          before: "\(live.count) live tables", after: "mm gone",
+          before: Before(page: nil, literal: "\(live.count) live tables"), after: "mm gone",
           seen
             ? "the pgd of mm \(hex(m.address)) was freed while \(live.count) of its tables were never freed: \(list)\(live.count > 6 ? ", …" : "")"
             : "mm \(hex(m.address)) was born again while \(live.count) tables of its previous life were never freed: \(list)\(live.count > 6 ? ", …" : "")")
@@ -1137,16 +1227,17 @@ public class S390v61Model: AllocatorModel {
       // Forget them: later events of these tables are judged as of unknown history.
       for (k, h) in live { pages[k]![h] = .unknown }
       while m.head != 0 { unlink(m.head) }
+      needsRecount = true
     }
     mmByAddress[m.address] = nil
-    mmBySerial[m.serial] = nil
+    mmBySerial[UInt64(m.serial)] = nil
   }
 
   func lost(_ e: Event) {
     hadLoss = true
     ctx.stats.lostMarkers += 1
     ctx.stats.lostEvents += e.count
-    for m in mmByAddress.values {
+    for (_, m) in mmByAddress {
       m.known = false
       m.windows.removeAll()
     }
@@ -1186,9 +1277,13 @@ public class S390v61Model: AllocatorModel {
           wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
     }
 
+    for k in Event.Kind.allCases where kindCounts[Int(k.rawValue)] > 0 {
+      ctx.stats.eventsByKind[k, default: 0] += kindCounts[Int(k.rawValue)]
+    }
+    kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
     ctx.stats.pagesAtEnd = pages.count
     var live = 0
-    for p in pages.values { live += p.pgste ? 1 : p.aCount }
+    for (_, p) in pages { live += p.pgste ? 1 : p.aCount }
     ctx.stats.tablesLiveAtEnd = live
   }
 }

@@ -8,6 +8,7 @@
 //   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
 //   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
 //   PTFragReport (findings → text/JSON)              renders, never decides semantics
+//   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
 import PackageDescription
@@ -21,6 +22,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     .target(name: "PTFragEvents"),
@@ -29,15 +31,22 @@ let package = Package(
     .target(name: "PTFragRead", dependencies: ["PTFragEvents", "CZlib"]),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"]),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
+    .systemLibrary(
+      name: "CLibXML2", path: "Sources/CLibXML2", pkgConfig: "libxml-2.0",
+      providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+    .target(name: "PTFragJUnit", dependencies: ["CLibXML2", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
     .target(
       name: "PTFragKit",
-      dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport"]),
+      dependencies: [
+        "PTFragEvents", "PTFragRead", "PTFragReplay", "PTFragReport",
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]),
     // Synthetic captures (ptfrag synth, tests, the benchmark): a model decides every address.
     .target(name: "PTFragSynth", dependencies: ["PTFragEvents", "PTFragRead", "PTFragReplay"]),
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit", "PTFragSynth",
+        "PTFragKit", "PTFragJUnit", "PTFragSynth",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Throughput and memory benchmark (run in release; see docs/benchmark.md).
@@ -50,8 +59,13 @@ let package = Package(
       dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
-      dependencies: ["PTFragKit", "PTFragReplay", "PTFragEvents", "PTFragRead"],
-      resources: []),
-    .testTarget(name: "EndToEndTests", dependencies: ["PTFragKit", "PTFragRead", "PTFragReport", "PTFragSynth"]),
+      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
+    // Runs the built `ptfrag` executable (exit codes, stdout, JSON, JUnit) and the JUnit writer.
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: [
+        "ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents",
+        "PTFragRead", "PTFragSynth",
+      ]),
   ]
 )

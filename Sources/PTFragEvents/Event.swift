@@ -62,12 +62,15 @@ public struct Event: Sendable {
   /// For `.lost`: how many events were lost. For `.allocUnreturned`: 1 when the capture
   /// ended inside the call, 0 when the same pid entered the function again.
   public var count: UInt64
+  /// powerpc `pte_fragment_alloc`/`pte_fragment_free` `kernel` argument: true for kernel
+  /// (init_mm) tables; nil when the probe did not fetch it.
+  public var kernel: Bool?
 
   public init(
     kind: Kind, line: LineNumber, timestampNs: UInt64 = 0, cpu: Int32 = 0, pid: Int32 = 0,
     comm: Comm = Comm(), mm: UInt64? = nil, table: UInt64 = 0, tlb: UInt64? = nil,
     vmaddr: UInt64? = nil, beginLine: LineNumber? = nil, beginNs: UInt64? = nil,
-    count: UInt64 = 0
+    count: UInt64 = 0, kernel: Bool? = nil
   ) {
     self.kind = kind
     self.line = line
@@ -82,6 +85,7 @@ public struct Event: Sendable {
     self.beginLine = beginLine ?? line
     self.beginNs = beginNs ?? timestampNs
     self.count = count
+    self.kernel = kernel
   }
 }
 

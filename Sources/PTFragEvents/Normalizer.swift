@@ -14,6 +14,7 @@ public struct Normalizer {
     var mm: UInt64?
     var cpu: Int32
     var comm: Comm
+    var kernel: UInt64? = nil
   }
 
   /// A hit that could not become an event (a needed value is missing).
@@ -50,7 +51,8 @@ public struct Normalizer {
   private func event(_ kind: Event.Kind, _ h: ProbeHit) -> Event {
     Event(
       kind: kind, line: h.line, timestampNs: h.timestampNs, cpu: h.cpu, pid: h.pid,
-      comm: h.comm, mm: h.mm, table: h.table ?? 0, tlb: h.tlb, vmaddr: h.vmaddr)
+      comm: h.comm, mm: h.mm, table: h.table ?? 0, tlb: h.tlb, vmaddr: h.vmaddr,
+      kernel: h.kernel.map { $0 != 0 })
   }
 
   /// Feeds one record; calls `emit` zero, one or two times.
@@ -73,7 +75,7 @@ public struct Normalizer {
             pid: h.pid, comm: old.comm, mm: old.mm, beginLine: old.line, beginNs: old.ns))
       }
       allocPending[pidKey(h.pid)] = Pending(
-        line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm)
+        line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm, kernel: h.kernel)
       emit(event(.allocBegin, h))
 
     case (.pageTableAlloc, .ret), (.pteFragmentAlloc, .ret):
@@ -87,6 +89,7 @@ public struct Normalizer {
         e.mm = p.mm
         e.beginLine = p.line
         e.beginNs = p.ns
+        e.kernel = p.kernel.map { $0 != 0 }
       } else {
         orphanReturns += 1
         e.mm = nil

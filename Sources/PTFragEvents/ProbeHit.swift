@@ -61,9 +61,10 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
     case .pageTableFree, .crstTableFree, .pteFreeDefer: [.mm, .table]
     case .pageTableFreeRCU: [.tlb, .table, .vmaddr]
     case .tlbRemoveTable: [.tlb, .table]
-    case .tlbRemoveTableExec, .pageTableFreePgste, .pteFragmentFree, .pteFragDestroy: [.table]
+    case .tlbRemoveTableExec, .pageTableFreePgste, .pteFragDestroy: [.table]
+    case .pteFragmentFree: [.table, .kernel]
     case .pteFreeNow: [.table]
-    case .pteFragmentAlloc: [.mm]
+    case .pteFragmentAlloc: [.mm, .kernel]
     }
   }
 
@@ -179,6 +180,9 @@ public enum CallerRole: UInt8, Sendable {
 /// What a named value of a probe line means.
 public enum ValueRole: UInt8, Sendable {
   case mm, table, tlb, vmaddr, retval
+  /// powerpc `pte_fragment_alloc(mm, kernel)` / `pte_fragment_free(table, kernel)`: 1 for
+  /// kernel (init_mm) tables, 0 for user tables.
+  case kernel
 }
 
 /// Up to 16 bytes of a task's `comm`, stored inline (TASK_COMM_LEN is 16, NUL included, so
@@ -262,12 +266,14 @@ public struct ProbeHit: Sendable {
   public var tlb: UInt64?
   public var vmaddr: UInt64?
   public var retval: UInt64?
+  /// powerpc's `kernel` argument (nonzero: a kernel page table), when probed.
+  public var kernel: UInt64?
 
   public init(
     line: LineNumber, timestampNs: UInt64, cpu: Int32, pid: Int32, comm: Comm,
     function: KernelFunction, kind: Kind, caller: CallerRole = .other,
     mm: UInt64? = nil, table: UInt64? = nil, tlb: UInt64? = nil, vmaddr: UInt64? = nil,
-    retval: UInt64? = nil
+    retval: UInt64? = nil, kernel: UInt64? = nil
   ) {
     self.line = line
     self.timestampNs = timestampNs
@@ -282,5 +288,6 @@ public struct ProbeHit: Sendable {
     self.tlb = tlb
     self.vmaddr = vmaddr
     self.retval = retval
+    self.kernel = kernel
   }
 }

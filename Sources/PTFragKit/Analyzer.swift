@@ -15,17 +15,21 @@ public struct AnalyzeOptions: Sendable {
   public var profilePath: String?
   /// Malformed lines tolerated per input before the verdict is "incomplete" (exit 65).
   public var malformedTolerance: Int
+  /// With `modelID == "auto"`: the most normalized events kept for detection.
+  public var detectionLookahead: Int
   /// Read and parse on a second thread while this one normalizes and replays (when the machine has
   /// two or more CPUs). Same results either way; false runs everything on one thread.
   public var pipelined: Bool
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
-    profilePath: String? = nil, malformedTolerance: Int = 1000, pipelined: Bool = true
+    profilePath: String? = nil, malformedTolerance: Int = 1000,
+    detectionLookahead: Int = VariantDetector.defaultMaxEvents, pipelined: Bool = true
   ) {
     self.modelID = modelID
     self.modelSelection = modelSelection
     self.profilePath = profilePath
     self.malformedTolerance = malformedTolerance
+    self.detectionLookahead = detectionLookahead
     self.pipelined = pipelined
   }
 }
@@ -34,31 +38,48 @@ public struct AnalyzeOptions: Sendable {
 public enum AnalyzeError: Error, Sendable {
   case unknownModel(String)
   case profile(ReadError)
+  case baseline(ReadError)
 
   public var message: String {
     switch self {
     case .unknownModel(let id):
       "unknown model '\(id)'; known models: \(ModelRegistry.ids.joined(separator: ", "))"
     case .profile(let e): "kprobe profile: \(e.message)"
+    case .baseline(let e): "baseline: \(e.message)"
     }
   }
   public var exitCode: ExitCode {
     switch self {
     case .unknownModel: .usage
-    case .profile(let e): ExitCode(rawValue: e.exitCode) ?? .ioError
+    case .profile(let e), .baseline(let e): ExitCode(rawValue: e.exitCode) ?? .ioError
     }
   }
 }
 
 /// read → normalize → replay(model) → report data, for one input.
 public enum Analyzer {
-  /// Analyzes one capture. Never throws for problems of the input itself: those become the
-  /// report's `error` (with the exit code they map to).
+  /// The model id that asks for detection from the trace.
+  public static let autoModelID = "auto"
+
+  /// Analyzes one capture (`-` = standard input). Never throws for problems of the input
+  /// itself: those become the report's `error` (with the exit code they map to).
+  ///
+  /// With `modelID == "auto"`, the first normalized events (at most
+  /// `options.detectionLookahead`, fewer once the evidence is decisive) are kept in a
+  /// look-ahead buffer while `VariantDetector` reads them; then the chosen model replays the
+  /// buffer and the rest of the stream. The input is read once (standard input works). When
+  /// detection refuses, the report's error is exit 64 (nothing decisive: give `--model`) or 65
+  /// (contradictory evidence, or a v6.14+ capture), and reading stops there.
   public static func analyze(path: String, options: AnalyzeOptions) throws(AnalyzeError)
     -> InputReport
   {
-    guard let modelType = ModelRegistry.model(id: options.modelID) else {
-      throw .unknownModel(options.modelID)
+    let auto = options.modelID == autoModelID
+    var fixedModel: (any AllocatorModel.Type)? = nil
+    if !auto {
+      guard let m = ModelRegistry.model(id: options.modelID) else {
+        throw .unknownModel(options.modelID)
+      }
+      fixedModel = m
     }
     var profile: KprobeProfile? = nil
     if let pp = options.profilePath {
@@ -66,30 +87,57 @@ public enum Analyzer {
     }
     var summary = ReadSummary()
     summary.malformedTolerance = options.malformedTolerance
-    let replayer = Replayer(model: modelType)
+    var selection = options.modelSelection
+    var stage = ReplayStage(
+      fixed: fixedModel,
+      detector: auto
+        ? VariantDetector(
+          profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
+          maxEvents: options.detectionLookahead)
+        : nil)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
+    let digest = DigestSink()
     do {
-      // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes.
+      // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes. The
+      // digest is of the file as stored, hashed as it is read.
+      let open = { () throws(ReadError) -> CaptureInput in
+        try CaptureInput(sniffing: SHA256Source(try FileSource(path: path), sink: digest))
+      }
+      var refused = false
       if options.pipelined && Pipeline.onlineCPUs > 1 {
         // Stage 1 (second thread): read and parse. Stage 2 (here): normalize and replay.
         diagnostics = try Pipeline.run(
           produce: { (emit) throws(ReadError) -> ReadDiagnostics in
-            try CaptureReader.read(path: path, emit)
+            var input = try open()
+            return try CaptureReader.read(&input, emit)
           },
-          consume: { record in normalizer.feed(record) { replayer.apply($0) } })
+          consume: { record in
+            // After a refusal the rest is drained unread by the model.
+            if !refused { normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } } }
+          })
       } else {
-        diagnostics = try CaptureReader.read(path: path) { record in
-          normalizer.feed(record) { replayer.apply($0) }
+        var input = try open()
+        diagnostics = try CaptureReader.read(&input) { (record) throws(ReadError) in
+          normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } }
+          if refused {
+            // Stop reading: nothing more can be replayed.
+            throw ReadError.malformed(path: path, line: 0, reason: "detection refused")
+          }
         }
       }
     } catch {
+      if let r = stage.refusal { return refusalReport(path, options, summary, r) }
       let code = ExitCode(rawValue: error.exitCode) ?? .ioError
       return InputReport(
-        path: path, modelSelection: options.modelSelection, profilePath: options.profilePath,
+        path: path, modelSelection: selection, profilePath: options.profilePath,
         profileMisses: nil, read: summary, result: nil, error: (code, error.message))
     }
-    normalizer.finish { replayer.apply($0) }
+    normalizer.finish { _ = stage.deliver($0) }
+    stage.endOfInput()
+    if let r = stage.refusal { return refusalReport(path, options, summary, r) }
+    if auto { selection = "auto-detected: " + stage.reason }
+    let replayer = stage.replayer!
     let misses = profile?.missesByFunction(eventNames: diagnostics.eventNames)
     var overwritten: UInt64 = 0
     if let a = diagnostics.entriesInBuffer, let b = diagnostics.entriesWritten, b > a {
@@ -108,8 +156,101 @@ public enum Analyzer {
     summary.incompleteHits = normalizer.issueCount
     summary.incompleteSamples = normalizer.issues.prefix(10).map { .init(line: $0.line, reason: $0.message) }
     summary.orphanReturns = normalizer.orphanReturns
-    return InputReport(
-      path: path, modelSelection: options.modelSelection, profilePath: options.profilePath,
+    var report = InputReport(
+      path: path, modelSelection: selection, profilePath: options.profilePath,
       profileMisses: misses, read: summary, result: result)
+    report.sha256 = digest.hex
+    return report
+  }
+
+  static func refusalReport(
+    _ path: String, _ options: AnalyzeOptions, _ summary: ReadSummary,
+    _ r: VariantDetector.Refusal
+  ) -> InputReport {
+    let code: ExitCode =
+      switch r {
+      case .undecidable: .usage
+      case .unsupported: .malformedInput
+      }
+    return InputReport(
+      path: path, modelSelection: "auto: refused", profilePath: options.profilePath,
+      profileMisses: nil, read: summary, result: nil,
+      error: (code, "\(path): cannot choose a model: \(r.message)"))
+  }
+}
+
+/// The replay side of one analysis: a fixed model from the start, or a detector with its
+/// look-ahead buffer until it decides.
+struct ReplayStage {
+  private(set) var replayer: Replayer?
+  private var detector: VariantDetector?
+  private var buffer: [Event] = []
+  private(set) var refusal: VariantDetector.Refusal? = nil
+  /// What detection found, for the report.
+  private(set) var reason = ""
+  /// Evidence past the look-ahead already reported as a model mismatch.
+  private var mismatchReported = false
+
+  init(fixed: (any AllocatorModel.Type)?, detector: VariantDetector?) {
+    self.detector = detector
+    if let fixed { replayer = Replayer(model: fixed) }
+    buffer.reserveCapacity(detector == nil ? 0 : 1024)
+  }
+
+  /// Hands one event on; false once detection refused (stop reading).
+  mutating func deliver(_ e: Event) -> Bool {
+    if refusal != nil { return false }
+    if let r = replayer {
+      if detector != nil { checkLate(e, r) }
+      r.apply(e)
+      return true
+    }
+    buffer.append(e)
+    if detector!.observe(e) || buffer.count >= detector!.maxEvents { choose(endOfInput: false) }
+    return refusal == nil
+  }
+
+  mutating func endOfInput() {
+    if replayer == nil && refusal == nil { choose(endOfInput: true) }
+  }
+
+  private mutating func choose(endOfInput: Bool) {
+    switch detector!.decide(endOfInput: endOfInput) {
+    case .model(let id, let why):
+      guard let m = ModelRegistry.model(id: id) else {
+        refusal = .unsupported("detected \(id), which this build does not know")
+        return
+      }
+      reason = "\(id) — \(why)"
+      start(m)
+    case .empty:
+      reason = "\(ModelRegistry.all[0].descriptor.id) — the capture holds no page-table events: nothing to detect"
+      start(ModelRegistry.all[0])
+    case .refuse(let r):
+      refusal = r
+      buffer = []
+    }
+  }
+
+  private mutating func start(_ m: any AllocatorModel.Type) {
+    let r = Replayer(model: m)
+    replayer = r
+    for e in buffer { r.apply(e) }
+    buffer = []
+  }
+
+  /// After the look-ahead: evidence that contradicts the detected model (the only case
+  /// that can arrive late is `pte_free_defer` on a capture detected as s390-6.1).
+  private mutating func checkLate(_ e: Event, _ r: Replayer) {
+    guard !mismatchReported, r.descriptor.id == "s390-6.1",
+      e.kind == .deferBegin || e.kind == .rcuFree || e.kind == .deferEnd
+    else { return }
+    mismatchReported = true
+    r.context.report(
+      Inconclusive(
+        reason: .modelMismatch, line: e.line, mm: e.mm,
+        message:
+          "\(e.kind == .rcuFree ? "pte_free_now" : "pte_free_defer") at line \(e.line): the kernel is v6.6 (variant B), but --model auto chose s390-6.1 from the first \(detector!.observed) events; s390-6.1 ignores pte_free_defer, so findings from here on may be artefacts: re-run with --model s390-6.6"
+      ))
   }
 }

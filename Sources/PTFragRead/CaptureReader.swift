@@ -212,18 +212,8 @@ public struct KprobeProfile: Sendable, Equatable {
 
   /// Reads and parses a profile file.
   public static func load(path: String) throws(ReadError) -> KprobeProfile {
-    let src = try FileSource(path: path)
-    var bytes: [UInt8] = []
-    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 8)
-    defer { chunk.deallocate() }
-    while true {
-      let n = try src.read(into: chunk)
-      if n == 0 { break }
-      bytes += UnsafeRawBufferPointer(rebasing: chunk[0..<n])
-      if bytes.count > 16 << 20 {
-        throw .malformed(path: path, line: 1, reason: "kprobe_profile larger than 16 MiB")
-      }
-    }
+    var src = try FileSource(path: path)
+    let bytes = try src.readAll(limit: 16 << 20, what: "kprobe_profile")
     return try parse(String(decoding: bytes, as: UTF8.self), path: path)
   }
 

@@ -82,6 +82,7 @@ extension ProbeHit {
     case .tlb?: tlb = value
     case .vmaddr?: vmaddr = value
     case .retval?: retval = value
+    case .kernel?: kernel = value
     case nil: break
     }
   }
@@ -559,7 +560,9 @@ public enum FtraceLineParser {
         return idx >= 0 && idx < roles.count ? roles[idx] : nil
       }
     case 5: if eq("table") { return .table }
-    case 6: if eq("vmaddr") { return .vmaddr }
+    case 6:
+      if eq("vmaddr") { return .vmaddr }
+      if eq("kernel") { return .kernel }
     case 7:
       if eq("pgtable") { return .table }
       if eq("address") { return .vmaddr }

@@ -74,6 +74,10 @@ public struct InputReport: Sendable {
   public var error: (code: ExitCode, message: String)?
   /// SHA-256 of the input bytes, hex (when computed).
   public var sha256: String?
+  /// When the analysis of this input started (seconds since the Unix epoch, UTC) and how
+  /// long it took (ns, monotonic clock); nil when not measured.
+  public var startedAtUnix: Int64?
+  public var elapsedNs: UInt64?
 
   public init(
     path: String, modelSelection: String, profilePath: String?,
@@ -90,15 +94,18 @@ public struct InputReport: Sendable {
   }
 
   /// The verdict as a string for reports: clean / fail / inconclusive / incomplete / error.
-  public func verdictText(failOn: Severity?) -> String {
+  /// `maxWasteRatio`: the `--max-waste-ratio` gate (nil: not gated).
+  public func verdictText(failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
     if error != nil { return "error" }
     if read.beyondTolerance { return "incomplete" }
+    if wasteRatioExceeded(maxWasteRatio) { return "fail" }
     return result?.verdict(failOn: failOn).rawValue ?? "error"
   }
 
-  public func exitCode(failOn: Severity?) -> ExitCode {
+  public func exitCode(failOn: Severity?, maxWasteRatio: Double? = nil) -> ExitCode {
     if let error { return error.code }
     if read.beyondTolerance { return .malformedInput }
+    if wasteRatioExceeded(maxWasteRatio) { return .findings }
     switch result?.verdict(failOn: failOn) {
     case .clean?: return .clean
     case .fail?: return .findings
@@ -106,20 +113,44 @@ public struct InputReport: Sendable {
     case nil: return .ioError
     }
   }
+
+  /// Whether the replay's waste ratio (mean pages held / mean ideal pages, see
+  /// `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
+  public func wasteRatioExceeded(_ max: Double?) -> Bool {
+    guard let max, let ratio = result?.stats.occupancy.wasteRatio else { return false }
+    return ratio > max
+  }
 }
 
 /// The whole run: every input, and the settings that judge it.
 public struct RunReport: Sendable {
   public var inputs: [InputReport]
   public var failOn: Severity?
+  /// `--max-waste-ratio`: an input whose waste ratio is above it fails (nil: not gated).
+  public var maxWasteRatio: Double?
+  /// `--baseline` file whose findings were marked known, for the reports.
+  public var baselinePath: String?
   public var toolVersion: String
-  public init(inputs: [InputReport], failOn: Severity?, toolVersion: String) {
+  public init(
+    inputs: [InputReport], failOn: Severity?, toolVersion: String, maxWasteRatio: Double? = nil,
+    baselinePath: String? = nil
+  ) {
     self.inputs = inputs
     self.failOn = failOn
     self.toolVersion = toolVersion
+    self.maxWasteRatio = maxWasteRatio
+    self.baselinePath = baselinePath
   }
   public var exitCode: ExitCode {
-    inputs.map { $0.exitCode(failOn: failOn) }.max { $0.badness < $1.badness } ?? .clean
+    inputs.map { exitCode(of: $0) }.max { $0.badness < $1.badness } ?? .clean
+  }
+  /// One input's exit code under this run's gate.
+  public func exitCode(of input: InputReport) -> ExitCode {
+    input.exitCode(failOn: failOn, maxWasteRatio: maxWasteRatio)
+  }
+  /// One input's verdict under this run's gate.
+  public func verdictText(of input: InputReport) -> String {
+    input.verdictText(failOn: failOn, maxWasteRatio: maxWasteRatio)
   }
 }
 
@@ -132,6 +163,21 @@ public func formatTimestamp(_ ns: UInt64) -> String {
 }
 
 public func hexAddress(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+/// A non-negative ratio or mean with 3 decimals (rounded half up), e.g. `1.250`.
+public func formatRatio(_ v: Double) -> String {
+  guard v.isFinite, v >= 0 else { return v.isNaN ? "nan" : (v < 0 ? "-" + formatRatio(-v) : "inf") }
+  let milli = (v * 1000).rounded()
+  guard milli < 9.0e15 else { return String(v) }
+  let m = UInt64(milli)
+  return formatMilli(m)
+}
+
+/// Thousandths as `units.ddd` (e.g. 1250 → `1.250`).
+public func formatMilli(_ m: UInt64) -> String {
+  let frac = String(m % 1000)
+  return "\(m / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
+}
 
 extension Event.Kind {
   /// The kernel function (or marker) behind the event kind, for histories.

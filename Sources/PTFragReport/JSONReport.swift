@@ -100,8 +100,22 @@ public enum JSONReport {
       ("tool", .string("ptfrag")),
       ("toolVersion", .string(run.toolVersion)),
       ("failOn", .str(run.failOn?.description ?? "never")),
+      ("maxWasteRatio", run.maxWasteRatio.map { .double($0) } ?? .null),
+      ("baseline", .str(run.baselinePath)),
       ("exitCode", .int(Int(run.exitCode.rawValue))),
-      ("inputs", .array(run.inputs.map { input($0, failOn: run.failOn) })),
+      ("inputs", .array(run.inputs.map { input($0, run: run) })),
+    ])
+  }
+
+  static func occupancy(_ t: OccupancyTimeline) -> JSON {
+    .object([
+      ("slotsPerPage", .int(t.slotsPerPage)),
+      ("peakPagesHeld", .int(t.peakPagesHeld)),
+      ("peakLiveTables", .int(t.peakLiveTables)),
+      ("meanPagesHeld", t.meanPagesHeld.map { .double($0) } ?? .null),
+      ("meanLiveTables", t.meanLiveTables.map { .double($0) } ?? .null),
+      ("spanNs", .int(Int(clamping: t.spanNs))),
+      ("wasteRatio", t.wasteRatio.map { .double($0) } ?? .null),
     ])
   }
 
@@ -116,11 +130,11 @@ public enum JSONReport {
       })
   }
 
-  static func input(_ i: InputReport, failOn: Severity?) -> JSON {
+  static func input(_ i: InputReport, run: RunReport) -> JSON {
     var kv: [(String, JSON)] = [
       ("path", .string(i.path)),
-      ("verdict", .string(i.verdictText(failOn: failOn))),
-      ("exitCode", .int(Int(i.exitCode(failOn: failOn).rawValue))),
+      ("verdict", .string(run.verdictText(of: i))),
+      ("exitCode", .int(Int(run.exitCode(of: i).rawValue))),
     ]
     if let e = i.error {
       kv.append(("error", .object([("exitCode", .int(Int(e.code.rawValue))), ("message", .string(e.message))])))
@@ -166,6 +180,8 @@ public enum JSONReport {
               ("stateBefore", .string(f.stateBefore)),
               ("stateAfter", .string(f.stateAfter)),
               ("message", .string(f.message)),
+              ("known", .bool(f.known)),
+              ("signature", .string(Baseline.signature(of: f))),
               ("relatedLines", .array(f.relatedLines.map { .int($0) })),
               ("history", history(f.history)),
             ])
@@ -206,6 +222,7 @@ public enum JSONReport {
             ("lostMarkers", .int(s.lostMarkers)),
             ("lostEvents", .int(Int(clamping: s.lostEvents))),
             ("concurrencyResolved", .int(s.concurrencyResolved)),
+            ("occupancy", occupancy(s.occupancy)),
             ("eventsByKind",
               .object(s.eventsByKind.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.label, .int($0.value)) })),
           ])))

@@ -10,7 +10,16 @@ public struct TextReport {
   /// Findings shown in full per rule (the rest are counted).
   public var maxFindingsShown = 50
 
-  public init(color: Bool) { self.color = color }
+  /// Escape control characters of the capture (comms, paths) for a terminal. Off for text
+  /// that goes into other documents (JUnit bodies have their own sanitizer).
+  public var forTerminal = true
+
+  public init(color: Bool, forTerminal: Bool = true) {
+    self.color = color
+    self.forTerminal = forTerminal
+  }
+
+  func safe(_ s: String) -> String { forTerminal ? terminalSafe(s) : s }
 
   func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
 
@@ -18,29 +27,31 @@ public struct TextReport {
     var out = ""
     for (i, input) in run.inputs.enumerated() {
       if i > 0 { out += "\n" }
-      out += render(input, failOn: run.failOn)
+      out += render(input, failOn: run.failOn, maxWasteRatio: run.maxWasteRatio)
     }
     if run.inputs.count > 1 {
       out += "\n== total: \(run.inputs.count) inputs\n"
       var byVerdict: [String: Int] = [:]
-      for i in run.inputs { byVerdict[i.verdictText(failOn: run.failOn), default: 0] += 1 }
+      for i in run.inputs { byVerdict[run.verdictText(of: i), default: 0] += 1 }
       out +=
         byVerdict.sorted { $0.key < $1.key }.map { "   \($0.value) \($0.key)" }.joined(
           separator: "\n") + "\n"
-      let errors = run.inputs.compactMap { $0.result?.findings.count }.reduce(0, +)
-      out += "   \(errors) findings in all; exit code \(run.exitCode.rawValue)\n"
+      let findings = run.inputs.compactMap { $0.result?.findings.count }.reduce(0, +)
+      let known = run.inputs.compactMap { $0.result?.findings.filter(\.known).count }.reduce(0, +)
+      out += "   \(findings) findings in all\(known > 0 ? " (\(known) known from the baseline)" : ""); exit code \(run.exitCode.rawValue)\n"
     }
     return out
   }
 
-  public func render(_ input: InputReport, failOn: Severity?) -> String {
-    var o = "== \(input.path)\n"
+  public func render(_ input: InputReport, failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
+    let path = safe(input.path)
+    var o = "== \(path)\n"
     if let err = input.error {
       o += paint("verdict: ERROR", "1;31") + " — \(err.message) (exit \(err.code.rawValue))\n"
       return o
     }
     guard let r = input.result else { return o }
-    let verdict = input.verdictText(failOn: failOn)
+    let verdict = input.verdictText(failOn: failOn, maxWasteRatio: maxWasteRatio)
     let errors = r.findings.filter { $0.rule.severity == .error }.count
     let warnings = r.findings.filter { $0.rule.severity == .warning }.count
     let infos = r.findings.filter { $0.rule.severity == .info }.count
@@ -56,7 +67,12 @@ public struct TextReport {
     o +=
       " — \(errors) error, \(warnings) warning, \(infos) info; \(r.inconclusive.count) inconclusive (\(unexplained) unexplained)"
     if totalFindings > r.findings.count { o += "; \(totalFindings) findings in all" }
+    let known = r.findings.filter(\.known).count
+    if known > 0 { o += "; \(known) known from the baseline (not failing)" }
     o += "\n"
+    if input.wasteRatioExceeded(maxWasteRatio), let ratio = r.stats.occupancy.wasteRatio, let max = maxWasteRatio {
+      o += "waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))\n"
+    }
     if input.read.beyondTolerance {
       o +=
         "incomplete: \(input.read.malformed) malformed lines, more than the tolerance of \(input.read.malformedTolerance); the replay covers only the lines that parsed\n"
@@ -76,7 +92,9 @@ public struct TextReport {
     let s = r.stats
     let k = s.eventsByKind
     func n(_ kk: Event.Kind) -> Int { k[kk] ?? 0 }
-    o += "\nreplayed: \(input.read.lines) lines, \(input.read.bytes) bytes, \(r.events) events\n"
+    o += "\nreplayed: \(input.read.lines) lines, \(input.read.bytes) bytes, \(r.events) events"
+    if let sha = input.sha256 { o += ", sha256 \(sha)" }
+    o += "\n"
     o +=
       "  allocs \(n(.alloc)), page_table_free \(n(.freeNow)), page_table_free_rcu \(n(.freeTLB)), tlb_remove_table \(n(.tlbQueue)), __tlb_remove_table \(n(.tlbExec))"
     if n(.deferBegin) > 0 { o += ", pte_free_defer \(n(.deferBegin))" }
@@ -87,6 +105,7 @@ public struct TextReport {
       "  allocations: \(s.allocationsPredicted) predicted and checked, \(s.allocationsUnverified) unverified (mm born before the capture or not synchronized)"
     if s.allocationsFailed > 0 { o += ", \(s.allocationsFailed) returned NULL" }
     o += "\n"
+    o += "  \(occupancyLine(s.occupancy))\n"
     if s.freesUntracked + s.execsUntracked > 0 {
       o +=
         "  untracked: \(s.freesUntracked) frees and \(s.execsUntracked) tlb executions of tables allocated before the capture\n"
@@ -97,14 +116,14 @@ public struct TextReport {
     let rd = input.read
     if rd.malformed > 0 {
       o += "  malformed lines: \(rd.malformed) (tolerance \(rd.malformedTolerance))\n"
-      for smp in rd.malformedSamples { o += "    \(input.path):\(smp.line): \(smp.reason)\n" }
+      for smp in rd.malformedSamples { o += "    \(path):\(smp.line): \(smp.reason)\n" }
       if rd.malformed > rd.malformedSamples.count {
         o += "    … \(rd.malformed - rd.malformedSamples.count) more\n"
       }
     }
     if rd.incompleteHits > 0 {
       o += "  probe lines lacking a needed value: \(rd.incompleteHits)\n"
-      for smp in rd.incompleteSamples { o += "    \(input.path):\(smp.line): \(smp.reason)\n" }
+      for smp in rd.incompleteSamples { o += "    \(path):\(smp.line): \(smp.reason)\n" }
     }
     if rd.foreignLines > 0 { o += "  lines of other probes/tracers ignored: \(rd.foreignLines)\n" }
     if let t = rd.truncatedLastLine { o += "  last line (\(t)) has no newline: the capture may be cut\n" }
@@ -121,20 +140,7 @@ public struct TextReport {
       let c = shown[f.rule.id, default: 0]
       shown[f.rule.id] = c + 1
       if c >= maxFindingsShown { continue }
-      let sev =
-        f.rule.severity == .error
-        ? paint("error", "31") : f.rule.severity == .warning ? paint("warning", "33") : "info"
-      o += "  \(input.path):\(f.line): \(sev) [\(f.rule.id)] \(f.message)\n"
-      var ctx = "    at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(f.comm)"
-      if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
-      if let p = f.page { ctx += " page \(hexAddress(p))" }
-      if let h = f.half { ctx += " half \(h == 0 ? "lower" : "upper")" }
-      o += ctx + "\n"
-      o += "    state: \(f.stateBefore) → \(f.stateAfter)\n"
-      if !f.relatedLines.isEmpty {
-        o += "    see lines: \(f.relatedLines.map(String.init).joined(separator: ", "))\n"
-      }
-      o += history(f.history)
+      o += finding(f, path: path, indent: "  ")
     }
     for (rule, c) in shown.sorted(by: { $0.key < $1.key }) where c > maxFindingsShown {
       o += "  … \(c - maxFindingsShown) more [\(rule)] findings (see --format json)\n"
@@ -147,7 +153,7 @@ public struct TextReport {
     o += "\ninconclusive (\(r.inconclusive.count + r.droppedInconclusive))\n"
     if r.inconclusive.isEmpty { o += "  none\n" }
     for i in r.inconclusive.prefix(200) {
-      o += "  \(input.path):\(i.line): \(i.reason.rawValue)"
+      o += "  \(path):\(i.line): \(i.reason.rawValue)"
       if let w = i.wouldBeRule { o += " (would be [\(w)])" }
       o += ": \(i.message)\n"
       if let e = i.explainedBy { o += "    explained by \(e)\n" }
@@ -163,15 +169,65 @@ public struct TextReport {
     return o
   }
 
-  func history(_ h: [HistoryEntry]) -> String {
+  /// Pages held and tables live over time, and the waste ratio they give.
+  public func occupancyLine(_ t: OccupancyTimeline) -> String {
+    guard let held = t.meanPagesHeld, let live = t.meanLiveTables else { return "occupancy: no events" }
+    var o =
+      "occupancy: pages held peak \(t.peakPagesHeld), mean \(formatRatio(held)); tables live peak \(t.peakLiveTables), mean \(formatRatio(live)); "
+    if let r = t.wasteRatio {
+      o += "waste ratio \(formatRatio(r)) (mean pages held / mean ideal pages, \(t.slotsPerPage) tables per page)"
+    } else {
+      o += "waste ratio undefined (no live tables)"
+    }
+    return o
+  }
+
+  /// One finding with its context, as lines: `path:line: severity [rule] message`, where and
+  /// who (timestamp, cpu, pid, comm, mm, page, half), the model state before → after, related
+  /// lines and the page's history. Known (baseline) findings are marked `known`.
+  public func finding(_ f: Finding, path: String, indent: String) -> String {
+    let sev =
+      f.rule.severity == .error
+      ? paint("error", "31") : f.rule.severity == .warning ? paint("warning", "33") : "info"
+    var o = "\(indent)\(path):\(f.line): \(f.known ? "known " : "")\(sev) [\(f.rule.id)] \(f.message)\n"
+    var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(safe(f.comm.description))"
+    if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
+    if let p = f.page { ctx += " page \(hexAddress(p))" }
+    if let h = f.half { ctx += " half \(h == 0 ? "lower" : "upper")" }
+    o += ctx + "\n"
+    o += "\(indent)  state: \(f.stateBefore) → \(f.stateAfter)\n"
+    if !f.relatedLines.isEmpty {
+      o += "\(indent)  see lines: \(f.relatedLines.map(String.init).joined(separator: ", "))\n"
+    }
+    o += history(f.history, indent: indent)
+    return o
+  }
+
+  func history(_ h: [HistoryEntry], indent: String = "  ") -> String {
     guard !h.isEmpty else { return "" }
-    var o = "    history:\n"
+    var o = "\(indent)  history:\n"
     for e in h.suffix(historyLines) {
       o +=
-        "      line \(e.line): \(formatTimestamp(e.timestampNs)) cpu \(e.cpu) pid \(e.pid) \(e.kind.label)(\(hexAddress(e.table)))"
+        "\(indent)    line \(e.line): \(formatTimestamp(e.timestampNs)) cpu \(e.cpu) pid \(e.pid) \(e.kind.label)(\(hexAddress(e.table)))"
       if let mm = e.mm { o += " mm \(hexAddress(mm))" }
       o += "\n"
     }
     return o
   }
+}
+
+/// Text safe to print on a terminal: C0 controls (ESC among them), DEL and C1 controls from
+/// the capture become visible `\xNN` escapes, so a hostile comm cannot drive the terminal.
+public func terminalSafe(_ s: String) -> String {
+  var o = ""
+  for u in s.unicodeScalars {
+    let v = u.value
+    if v < 0x20 || v == 0x7f || (v >= 0x80 && v < 0xa0) {
+      let h = String(v, radix: 16)
+      o += "\\x" + (h.count < 2 ? "0" : "") + h
+    } else {
+      o.unicodeScalars.append(u)
+    }
+  }
+  return o
 }

@@ -189,6 +189,8 @@ final class SimTask {
   /// mmu_gather: tables queued since the last flush.
   var batch: [UInt64] = []
   var tlb: UInt64
+  /// The task ended (its slot may be reused by a new task).
+  var exited = false
   init(pid: Int32, comm: String, mm: SimMM?, isShell: Bool, cpu: Int, tlb: UInt64) {
     self.pid = pid
     self.comm = Array(comm.utf8.prefix(15))
@@ -214,6 +216,9 @@ final class SimCPU {
   var current = -1
   var slice = 0
   var softirq: [SoftirqBatch] = []
+  /// Due time of the last batch this CPU handed to call_rcu: RCU invokes one CPU's callbacks
+  /// in the order they were queued, so a later batch is never due before an earlier one.
+  var lastBatchDue: UInt64 = 0
   var pendingDrops: [SimMM] = []
   /// Lost-event burst: events of this CPU still to drop, and the count for the marker.
   var dropping = 0
@@ -237,6 +242,7 @@ final class SynthRun {
   var freeTasks: [Int] = []
   var cpus: [SimCPU] = []
   var nextPid: Int32 = 200
+  var firstChildPid: Int32 = 200
   var line = 0
   var printed = 0
 
@@ -266,6 +272,8 @@ final class SynthRun {
     for c in 0..<options.cpus { cpus.append(SimCPU(index: c, clock: start + UInt64(c) * 7_000)) }
     // Shells: pid 1 is init, the others interactive shells; their mms predate the capture.
     let shells = max(1, (options.mms + 1) / 2)
+    firstChildPid = max(200, Int32(100 + 7 * shells + 1))
+    nextPid = firstChildPid
     for s in 0..<shells {
       let mm = SimMM(address: allocMM())
       mm.nextVM = 0x1000000
@@ -518,8 +526,12 @@ final class SynthRun {
       alloc(parent, child, caller: 0)
     }
     let comm = Self.programs[rng.below(Self.programs.count)]
-    let pid = nextPid
-    nextPid = nextPid >= 32767 ? 200 : nextPid + 1
+    // Children's pids start above the shells' (100 + 7·s) and never repeat a live task's.
+    var pid = nextPid
+    while tasks.contains(where: { $0.pid == pid && !$0.exited }) {
+      pid = pid >= 32767 ? firstChildPid : pid + 1
+    }
+    nextPid = pid >= 32767 ? firstChildPid : pid + 1
     // Forked children often start on another CPU.
     let target = options.cpus > 1 && rng.chance(600) ? (cpu.index + 1 + rng.below(options.cpus - 1)) % options.cpus : cpu.index
     let task = SimTask(pid: pid, comm: comm, mm: child, isShell: false, cpu: target, tlb: Self.tlbBase(pid))
@@ -665,8 +677,9 @@ final class SynthRun {
         options.cpus > 1 && rng.chance(300)
         ? (cpu.index + 1 + rng.below(options.cpus - 1)) % options.cpus : cpu.index
       let grace = UInt64(rng.between(3_000, 40_000)) * 1000
-      let b = SoftirqBatch(
-        due: cpu.clock + grace, tables: t.batch, context: rng.chance(250) ? -1 : -2)
+      let due = max(cpu.clock + grace, cpu.lastBatchDue + 1)
+      cpu.lastBatchDue = due
+      let b = SoftirqBatch(due: due, tables: t.batch, context: rng.chance(250) ? -1 : -2)
       t.batch.removeAll(keepingCapacity: true)
       let q = cpus[target]
       let at = q.softirq.firstIndex { $0.due > b.due } ?? q.softirq.count
@@ -681,6 +694,7 @@ final class SynthRun {
       if q.current < 0 && q.runqueue.count == 1 { q.clock = max(q.clock, cpu.clock + 30_000) }
     case .exit:
       cpu.current = -1
+      t.exited = true
       freeTasks.append(index)
       if t.parent >= 0 {
         let p = tasks[t.parent]

@@ -13,7 +13,8 @@ struct PTFrag: ParsableCommand {
 
       EXIT CODES
         0   clean: no finding at or above --fail-on, nothing unexplained
-        1   findings at or above --fail-on
+        1   findings at or above --fail-on (not counting --baseline ones), or a waste
+            ratio above --max-waste-ratio
         2   inconclusive only (lost events, unexplained silent misses, no events)
         64  usage error
         65  malformed input beyond the tolerance
@@ -22,6 +23,6 @@ struct PTFrag: ParsableCommand {
       With several inputs the worst one decides.
       """,
     version: ptfragVersion,
-    subcommands: [Analyze.self, Models.self, Convert.self, Synth.self],
+    subcommands: [Analyze.self, Models.self, Probes.self, Convert.self, Synth.self],
     defaultSubcommand: Analyze.self)
 }

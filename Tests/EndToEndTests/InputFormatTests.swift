@@ -52,6 +52,7 @@ final class InputFormatTests: XCTestCase {
     report.path = "<input>"
     report.read.bytes = 0
     report.read.format = "<format>"
+    report.sha256 = nil  // of the file as stored: differs by format by design
     let run = RunReport(inputs: [report], failOn: .error, toolVersion: "test")
     return (JSONReport.render(run), format)
   }

@@ -14,6 +14,14 @@ public struct ModelDescriptor: Sendable {
   public var summary: String
   /// Every rule the model can report.
   public var rules: [Rule]
+  /// No kernel ever ran this allocator (the 2023 proposals): its allocation choices can be
+  /// checked only on its own simulation (`ReplayContext.simulating`), never on a capture.
+  public var simulationOnly = false
+  /// Ids of the models whose kernels' captures this model can replay (its own id for a
+  /// model of a real kernel). See `ModelCheck` and `checksNotApplicable(toCaptureOf:)`.
+  public var replayableOn: [String] = []
+  /// What the model checks, and where each check applies (empty: every rule, everywhere).
+  public var checks: [ModelCheck] = []
   /// Checks a model cannot apply to some captures (e.g. prediction needs births).
   public init(
     id: String, kernels: String, commits: [String], functions: [String], summary: String,
@@ -57,6 +65,8 @@ public struct ReplayStats: Sendable {
   public var lostEvents: UInt64 = 0
   /// Allocation outcomes accepted only because a concurrent operation was in flight.
   public var concurrencyResolved = 0
+  /// Pages held and tables live over time (peaks, time-weighted means, waste ratio).
+  public var occupancy = OccupancyTimeline()
   public init() {}
 }
 
@@ -85,6 +95,10 @@ public final class ReplayContext {
   @exclusivity(unchecked) private var releasedOrder: [UInt64] = []
   @exclusivity(unchecked) private var releasedHead = 0
   private let recentlyReleasedCap = 4096
+
+  /// The events come from this model's own `simulateAlloc` (what-if, synthetic workloads),
+  /// not from a kernel: a simulation-only model checks its allocation choices only then.
+  public var simulating = false
 
   public init() {}
 
@@ -140,6 +154,16 @@ public final class ReplayContext {
       i.asFinding = f
     }
     inconclusive.append(i)
+  }
+
+  /// Findings kept so far (for a model to amend the ones its current event produced).
+  public var findingCount: Int { findings.count }
+
+  /// Sets the "after" state of the findings reported since `index` about `page`: a model
+  /// reports before it applies what the kernel did, and knows the outcome only after.
+  public func amendStateAfter(since index: Int, page: UInt64, _ state: String) {
+    guard index < findings.count else { return }
+    for i in index..<findings.count where findings[i].page == page { findings[i].stateAfter = state }
   }
 
   /// Settles an inconclusive item as the finding it hinged on (the profile shows no misses).

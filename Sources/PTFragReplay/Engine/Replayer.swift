@@ -30,7 +30,9 @@ public struct ReplayResult: Sendable {
 
   /// The verdict for a gate threshold (`nil` = never fail on findings).
   public func verdict(failOn: Severity?) -> Verdict {
-    if let t = failOn, findings.contains(where: { $0.rule.severity >= t }) { return .fail }
+    if let t = failOn, findings.contains(where: { !$0.known && $0.rule.severity >= t }) {
+      return .fail
+    }
     if lossReason != nil || inconclusive.contains(where: { $0.explainedBy == nil }) {
       return .inconclusive
     }
@@ -38,6 +40,18 @@ public struct ReplayResult: Sendable {
   }
 
   public var unexplainedInconclusive: Int { inconclusive.filter { $0.explainedBy == nil }.count }
+
+  /// Why `rule` could not be checked on this capture (nil: it was). A rule that cannot be
+  /// checked neither passed nor failed; reports show it as skipped with this reason.
+  public func unmetRequirement(of rule: Rule) -> String? {
+    switch rule.requires {
+    case nil: return nil
+    case .predictedAllocations?:
+      guard stats.allocationsPredicted == 0 else { return nil }
+      return
+        "no allocation could be predicted (\(stats.allocationsUnverified) unverified): the capture holds no allocation of an mm born in it"
+    }
+  }
 }
 
 /// Drives one model over a stream of normalized events and settles the result:
@@ -60,6 +74,7 @@ public final class Replayer {
     events += 1
     if e.line > lastLine { lastLine = e.line }
     model.apply(e)
+    if e.kind != .lost { context.stats.occupancy.observe(model.occupancy, atNs: e.timestampNs) }
   }
 
   /// Ends the replay. `overwritten` = entries the ring buffer dropped per the header;
@@ -140,7 +155,11 @@ public final class Replayer {
 
 /// Every model ptfrag knows, by id.
 public enum ModelRegistry {
-  nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [S390v61Model.self]
+  nonisolated(unsafe) public static let all: [any AllocatorModel.Type] = [
+    S390v61Model.self, S390v66Model.self, S390v67Model.self,
+    S390HughV2Model.self, S390GeraldModel.self, S390PpcStyleModel.self,
+    PowerpcHash64KModel.self, PowerpcRadix64KModel.self, Powerpc8xx16KModel.self,
+  ]
   public static func model(id: String) -> (any AllocatorModel.Type)? {
     all.first { $0.descriptor.id == id }
   }

@@ -13,16 +13,26 @@ public enum Severity: Int, Comparable, Sendable, CaseIterable, CustomStringConve
   }
 }
 
+/// What a rule needs from a capture before it can be checked at all.
+public enum RuleRequirement: Sendable, Hashable {
+  /// The rule judges predicted allocations: it needs an mm born in the capture (its list
+  /// state known). Without one, the rule is skipped, not passed.
+  case predictedAllocations
+}
+
 /// A rule a model checks: a stable kebab-case id, its severity, and what it means.
 public struct Rule: Sendable, Hashable {
   public var id: String
   public var severity: Severity
   /// One line: what firing means.
   public var summary: String
-  public init(_ id: String, _ severity: Severity, _ summary: String) {
+  /// What the capture must hold for the rule to be checked (nil: always checked).
+  public var requires: RuleRequirement?
+  public init(_ id: String, _ severity: Severity, _ summary: String, requires: RuleRequirement? = nil) {
     self.id = id
     self.severity = severity
     self.summary = summary
+    self.requires = requires
   }
 }
 
@@ -74,6 +84,8 @@ public struct Finding: Sendable {
   public var history: [HistoryEntry]
   /// Other lines that matter (the entry of an alloc, the free that made a half pending…).
   public var relatedLines: [Int]
+  /// Listed in the `--baseline` given: reported as known, never fails the verdict.
+  public var known = false
 
   public init(
     rule: Rule, event: Event, mm: UInt64?, page: UInt64?, half: Int?, stateBefore: String,
@@ -112,6 +124,9 @@ public enum InconclusiveReason: String, Sendable, CaseIterable {
   case beforeCapture = "before-capture"
   /// The capture holds no page-table events at all.
   case noEvents = "no-events"
+  /// `--model auto` chose a model the rest of the capture contradicts (evidence past the
+  /// detection look-ahead, e.g. `pte_free_defer` under s390-6.1).
+  case modelMismatch = "model-mismatch"
 }
 
 /// An item the replay could not decide, with what would explain it.

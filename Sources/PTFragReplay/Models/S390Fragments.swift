@@ -34,3 +34,23 @@ public enum HalfState: UInt8, Sendable {
 /// Formats an address as the kernel prints it.
 @inline(__always) public func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 @inline(__always) func hex(_ v: UInt64?) -> String { v.map { hex($0) } ?? "?" }
+
+extension Event.Kind {
+  /// The kernel function behind the kind, for messages.
+  var symbol: String {
+    switch self {
+    case .allocBegin, .alloc, .allocUnreturned: "page_table_alloc"
+    case .freeNow: "page_table_free"
+    case .freeTLB: "page_table_free_rcu"
+    case .tlbQueue: "tlb_remove_table"
+    case .tlbExec: "__tlb_remove_table"
+    case .deferBegin, .deferEnd: "pte_free_defer"
+    case .rcuFree: "pte_free_now"
+    case .crstAlloc, .mmBirth: "crst_table_alloc"
+    case .crstFree, .mmDeath: "crst_table_free"
+    case .lost: "LOST"
+    case .fragmentFree: "pte_fragment_free"
+    case .fragDestroy: "pte_frag_destroy"
+    }
+  }
+}

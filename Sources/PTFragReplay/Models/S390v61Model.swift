@@ -30,7 +30,11 @@ import PTFragEvents
 ///
 /// ## Invariants (§2.4) — what a capture must never show
 /// I1 A and P exclusive per half (alloc of a P half: `reuse-before-grace`, the 0x13/0x23
-/// state); I2 listed ⇔ one A; I4 alloc returns exactly the predicted half; I5 frees only of
+/// state); I2 listed ⇔ one A (kept by construction: the model makes the kernel's exact
+/// `list_add`/`list_del` decisions, so a trace cannot break I2 without an `alloc-*` finding;
+/// §2.6's `alloc-wrong-half` and `list-invariant` therefore surface as `alloc-busy-half`,
+/// `reuse-before-grace` or `alloc-not-head`: a listed page has exactly one usable half);
+/// I4 alloc returns exactly the predicted half; I5 frees only of
 /// A halves, exec only of P halves, tags match the page kind; I6 frees name the allocating
 /// mm; I7 pgste pages are whole; I8 an mm's tables are all freed before its pgd is.
 ///
@@ -44,7 +48,13 @@ import PTFragEvents
 /// - Concurrency: an alloc's decision lies anywhere in its entry→return window, and a
 ///   concurrent `page_table_free`'s transient P can make the head look busy; any outcome
 ///   consistent with some point of the window is accepted.
-public final class S390v61Model: AllocatorModel {
+///
+/// ## Subclassing
+/// `S390v66Model` (variant B) is this model plus the deltas of 8211dad62798. The kernel's
+/// decision points that B changes are the hooks `mayList(_:)` (may a free put the page on
+/// the list?) and `final(_:_:)` (the kernel's final release: `pte_free_now`); everything
+/// else is inherited unchanged.
+public class S390v61Model: AllocatorModel {
   public static let rules: [Rule] = [
     Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
     Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
@@ -53,21 +63,26 @@ public final class S390v61Model: AllocatorModel {
     Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
     Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
     Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
-    Rule("alloc-wrong-half", .error, "alloc returned the other half of the head page than the kernel's rule picks (lower unless busy)"),
-    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head"),
-    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half"),
-    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)"),
+    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head",
+      requires: .predictedAllocations),
+    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half",
+      requires: .predictedAllocations),
+    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)",
+      requires: .predictedAllocations),
     Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
     Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
     Rule("release-with-bits", .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
     Rule("release-while-listed", .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
     Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
+    Rule("tlb-exec-missing", .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
     Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("list-invariant", .error, "a page on a list without exactly one A bit (model self-check)"),
-    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm"),
+    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm",
+      requires: .predictedAllocations),
   ]
 
-  public static let descriptor = ModelDescriptor(
+  public class var descriptor: ModelDescriptor { descriptorV61 }
+
+  static let descriptorV61 = ModelDescriptor(
     id: "s390-6.1",
     kernels: "v5.17 … v6.5 (incl. 6.1 LTS)",
     commits: [
@@ -84,6 +99,8 @@ public final class S390v61Model: AllocatorModel {
     rules: rules)
 
   static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+  /// The rules of the dynamic model type, by id (a subclass adds its own).
+  class var ruleByID: [String: Rule] { rule }
 
   // MARK: State
 
@@ -102,6 +119,8 @@ public final class S390v61Model: AllocatorModel {
     var next: UInt64 = 0
     /// Line of the free that made half h pending.
     var pendingLine: (Int, Int) = (0, 0)
+    /// Where half h entered the tlb batch (the `tlb_remove_table`, else the free).
+    var queuedAt: (QueueMark, QueueMark) = (QueueMark(), QueueMark())
 
     subscript(h: Int) -> HalfState {
       get { h == 0 ? lo : hi }
@@ -109,6 +128,35 @@ public final class S390v61Model: AllocatorModel {
     }
     var aCount: Int { (lo == .allocated ? 1 : 0) + (hi == .allocated ? 1 : 0) }
     var allFree: Bool { lo == .free && hi == .free }
+  }
+
+  /// When, where and in which mmu_gather a table entered a tlb batch (`gather` 0: the
+  /// `tlb` pointer is not probed, so nothing is inferred from order).
+  struct QueueMark {
+    var line = 0
+    var cpu: Int32 = -1
+    var ns: UInt64 = 0
+    var pid: Int32 = -1
+    var gather = 0
+  }
+
+  /// One mmu_gather: a task's run of `tlb_remove_table` calls with one `tlb` pointer. Its
+  /// batch goes to `call_rcu` when the gather is flushed, on the CPU the task runs on, no later
+  /// than the task's next event that is not part of the gather (`closedNs`), and
+  /// `tlb_remove_table_rcu` runs the entries in order; RCU invokes one CPU's callbacks in the
+  /// order they were queued. So when a gather G2 of CPU c ran (asynchronously: from another
+  /// task than the one that queued it, not the synchronous `tlb_remove_table_one` fallback)
+  /// and its last entry was queued after an unmigrated gather G1 of CPU c was closed, G1 was
+  /// flushed first and has run too: an entry of G1 never seen running was missed by its probe.
+  /// A gather still open (the task was preempted in the middle of an unmap) orders nothing.
+  struct Gather {
+    var cpu: Int32
+    var migrated = false
+    var lastNs: UInt64
+    /// When the task did something else (the batch was flushed by then); nil while open.
+    var closedNs: UInt64? = nil
+    /// Latest queue time among this gather's entries seen running asynchronously.
+    var ranUpTo: UInt64 = 0
   }
 
   enum Prediction: Equatable {
@@ -193,8 +241,36 @@ public final class S390v61Model: AllocatorModel {
   /// Events by `Event.Kind.rawValue`; copied into `ReplayStats.eventsByKind` at the end.
   @exclusivity(unchecked) var kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
   @exclusivity(unchecked) var hadLoss = false
+  /// Per CPU: the latest `lastNs` among gathers of that CPU with an entry run asynchronously.
+  var executedQueuedUpTo: [Int32: UInt64] = [:]
+  var gathers: [Int: Gather] = [:]
+  /// Per task: the gather its `tlb_remove_table` calls currently belong to.
+  var openGather: [Int32: (tlb: UInt64, id: Int)] = [:]
+  var nextGather = 1
+  /// The last `page_table_free_rcu` reported as a double free (its queue is not reported again).
+  var reportedFree: (pid: Int32, table: UInt64)? = nil
 
-  public init(context: ReplayContext) { ctx = context }
+  func mark(_ e: Event) -> QueueMark {
+    var g = 0
+    if let tlb = e.tlb {
+      if let o = openGather[e.pid], o.tlb == tlb {
+        g = o.id
+        if gathers[g]!.cpu != e.cpu { gathers[g]!.migrated = true }
+        gathers[g]!.lastNs = e.timestampNs
+      } else {
+        if let o = openGather[e.pid] { gathers[o.id]?.closedNs = e.timestampNs }
+        g = nextGather
+        nextGather += 1
+        openGather[e.pid] = (tlb, g)
+        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs)
+      }
+    }
+    return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
+  }
+  /// CRST tables (tag 0) queued and not yet executed.
+  var crstQueued: [UInt64: QueueMark] = [:]
+
+  public required init(context: ReplayContext) { ctx = context }
 
   // MARK: Helpers
 
@@ -239,10 +315,20 @@ public final class S390v61Model: AllocatorModel {
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     let f = Finding(
-      rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before.text,
+      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before.text,
       stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
       relatedLines: related)
     ctx.report(f)
+  }
+
+  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
+  func finding(
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    finding(
+      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
+      after: after, message, related: related)
   }
 
   // MARK: List (mm->context.pgtable_list)
@@ -289,6 +375,15 @@ public final class S390v61Model: AllocatorModel {
     pages.removeValue(forKey: key)
     ctx.released(page: key)
   }
+
+  /// The kernel's final step for a page whose last bit cleared during `e`
+  /// (`page_table_release_check`, then the dtor and the free to buddy): in A, an immediate
+  /// release. B defers it through RCU when the page is Active.
+  func final(_ key: UInt64, _ e: Event) { release(key) }
+
+  /// Whether a free that leaves the other half allocated may put the page on the list
+  /// (`list_add` / `list_add_tail`). Always in A; B forbids it on an Active page.
+  func mayList(_ key: UInt64) -> Bool { true }
 
   /// What `page_table_alloc` would return for `m` now.
   func predict(_ m: MM) -> Prediction {
@@ -391,17 +486,32 @@ public final class S390v61Model: AllocatorModel {
 
   public func apply(_ e: Event) {
     kindCounts[Int(e.kind.rawValue)] += 1
+    step(e)
+    if e.kind != .lost { setLastLine(e.line, ofCPU: e.cpu) }
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  /// The effect of one event, with the occupancy kept by difference. A subclass also uses it
+  /// for an operation the capture implies without showing it as its own line (B: the
+  /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
+  final func step(_ e: Event) {
+    if e.kind != .freeTLB && e.kind != .tlbQueue && e.kind != .tlbExec && e.kind != .lost,
+      let o = openGather[e.pid]
+    {
+      // The task moved on: its gather was flushed by now.
+      gathers[o.id]?.closedNs = e.timestampNs
+      openGather[e.pid] = nil
+    }
     switch e.kind {
-    case .allocBegin, .allocUnreturned, .tlbQueue, .crstAlloc, .crstFree, .deferBegin,
-      .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
-      // These change nothing occupancy counts (windows, the queued bit, findings), so
-      // occupancy needs no before/after here.
+    case .allocBegin, .allocUnreturned, .tlbQueue, .crstAlloc, .crstFree, .fragmentFree,
+      .fragDestroy:
+      // These change no occupancy count here (windows, the queued bit, CRST bookkeeping,
+      // findings); a resynchronisation that does sets needsRecount.
       dispatch(e)
       if needsRecount {
         needsRecount = false
         recount()
       }
-      setLastLine(e.line, ofCPU: e.cpu)
       return
     default:
       break
@@ -414,7 +524,11 @@ public final class S390v61Model: AllocatorModel {
     let named = e.mm.flatMap { mmByAddress[$0] }
     if touchesPage { tally -= contribution(pageBefore) }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
+    let findingsBefore = ctx.findingCount
     dispatch(e)
+    if touchesPage && ctx.findingCount > findingsBefore {
+      ctx.amendStateAfter(since: findingsBefore, page: key, describe(key))
+    }
     // Births and deaths change no page unless a leak is buried (bury sets needsRecount).
     if e.kind == .lost || needsRecount {
       needsRecount = false
@@ -425,15 +539,14 @@ public final class S390v61Model: AllocatorModel {
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
     }
-    if e.kind != .lost { setLastLine(e.line, ofCPU: e.cpu) }
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
   @exclusivity(unchecked) var needsRecount = false
 
   func dispatch(_ e: Event) {
     switch e.kind {
-    case .allocBegin: allocBegin(e)
+    case .allocBegin:
+      allocBegin(e)
     case .alloc: alloc(e)
     case .allocUnreturned: allocUnreturned(e)
     case .freeNow: freeNow(e)
@@ -443,7 +556,8 @@ public final class S390v61Model: AllocatorModel {
     case .mmBirth: birth(e)
     case .mmDeath: death(e)
     case .lost: lost(e)
-    case .crstAlloc, .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
+    case .crstAlloc: crstAlloc(e)
+    case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
       break
     }
   }
@@ -459,6 +573,7 @@ public final class S390v61Model: AllocatorModel {
 
   func allocUnreturned(_ e: Event) {
     guard let m = mm(at: e.mm) else { return }
+    let w = m.windows.first { $0.pid == e.pid }
     m.windows.removeAll { $0.pid == e.pid }
     if e.count == 1 {
       var i = Inconclusive(
@@ -470,11 +585,20 @@ public final class S390v61Model: AllocatorModel {
     }
     // The same task entered again: its return is missing. Unless the return probe missed
     // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so the
-    // mm is no longer predicted either way.
+    // mm is no longer predicted either way. Resynchronise: the half the model predicted may
+    // or may not have been taken, so it becomes unknown (later events of it are accepted).
     let wasKnown = m.known
+    if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
+      pages[k]![h] == .free
+    {
+      ctx.record(page: k, e, mm: m.address)
+      needsRecount = true
+      pages[k]![h] = .unknown
+      unlink(k)
+    }
     m.known = false
     let f = Finding(
-      rule: Self.rule["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
+      rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
       stateBefore: wasKnown ? "mm synchronized" : "mm not predicted", stateAfter: "mm not predicted",
       message:
         "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(m.address)) is no longer predicted")
@@ -513,10 +637,18 @@ public final class S390v61Model: AllocatorModel {
     // 1. What the returned half was, whatever the prediction.
     if let p = pages[key] {
       if p.pgste || p[h] == .allocated {
+        // Another mm got the page base as if fresh: the page went back to the buddy
+        // allocator while a table on it was still allocated.
+        let holder = owner(of: p)
+        let released = h == 0 && holder != nil && holder !== m
+        let lastAlloc = ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line)
         finding(
-          "alloc-busy-half", e, mm: m?.address, page: key, half: h, before: before,
-          "page_table_alloc returned \(hex(table)), the \(halfName(h)) half of a page whose \(p.pgste ? "whole page is a live pgste table" : "\(halfName(h)) half is still allocated")",
-          related: ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line))
+          released ? "release-with-bits" : "alloc-busy-half", e, mm: m?.address, page: key,
+          half: h, before: before,
+          released
+            ? "page_table_alloc for mm \(hex(m?.address)) returned \(hex(table)) as a fresh page, but the page still holds \(p.pgste ? "a live pgste table" : "an allocated table") of mm \(hex(holder?.address)): it was released with A bits set"
+            : "page_table_alloc returned \(hex(table)), the \(halfName(h)) half of a page whose \(p.pgste ? "whole page is a live pgste table" : "\(halfName(h)) half is still allocated")",
+          related: lastAlloc)
         // Resynchronise: the kernel says the half is (again) in use by this mm.
         if let m { takeHalf(m, key, h) }
         changed(m)
@@ -651,16 +783,17 @@ public final class S390v61Model: AllocatorModel {
   ) {
     let p = pages[key]!
     let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
+    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
     // (a) the list head of this mm whose other half is allocated: with the exec, the head
     //     would have had exactly this half usable.
     let isHeadCase =
       m != nil && p.listed && p.owner == m!.serial && m!.head == key && p[1 - h] == .allocated
     // (b) a page whose halves are all pending or free: released once the missed execs ran,
     //     and handed out again as a fresh page (lower half).
-    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
     let base = Finding(
-      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before.text, stateAfter: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
+      rule: Self.ruleByID["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      stateBefore: before.text,
+      stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
         "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
       relatedLines: freeLine > 0 ? [freeLine] : [])
@@ -707,17 +840,12 @@ public final class S390v61Model: AllocatorModel {
     var why: String
     let p = pages[key]
     switch (observed, predicted) {
+    case (.fresh, _) where h == 1:
+      rule = "alloc-divergence"
+      why = "the upper half of a page this mm never held"
     case (.fresh, .half):
-      if h == 1 {
-        rule = "alloc-divergence"
-        why = "an upper half of a page this mm never held"
-      } else {
-        rule = "alloc-fresh-while-head-usable"
-        why = "a fresh page"
-      }
-    case (.half(let k, _), .half(let pk, _)) where k == pk:
-      rule = "alloc-wrong-half"
-      why = "the \(halfName(h)) half of the head page"
+      rule = "alloc-fresh-while-head-usable"
+      why = "a fresh page"
     case (.half, _) where p?.listed == true && p?.owner == m.serial:
       rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
       why = "a half of a page further down the list"
@@ -799,7 +927,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
       return
     }
@@ -817,7 +945,7 @@ public final class S390v61Model: AllocatorModel {
     p[h] = .free
     pages[key] = p
     let listOwner = pageOwner ?? m
-    if p[1 - h] == .allocated, let listOwner {
+    if p[1 - h] == .allocated, mayList(key), let listOwner {
       pushFront(listOwner, key)
       listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
       // The transient P: an alloc deciding now sees the head busy.
@@ -829,7 +957,7 @@ public final class S390v61Model: AllocatorModel {
     } else {
       unlink(key)
     }
-    if pages[key]!.allFree { release(key) }
+    if pages[key]!.allFree { final(key, e) }
     changed(listOwner)
   }
 
@@ -883,13 +1011,21 @@ public final class S390v61Model: AllocatorModel {
         "double-free", e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
         "page_table_free_rcu of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
         related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
+      reportedFree = (e.pid, table)
       return
     }
     p[h] = .pending
     p.queued &= ~(1 << UInt8(h))
-    if h == 0 { p.pendingLine.0 = e.line } else { p.pendingLine.1 = e.line }
+    let mark = mark(e)
+    if h == 0 {
+      p.pendingLine.0 = e.line
+      p.queuedAt.0 = mark
+    } else {
+      p.pendingLine.1 = e.line
+      p.queuedAt.1 = mark
+    }
     pages[key] = p
-    if p[1 - h] == .allocated, let listOwner = pageOwner ?? named {
+    if p[1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
       pushBack(listOwner, key)
     } else {
       unlink(key)
@@ -902,7 +1038,10 @@ public final class S390v61Model: AllocatorModel {
     let tag = Int(e.table & 3)
     let base = e.table & ~3
     let (key, h) = split(base)
-    guard var p = pages[key] else { return }
+    guard var p = pages[key] else {
+      if tag == 0 { crstQueued[base] = mark(e) }
+      return
+    }
     ctx.record(page: key, e, mm: e.mm)
     let before = Before(page: p)
     switch tag {
@@ -926,6 +1065,10 @@ public final class S390v61Model: AllocatorModel {
             : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
         return
       }
+      // The queue that belongs to a free already reported is part of the same double free.
+      let sameFree = reportedFree.map { $0.pid == e.pid && $0.table == base } ?? false
+      reportedFree = nil
+      if sameFree { return }
       switch p[h] {
       case .pending:
         if p.queued & (1 << UInt8(h)) != 0 {
@@ -934,6 +1077,8 @@ public final class S390v61Model: AllocatorModel {
             "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
         }
         p.queued |= 1 << UInt8(h)
+        let mark = mark(e)
+        if h == 0 { p.queuedAt.0 = mark } else { p.queuedAt.1 = mark }
         pages[key] = p
       case .unknown: break
       case .free, .allocated:
@@ -944,12 +1089,33 @@ public final class S390v61Model: AllocatorModel {
     }
   }
 
+  /// An entry ran. Only an asynchronous run orders its CPU's gathers.
+  func executed(_ mark: QueueMark, by e: Event) {
+    guard mark.gather != 0, e.pid != mark.pid, let g = gathers[mark.gather] else { return }
+    if mark.ns > g.ranUpTo { gathers[mark.gather]!.ranUpTo = mark.ns }
+    if !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = g.lastNs
+    }
+  }
+
+  /// Whether the entry's gather ran before a later gather of its CPU that was seen running.
+  func superseded(_ mark: QueueMark) -> Bool {
+    guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
+    if mark.ns < g.ranUpTo { return true }  // a later entry of its own batch ran
+    guard let closed = g.closedNs, !g.migrated else { return false }
+    return closed < executedQueuedUpTo[g.cpu, default: 0]
+  }
+
   func tlbExec(_ e: Event) {
     let tag = Int(e.table & 3)
     let base = e.table & ~3
     let (key, h) = split(base)
     guard let p = pages[key] else {
-      if tag != 0 { ctx.stats.execsUntracked += 1 }
+      if tag != 0 {
+        ctx.stats.execsUntracked += 1
+      } else if let mark = crstQueued.removeValue(forKey: base) {
+        executed(mark, by: e)
+      }
       return
     }
     ctx.record(page: key, e, mm: nil)
@@ -974,7 +1140,7 @@ public final class S390v61Model: AllocatorModel {
         return
       }
       pageOwner?.liveTables -= 1
-      release(key)
+      final(key, e)
       changed(pageOwner)
     default:
       let th = tag - 1
@@ -988,12 +1154,12 @@ public final class S390v61Model: AllocatorModel {
       }
       switch p[h] {
       case .pending, .unknown:
-        if p[h] == .unknown { ctx.stats.execsUntracked += 1 }
+        if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1, by: e) }
         var q = p
         q[h] = .free
         q.queued &= ~(1 << UInt8(h))
         pages[key] = q
-        if q.allFree { release(key) }
+        if q.allFree { final(key, e) }
         changed(pageOwner)
       case .free, .allocated:
         finding(
@@ -1003,7 +1169,27 @@ public final class S390v61Model: AllocatorModel {
     }
   }
 
+  /// A CRST table handed out again while its queued tlb free was never seen executing: the
+  /// block went back to the buddy allocator, so the `__tlb_remove_table` was missed.
+  func crstAlloc(_ e: Event) {
+    guard e.table != 0, let mark = crstQueued.removeValue(forKey: e.table) else { return }
+    let f = Finding(
+      rule: Self.ruleByID["tlb-exec-missing"]!,
+      event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+      mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
+      message:
+        "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
+      relatedLines: [e.line])
+    ctx.report(
+      Inconclusive(
+        reason: .missedTLBExec, line: mark.line, mm: e.mm,
+        message:
+          "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table",
+        wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+  }
+
   func birth(_ e: Event) {
+    crstAlloc(e)
     guard let address = e.mm else { return }
     if let old = mmByAddress[address] { bury(old, e, seen: false) }
     let m = MM(serial: nextSerial, address: address, known: true)
@@ -1058,6 +1244,39 @@ public final class S390v61Model: AllocatorModel {
   }
 
   public func finish(lastLine: Int) {
+    // Batch entries never executed although later entries of the same CPU were: their
+    // __tlb_remove_table was missed (or, with a profile showing no misses, never ran).
+    var stale: [(QueueMark, UInt64, UInt64?)] = []  // mark, tagged table, page
+    for (k, p) in pages where !p.pgste {
+      for h in 0..<2 where p[h] == .pending {
+        let mark = h == 0 ? p.queuedAt.0 : p.queuedAt.1
+        if superseded(mark) {
+          stale.append((mark, k + UInt64(h) * 0x800 + UInt64(h + 1), k))
+        }
+      }
+    }
+    for (t, mark) in crstQueued where superseded(mark) {
+      stale.append((mark, t, nil))
+    }
+    stale.sort { $0.0.line < $1.0.line }
+    for (mark, tagged, page) in stale {
+      let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
+      var f = Finding(
+        rule: Self.ruleByID["tlb-exec-missing"]!,
+        event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+        mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
+        stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
+        message:
+          "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran, and the kprobe_profile shows no missed __tlb_remove_table")
+      f.relatedLines = []
+      ctx.report(
+        Inconclusive(
+          reason: .missedTLBExec, line: mark.line, mm: nil, page: page,
+          message:
+            "\(what) queued at line \(mark.line) on CPU \(mark.cpu) was never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran (RCU runs one CPU's callbacks in order): probable missed __tlb_remove_table",
+          wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+    }
+
     for k in Event.Kind.allCases where kindCounts[Int(k.rawValue)] > 0 {
       ctx.stats.eventsByKind[k, default: 0] += kindCounts[Int(k.rawValue)]
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PTFragJUnit
 import PTFragKit
 import PTFragReplay
 import PTFragReport
@@ -34,6 +35,9 @@ struct ReportOptions: ParsableArguments {
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the JSON report to FILE.", valueName: "FILE"))
   var jsonPath: String?
 
+  @Option(name: .customLong("junit"), help: ArgumentHelp("Also write JUnit XML to FILE (one testsuite per input and model, one testcase per rule or check).", valueName: "FILE"))
+  var junitPath: String?
+
   @Option(help: "Exit 1 when a finding has this severity or worse ('never': findings never fail).")
   var failOn: FailOn = .error
 
@@ -59,13 +63,21 @@ struct Analyze: ParsableCommand {
       Give the kprobe_profile saved with the capture: without it, a pending half that comes
       back is a probable missed __tlb_remove_table (inconclusive); with it, the profile says
       whether misses happened (explained) or not (reuse-before-grace, an error).
+
+      --model auto (the default) reads the kernel variant off the capture's first events
+      (at most 16384, one pass, standard input included) and says what it found and why:
+      an upper 2 KiB half or a tagged tlb value means 2 KiB fragments (s390-6.1, or
+      s390-6.6 once pte_free_defer appears or the kprobe_profile lists it); an untagged tlb
+      value naming an allocated table means one table per page (s390-6.7). It refuses to
+      guess: exit 64 when nothing decisive was seen (give --model), exit 65 when the
+      evidence contradicts itself or shows a v6.14+ tlb path (ptdesc pointers).
       """)
 
   @Argument(help: ArgumentHelp("Captures to analyze ('-' = standard input).", valueName: "FILE"))
   var files: [String] = []
 
-  @Option(help: "Allocator model: \(ModelRegistry.ids.joined(separator: ", ")).")
-  var model: String = "s390-6.1"
+  @Option(help: "Allocator model: auto (detect from the trace), \(ModelRegistry.ids.joined(separator: ", ")).")
+  var model: String = Analyzer.autoModelID
 
   @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("/sys/kernel/tracing/kprobe_profile saved with the capture.", valueName: "FILE"))
   var kprobeProfile: String?
@@ -75,9 +87,11 @@ struct Analyze: ParsableCommand {
 
   @OptionGroup var report: ReportOptions
 
+  @OptionGroup var gate: GateOptions
+
   func validate() throws {
-    if ModelRegistry.model(id: model) == nil {
-      throw ValidationError("unknown model '\(model)'; known: \(ModelRegistry.ids.joined(separator: ", "))")
+    if model != Analyzer.autoModelID && ModelRegistry.model(id: model) == nil {
+      throw ValidationError("unknown model '\(model)'; known: \(Analyzer.autoModelID), \(ModelRegistry.ids.joined(separator: ", "))")
     }
     if maxMalformed < 0 { throw ValidationError("--max-malformed must be 0 or more") }
     if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("'-' (standard input) can be given once") }
@@ -94,18 +108,26 @@ struct Analyze: ParsableCommand {
         "ptfrag: no input given: analyzing the bundled real capture \(sample.trace) (s390x, Debian 6.1) with its kprobe_profile\n")
     }
     let options = AnalyzeOptions(
-      modelID: model, modelSelection: "given with --model" , profilePath: profile,
+      modelID: model, modelSelection: "given with --model", profilePath: profile,
       malformedTolerance: maxMalformed)
+    let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []
     for path in inputs {
       do {
-        reports.append(try Analyzer.analyze(path: path, options: options))
+        var r = try Stopwatch.timed { () throws(AnalyzeError) in
+          try Analyzer.analyze(path: path, options: options)
+        }
+        baseline?.apply(to: &r)
+        reports.append(r)
       } catch {
         FileHandleOutput.stderr("ptfrag: \(error.message)\n")
         throw ExitCode(error.exitCode.rawValue)
       }
     }
-    let run = RunReport(inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion)
+    let run = RunReport(
+      inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion,
+      maxWasteRatio: gate.maxWasteRatio, baselinePath: gate.baseline)
+    try gate.writeBaseline(of: run)
     try emit(run, report)
     throw ExitCode(run.exitCode.rawValue)
   }
@@ -118,6 +140,15 @@ func emit(_ run: RunReport, _ options: ReportOptions) throws {
       try FileHandleOutput.write(JSONReport.render(run), to: path)
     } catch {
       FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
+      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
+    }
+  }
+  if let path = options.junitPath {
+    do {
+      let xml = try JUnitReport().render(run)
+      try FileHandleOutput.write(String(decoding: xml, as: UTF8.self), to: path)
+    } catch {
+      FileHandleOutput.stderr("ptfrag: cannot write JUnit XML to \(path): \(error)\n")
       throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
     }
   }

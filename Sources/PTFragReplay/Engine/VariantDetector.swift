@@ -1,0 +1,219 @@
+import PTFragEvents
+
+/// Detects which kernel allocator variant a capture comes from, from its normalized events
+/// (and, optionally, which probes a kprobe_profile shows), for `--model auto`.
+///
+/// Decisive evidence (each names its line):
+/// - **2 KiB fragments (≤ v6.6, variants A/B)**: `page_table_alloc` (or a free) naming an upper
+///   2 KiB half (bit 11 set); a `tlb_remove_table` / `__tlb_remove_table` value with a tag
+///   1, 2 or 3 in its low bits (kernel-models.md §1.3).
+/// - **one table per page (v6.7 … v6.13, variant D)**: an untagged `tlb_remove_table` /
+///   `__tlb_remove_table` value equal to a table `page_table_alloc` returned (a ≤ 6.6 kernel
+///   tags every PTE table it queues). Weaker, used only when nothing else decides by the end
+///   of the look-ahead: an mm born in the capture whose first two tables are both
+///   page-aligned with no free in between (a fragment kernel hands out the upper half of the
+///   first page, unless the mm is a KVM pgste mm; fragment evidence overrides it).
+/// - **`pte_free_defer` (≥ v6.6)**: a `pte_free_defer` or `pte_free_now` hit, or a
+///   kprobe_profile that lists a probe on either (the symbol exists).
+/// - **ptdesc pointers (≥ v6.14)**: a tlb value with any of bits 2–10 set (a `struct ptdesc *`
+///   in the vmemmap, not a table VA): unsupported.
+///
+/// Decision: fragments + `pte_free_defer` → `s390-6.6`; fragments alone → `s390-6.1` (the two
+/// replay identically until `pte_free_defer` is used); one table per page → `s390-6.7`.
+/// Contradictory evidence, ptdesc pointers, or no decisive evidence → refusal.
+///
+/// The caller feeds events until `observe` returns true (decided) or `maxEvents` events were
+/// buffered, then asks `decide(endOfInput:)`. Memory: O(tables allocated in the look-ahead).
+public struct VariantDetector {
+  /// Look-ahead bound, in normalized events.
+  public static let defaultMaxEvents = 16384
+
+  /// One piece of evidence, for the report.
+  public struct Evidence: Sendable, Equatable {
+    /// 1-based line.
+    public var line: Int
+    public var text: String
+  }
+
+  /// Why detection refuses, and the exit code class.
+  public enum Refusal: Sendable, Equatable {
+    /// Nothing decisive: the user must say `--model` (usage, exit 64).
+    case undecidable(String)
+    /// The capture contradicts itself or comes from an unsupported kernel (data, exit 65).
+    case unsupported(String)
+
+    public var message: String {
+      switch self {
+      case .undecidable(let m), .unsupported(let m): m
+      }
+    }
+  }
+
+  public enum Decision: Sendable, Equatable {
+    /// Replay with this model; `reason` says what was detected and why.
+    case model(id: String, reason: String)
+    /// The capture holds no page-table event at all.
+    case empty
+    case refuse(Refusal)
+  }
+
+  public let maxEvents: Int
+  /// Events observed so far.
+  public private(set) var observed = 0
+
+  private(set) var fragment: Evidence? = nil
+  private(set) var onePerPage: Evidence? = nil
+  /// Weaker: only page-aligned allocations (a pgste mm on a fragment kernel looks the same).
+  private(set) var onlyWholePages: Evidence? = nil
+  private(set) var deferEvidence: Evidence? = nil
+  private(set) var ptdesc: Evidence? = nil
+  private var profileDefer: Bool
+  private var profileFreeRCU: Bool
+  private var sawFreeTLB = false
+  private var allocs = 0
+  private var tlbValues = 0
+  /// Tables `page_table_alloc` returned in the look-ahead → line.
+  private var allocated: [UInt64: Int] = [:]
+  /// mms born in the look-ahead: tables allocated so far (up to 2), and whether one of them
+  /// was freed before the second alloc.
+  private var born: [UInt64: (tables: [UInt64], lines: [Int], freed: Bool)] = [:]
+  /// Page of the first table of a born mm that has exactly one → that mm.
+  private var firstPageOf: [UInt64: UInt64] = [:]
+
+  /// `profileFunctions`: functions a kprobe_profile lists probes on (their symbols exist in
+  /// the traced kernel).
+  public init(profileFunctions: Set<KernelFunction> = [], maxEvents: Int = defaultMaxEvents) {
+    self.maxEvents = max(1, maxEvents)
+    profileDefer = profileFunctions.contains(.pteFreeDefer) || profileFunctions.contains(.pteFreeNow)
+    profileFreeRCU = profileFunctions.contains(.pageTableFreeRCU)
+  }
+
+  /// Whether the evidence so far settles the question (no more look-ahead needed).
+  public var decisive: Bool {
+    if ptdesc != nil || (fragment != nil && onePerPage != nil) { return true }
+    if onePerPage != nil { return true }
+    // Fragments: A vs B still open until pte_free_defer shows up (or the profile says so).
+    return fragment != nil && (deferEvidence != nil || profileDefer)
+  }
+
+  /// Feeds one event; returns true once the evidence is decisive.
+  @discardableResult
+  public mutating func observe(_ e: Event) -> Bool {
+    observed += 1
+    switch e.kind {
+    case .alloc:
+      guard e.table != 0 else { break }
+      allocs += 1
+      if e.table & 0x800 != 0 && e.table & 0x7ff == 0 {
+        Self.note(&fragment, e.line, "page_table_alloc returned \(hex(e.table)), an upper 2 KiB half")
+      }
+      if allocated.count < maxEvents { allocated[e.table] = e.line }
+      if let mm = e.mm, var b = born[mm], b.tables.count < 2 {
+        b.tables.append(e.table)
+        b.lines.append(e.line)
+        born[mm] = b
+        if b.tables.count == 1 { firstPageOf[e.table & ~0xfff] = mm } else { firstPageOf[b.tables[0] & ~0xfff] = nil }
+        if b.tables.count == 2, !b.freed, b.tables.allSatisfy({ $0 & 0xfff == 0 }) {
+          Self.note(
+            &onlyWholePages, e.line,
+            "mm \(hex(mm)) born in the capture got two page-aligned tables (\(hex(b.tables[0])) at line \(b.lines[0]), \(hex(b.tables[1])) at line \(b.lines[1])) with no free between: a fragment kernel hands out the upper half of the first page (unless every mm is a KVM pgste mm)"
+          )
+        }
+      }
+    case .mmBirth:
+      if let mm = e.mm, born.count < maxEvents { born[mm] = ([], [], false) }
+    case .freeNow, .freeTLB, .deferBegin:
+      if e.kind == .freeTLB { sawFreeTLB = true }
+      if e.kind == .deferBegin {
+        Self.note(&deferEvidence, e.line, "pte_free_defer(\(hex(e.table))) was called (v6.6+)")
+      }
+      if e.table & 0x800 != 0 && e.table & 0x7ff == 0 {
+        Self.note(&fragment, e.line, "\(e.kind.symbol)(\(hex(e.table))) frees an upper 2 KiB half")
+      }
+      markFreed(e.table)
+    case .deferEnd:
+      Self.note(&deferEvidence, e.line, "pte_free_defer returned (v6.6+)")
+    case .rcuFree:
+      Self.note(&deferEvidence, e.line, "pte_free_now ran (v6.6+)")
+    case .tlbQueue, .tlbExec:
+      tlbValues += 1
+      let v = e.table
+      let what = e.kind == .tlbQueue ? "tlb_remove_table" : "__tlb_remove_table"
+      if v & 0x7fc != 0 {
+        Self.note(
+          &ptdesc, e.line,
+          "\(what)(\(hex(v))) is neither a table address nor a tagged one: a struct ptdesc pointer (v6.14+)")
+      } else if v & 0x3 != 0 {
+        Self.note(&fragment, e.line, "\(what)(\(hex(v))) carries tag \(v & 3) in its low bits")
+      } else if v & 0xfff == 0, let at = allocated[v] {
+        Self.note(
+          &onePerPage, e.line,
+          "\(what)(\(hex(v))) queues the untagged page that page_table_alloc returned at line \(at) (≤ v6.6 tags every PTE table it queues)"
+        )
+      }
+      markFreed(v & ~3)
+    default:
+      break
+    }
+    return decisive
+  }
+
+  private static func note(_ slot: inout Evidence?, _ line: Int, _ text: @autoclosure () -> String) {
+    if slot == nil { slot = Evidence(line: line, text: text()) }
+  }
+
+  private mutating func markFreed(_ table: UInt64) {
+    if let mm = firstPageOf.removeValue(forKey: table & ~0xfff) { born[mm]?.freed = true }
+  }
+
+  /// The decision from the evidence so far. `endOfInput`: the look-ahead covers the whole
+  /// capture (so "not seen" means "not in the capture").
+  public func decide(endOfInput: Bool) -> Decision {
+    let scope = endOfInput ? "in the capture" : "in the first \(observed) events"
+    if let p = ptdesc {
+      return .refuse(
+        .unsupported(
+          "line \(p.line): \(p.text); ptfrag models the tlb path of v6.7 … v6.13 (table addresses), not v6.14+'s; see kernel-models.md §5"
+        ))
+    }
+    if let f = fragment, let o = onePerPage {
+      return .refuse(
+        .unsupported(
+          "contradictory evidence: line \(f.line): \(f.text) (2 KiB fragments, ≤ v6.6), but line \(o.line): \(o.text) (one table per page, v6.7+); give --model explicitly"
+        ))
+    }
+    if let o = onePerPage ?? (fragment == nil ? onlyWholePages : nil) {
+      var why = "one table per 4 KiB page (v6.7+): line \(o.line): \(o.text)"
+      if sawFreeTLB || profileFreeRCU {
+        why += "; page_table_free_rcu present (its trivial v6.7 … ~v6.10 form)"
+      } else {
+        why += "; no page_table_free_rcu \(scope) (as on v6.12)"
+      }
+      if let d = deferEvidence { why += "; line \(d.line): \(d.text)" }
+      return .model(id: "s390-6.7", reason: why)
+    }
+    if let f = fragment {
+      var why = "2 KiB fragments (≤ v6.6): line \(f.line): \(f.text)"
+      if let d = deferEvidence {
+        why += "; line \(d.line): \(d.text), so v6.6"
+        return .model(id: "s390-6.6", reason: why)
+      }
+      if profileDefer {
+        why += "; the kprobe_profile lists a pte_free_defer/pte_free_now probe (the symbol exists), so v6.6"
+        return .model(id: "s390-6.6", reason: why)
+      }
+      why +=
+        "; no pte_free_defer \(scope) and none in a kprobe_profile, so the v5.17 … v6.5 allocator (v6.6 replays identically until pte_free_defer is used)"
+      return .model(id: "s390-6.1", reason: why)
+    }
+    if observed == 0 { return .empty }
+    var seen: [String] = []
+    seen.append("\(allocs) page_table_alloc result\(allocs == 1 ? "" : "s")\(allocs > 0 ? ", none an upper 2 KiB half" : "")")
+    seen.append("\(tlbValues) tlb value\(tlbValues == 1 ? "" : "s")\(tlbValues > 0 ? ", none tagged and none a table allocated in the capture" : "")")
+    if let d = deferEvidence { seen.append("line \(d.line): \(d.text)") }
+    return .refuse(
+      .undecidable(
+        "cannot tell the allocator variant \(scope): \(seen.joined(separator: "; ")); give --model (\(ModelRegistry.ids.joined(separator: ", ")))"
+      ))
+  }
+}

@@ -1,0 +1,141 @@
+import PTFragEvents
+
+// Pieces shared by the proposal models (C1, C2, C3a) and the powerpc model (E): intrusive
+// page lists kept in the page dictionary, rule lookup, the bookkeeping every model does for
+// an allocation whose return never came, and the hand-off of due RCU callbacks to a
+// simulation driver.
+
+// MARK: - Intrusive lists (an mm's `pgtable_list`)
+
+/// A page that can sit on one list, linked by page base addresses (0 = none).
+protocol ListLinked {
+  var listed: Bool { get set }
+  var prev: UInt64 { get set }
+  var next: UInt64 { get set }
+}
+
+/// Head of a list of pages (`mm->context.pgtable_list`): first and last page base, length.
+struct PageListHead {
+  var head: UInt64 = 0
+  var tail: UInt64 = 0
+  var count = 0
+}
+
+extension Dictionary where Key == UInt64, Value: ListLinked {
+  /// `list_add`: link `key` at the front (unlinking it first if it is listed).
+  mutating func pushFront(_ key: UInt64, _ list: inout PageListHead) {
+    unlink(key, &list)
+    self[key]!.listed = true
+    self[key]!.prev = 0
+    self[key]!.next = list.head
+    if list.head != 0 { self[list.head]!.prev = key } else { list.tail = key }
+    list.head = key
+    list.count += 1
+  }
+
+  /// `list_add_tail`.
+  mutating func pushBack(_ key: UInt64, _ list: inout PageListHead) {
+    unlink(key, &list)
+    self[key]!.listed = true
+    self[key]!.next = 0
+    self[key]!.prev = list.tail
+    if list.tail != 0 { self[list.tail]!.next = key } else { list.head = key }
+    list.tail = key
+    list.count += 1
+  }
+
+  /// `list_del` (a no-op for a page that is not listed).
+  mutating func unlink(_ key: UInt64, _ list: inout PageListHead) {
+    guard let p = self[key], p.listed else { return }
+    if p.prev != 0 { self[p.prev]!.next = p.next } else { list.head = p.next }
+    if p.next != 0 { self[p.next]!.prev = p.prev } else { list.tail = p.prev }
+    self[key]!.listed = false
+    self[key]!.prev = 0
+    self[key]!.next = 0
+    list.count -= 1
+  }
+
+  /// The first `limit` page bases of `list`, in order.
+  func keys(of list: PageListHead, limit: Int) -> [UInt64] {
+    var out: [UInt64] = []
+    var k = list.head
+    while k != 0, out.count < limit, let p = self[k] {
+      out.append(k)
+      k = p.next
+    }
+    return out
+  }
+}
+
+// MARK: - Rules
+
+/// `[id: Rule]` for a model's rule list (ids are unique per model).
+func ruleIndex(_ rules: [Rule]) -> [String: Rule] {
+  Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+}
+
+// MARK: - Allocations without a return
+
+/// `allocUnreturned`: the capture ended inside the call (an explained inconclusive item), or
+/// the same task entered `symbol` again, so its return is missing: inconclusive unless the
+/// kprobe_profile shows the return probe missed nothing, then `alloc-without-return`.
+func reportUnreturnedAlloc(
+  _ ctx: ReplayContext, _ e: Event, mm: UInt64, symbol: String, function: KernelFunction,
+  wasPredicted: Bool, rule: Rule
+) {
+  if e.count == 1 {
+    var i = Inconclusive(
+      reason: .unreturnedAlloc, line: e.line, mm: mm,
+      message: "the capture ended while pid \(e.pid) was inside \(symbol)")
+    i.explainedBy = "the capture ended"
+    ctx.report(i)
+    return
+  }
+  let f = Finding(
+    rule: rule, event: e, mm: mm, page: nil, half: nil,
+    stateBefore: wasPredicted ? "mm synchronized" : "mm not predicted",
+    stateAfter: "mm not predicted",
+    message:
+      "\(symbol) entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(mm)) is no longer predicted"
+  )
+  ctx.report(
+    Inconclusive(
+      reason: .missedProbe, line: e.line, mm: mm,
+      message:
+        "\(symbol) entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it; mm \(hex(mm)) is no longer predicted",
+      wouldBeRule: rule.id, hingesOn: function, asFinding: f))
+}
+
+// MARK: - Simulation hand-off
+
+/// A model whose frees can leave work for later (a tlb batch is not modelled here: its
+/// executions are the caller's choice; RCU callbacks are the allocator's). A simulation
+/// driver (`compare`, `synth`, property tests) asks which callback events are due and
+/// feeds them back, in any order, whenever it lets a grace period pass.
+public protocol RCUCallbackSource: AnyObject {
+  /// The events the kernel's RCU callbacks would produce now, one per queued callback:
+  /// `(.tlbExec, tagged table)` for the s390 proposals' per-half callbacks (Hugh's
+  /// `pte_free_half`, which calls `__tlb_remove_table`), `(.rcuFree, page base)` for a
+  /// page-level `pte_free_now` (powerpc, C3a).
+  var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] { get }
+}
+
+// MARK: - mm death
+
+/// `leak`: the pgd of mm `mm` was freed (`seen`), or the mm was born again, while tables of
+/// it (`live`, table addresses, sorted) were never freed. `pageMask` maps a table to its page.
+func reportLeak(
+  _ ctx: ReplayContext, _ rule: Rule, _ e: Event, mm: UInt64, live: [UInt64], seen: Bool,
+  page: (UInt64) -> (UInt64, Int)
+) {
+  guard let first = live.first else { return }
+  let list = live.prefix(6).map { hex($0) }.joined(separator: ", ") + (live.count > 6 ? ", …" : "")
+  let (key, half) = page(first)
+  ctx.report(
+    Finding(
+      rule: rule, event: e, mm: mm, page: key, half: half,
+      stateBefore: "\(live.count) live tables", stateAfter: "mm gone",
+      message: seen
+        ? "the pgd of mm \(hex(mm)) was freed while \(live.count) of its tables were never freed: \(list)"
+        : "mm \(hex(mm)) was born again while \(live.count) tables of its previous life were never freed: \(list)"))
+}

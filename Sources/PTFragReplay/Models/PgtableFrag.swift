@@ -1,0 +1,615 @@
+import PTFragEvents
+
+// arch/powerpc/mm/pgtable-frag.c as a data structure: the per-mm cursor
+// (`mm->context.pte_frag`), each page's `pt_frag_refcount` and PG_active, the RCU-pending
+// pages, and what the allocator holds (kernel-models.md §6, §8). Used by the powerpc model
+// (E, PowerpcModel.swift) and by its s390 reading (C3a, S390PpcStyleModel.swift). The
+// procedures here are the kernel's; the models decode events, check them and report.
+
+/// Page and fragment sizes of one configuration (kernel-models.md §6.1).
+public struct FragGeometry: Sendable, Equatable, CustomStringConvertible {
+  /// log2 of the page size in bytes (`PAGE_SHIFT`).
+  public var pageShift: Int
+  /// log2 of the fragment size in bytes (`PTE_FRAG_SIZE_SHIFT`).
+  public var fragShift: Int
+
+  public init(pageShift: Int, fragShift: Int) {
+    precondition(fragShift >= 4 && fragShift <= pageShift && pageShift <= 20)
+    self.pageShift = pageShift
+    self.fragShift = fragShift
+  }
+
+  /// `PTE_FRAG_NR`: fragments per page.
+  public var nr: Int { 1 << (pageShift - fragShift) }
+  /// Bytes per page / per fragment.
+  public var pageBytes: UInt64 { 1 << UInt64(pageShift) }
+  public var fragBytes: UInt64 { 1 << UInt64(fragShift) }
+
+  /// Base of the page holding `table`.
+  @inline(__always) public func page(_ table: UInt64) -> UInt64 { table & ~(pageBytes - 1) }
+  /// Index of `table`'s fragment in its page (0-based).
+  @inline(__always) public func index(_ table: UInt64) -> Int {
+    Int((table & (pageBytes - 1)) >> UInt64(fragShift))
+  }
+  /// Whether `table` is fragment-aligned.
+  @inline(__always) public func aligned(_ table: UInt64) -> Bool { table & (fragBytes - 1) == 0 }
+
+  public var description: String {
+    "\(nr) × \(fragBytes >= 1024 ? "\(fragBytes / 1024) KiB" : "\(fragBytes) B") in \(pageBytes / 1024) KiB pages"
+  }
+}
+
+/// One fragment slot of a page.
+enum FragSlot: UInt8 {
+  /// U: never handed out (counted in `pt_frag_refcount` on a cursor page until handed or
+  /// destroyed; uncounted on a race loser's page).
+  case unhanded
+  /// H: handed out by `pte_fragment_alloc`, not freed.
+  case handed
+  /// Handed out by an allocation whose return is still in flight (concurrent allocs).
+  case inFlight
+  /// Q: in an mmu_gather batch (`tlb_remove_table`), `__tlb_remove_table` not yet run.
+  case queued
+  /// X: freed; never handed out again before its page goes back to the buddy allocator.
+  case freed
+  /// Its history lies before the capture.
+  case unknown
+
+  var letter: Character {
+    switch self {
+    case .unhanded: "U"
+    case .handed: "H"
+    case .inFlight: "h"
+    case .queued: "Q"
+    case .freed: "X"
+    case .unknown: "?"
+    }
+  }
+}
+
+/// One page of fragments.
+struct FragPage {
+  var slots: [FragSlot]
+  /// `pt_frag_refcount`, when `refKnown`.
+  var ref: Int
+  /// False for a page first seen mid-life (capture): its count is not known.
+  var refKnown = true
+  /// Its unhanded fragments are counted in `ref`: it became a cursor page (count set to
+  /// `PTE_FRAG_NR`); false for a race loser (count 1).
+  var unhandedCounted = false
+  /// PG_active: `pte_free_defer` was used on one of its fragments (v6.6+).
+  var active = false
+  /// R: the last reference went with PG_active set: `call_rcu(pte_free_now)` is queued.
+  var rcu = false
+  /// RCU callbacks seen (`rcuFree`) when the page entered R.
+  var rcuSeenAtEntry = 0
+  /// A whole-page (s390 pgste) table: both slots hold one table, count 1.
+  var pgste = false
+  /// The mm the page was allocated for (serial), -1 unknown.
+  var owner: Int32
+  /// The mm whose cursor points into this page (serial), -1 none.
+  var cursorOf: Int32 = -1
+  /// Slots by state.
+  var counts = [Int](repeating: 0, count: 6)
+
+  init(nr: Int, fill: FragSlot, ref: Int, owner: Int32) {
+    slots = [FragSlot](repeating: fill, count: nr)
+    counts[Int(fill.rawValue)] = nr
+    self.ref = ref
+    self.owner = owner
+  }
+
+  func count(_ s: FragSlot) -> Int { counts[Int(s.rawValue)] }
+
+  mutating func set(_ i: Int, _ s: FragSlot) {
+    counts[Int(slots[i].rawValue)] -= 1
+    counts[Int(s.rawValue)] += 1
+    slots[i] = s
+  }
+
+  /// Slots still counted against release: handed, in flight, queued, or unknown.
+  var outstanding: Int { count(.handed) + count(.inFlight) + count(.queued) + count(.unknown) }
+}
+
+/// What the allocator holds, in slots (kernel-models.md §8).
+struct FragTally: Equatable {
+  var live = 0, pending = 0, unknown = 0, reusableNow = 0, stranded = 0
+
+  init() {}
+  init(_ p: FragPage, nr: Int) {
+    if p.rcu {
+      pending = nr
+      return
+    }
+    live = p.count(.handed) + p.count(.inFlight)
+    pending = p.count(.queued)
+    unknown = p.count(.unknown)
+    stranded = p.count(.freed)
+    if p.cursorOf >= 0 { reusableNow = p.count(.unhanded) } else { stranded += p.count(.unhanded) }
+  }
+  mutating func add(_ t: FragTally) {
+    live += t.live; pending += t.pending; unknown += t.unknown
+    reusableNow += t.reusableNow; stranded += t.stranded
+  }
+  mutating func remove(_ t: FragTally) {
+    live -= t.live; pending -= t.pending; unknown -= t.unknown
+    reusableNow -= t.reusableNow; stranded -= t.stranded
+  }
+}
+
+/// An mm as pgtable-frag.c sees it: its cursor, plus what a replay needs.
+final class FragMM {
+  let serial: Int32
+  let address: UInt64
+  /// The cursor is known (synchronized): allocations are predicted.
+  var known: Bool
+  /// A prediction succeeded since the mm was synchronized from the capture alone.
+  var confirmed: Bool
+  /// `mm->context.pte_frag`: the next unhanded fragment, nil = NULL.
+  var cursor: UInt64?
+  var liveTables = 0
+  var bornLine: Int?
+  /// s390 (C3a): the mm allocates whole-page pgste tables (nil: not known).
+  var pgste: Bool?
+  /// Allocations in flight (entry seen, return not yet): pid → entry line, whether the
+  /// cursor was NULL at some time since the entry.
+  var windows: [Int32: (line: Int, sawNull: Bool)] = [:]
+  /// Two fresh pages raced for the cursor and the returns do not say which won yet.
+  var race: (winner: UInt64, loser: UInt64)?
+
+  init(serial: Int32, address: UInt64, known: Bool) {
+    self.serial = serial
+    self.address = address
+    self.known = known
+    self.confirmed = known
+  }
+}
+
+/// The allocator state of pgtable-frag.c and its procedures.
+final class PgtableFrag {
+  let geo: FragGeometry
+  /// Kernels with fda4d71651f7 clear PG_active in `pte_frag_destroy`.
+  let destroyClearsActive: Bool
+  let ctx: ReplayContext
+  var pages: [UInt64: FragPage] = [:]
+  var mmByAddress: [UInt64: FragMM] = [:]
+  var mmBySerial: [Int32: FragMM] = [:]
+  var nextSerial: Int32 = 0
+  /// Pages in R, oldest first (entries of pages no longer in R are skipped).
+  var rcuQueue: [UInt64] = []
+  var rcuQueueHead = 0
+  /// `pte_free_now` hits seen (RCU callbacks, or direct calls when not inlined).
+  var rcuSeen = 0
+  var tally = FragTally()
+
+  init(geometry: FragGeometry, destroyClearsActive: Bool, context: ReplayContext) {
+    geo = geometry
+    self.destroyClearsActive = destroyClearsActive
+    ctx = context
+  }
+
+  var nr: Int { geo.nr }
+
+  // MARK: Pages (every change keeps the tally)
+
+  /// Mutates page `key` in place, keeping the occupancy tally.
+  @inline(__always) func update(_ key: UInt64, _ body: (inout FragPage) -> Void) {
+    guard var p = pages.removeValue(forKey: key) else { return }
+    tally.remove(FragTally(p, nr: nr))
+    body(&p)
+    tally.add(FragTally(p, nr: nr))
+    pages[key] = p
+  }
+
+  func insert(_ key: UInt64, _ p: FragPage) {
+    if let old = pages[key] { tally.remove(FragTally(old, nr: nr)) }
+    pages[key] = p
+    tally.add(FragTally(p, nr: nr))
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  /// The page goes back to the buddy allocator (`pagetable_dtor` + `pagetable_free`), or
+  /// leaves the model because the capture showed it fresh again.
+  func drop(_ key: UInt64) {
+    guard let p = pages.removeValue(forKey: key) else { return }
+    tally.remove(FragTally(p, nr: nr))
+    if p.owner >= 0 { mmBySerial[p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
+    if p.cursorOf >= 0, let m = mmBySerial[p.cursorOf], let c = m.cursor, geo.page(c) == key {
+      setCursor(m, nil)
+    }
+    ctx.released(page: key)
+  }
+
+  func mm(at address: UInt64?, knownIfNew: Bool) -> FragMM? {
+    guard let address else { return nil }
+    if let m = mmByAddress[address] { return m }
+    let m = FragMM(serial: nextSerial, address: address, known: knownIfNew)
+    nextSerial += 1
+    mmByAddress[address] = m
+    mmBySerial[m.serial] = m
+    ctx.stats.mmsSeen += 1
+    return m
+  }
+
+  func forget(_ m: FragMM) {
+    setCursor(m, nil)
+    mmByAddress[m.address] = nil
+    mmBySerial[m.serial] = nil
+  }
+
+  /// `pte_frag_set(&mm->context, c)`: moves the cursor, keeping the pages' `cursorOf`.
+  func setCursor(_ m: FragMM, _ c: UInt64?) {
+    if let old = m.cursor, geo.page(old) != c.map({ geo.page($0) }) {
+      update(geo.page(old)) { if $0.cursorOf == m.serial { $0.cursorOf = -1 } }
+    }
+    m.cursor = c
+    if let c {
+      update(geo.page(c)) { $0.cursorOf = m.serial }
+    } else {
+      for pid in m.windows.keys { m.windows[pid]!.sawNull = true }
+    }
+  }
+
+  // MARK: pte_fragment_alloc
+
+  /// `get_pte_from_cache`: the cursor fragment, advancing the cursor (NULL after the last
+  /// fragment of the page). nil when `PTE_FRAG_NR` is 1 or the cursor is NULL.
+  func takeFromCursor(_ m: FragMM) -> UInt64? {
+    guard nr > 1, let r = m.cursor else { return nil }
+    let n = r + geo.fragBytes
+    update(geo.page(r)) { $0.set(geo.index(r), .handed) }
+    m.liveTables += 1
+    setCursor(m, n & (geo.pageBytes - 1) == 0 ? nil : n)
+    return r
+  }
+
+  /// `__alloc_for_ptecache`: a fresh page, count 1, fragment 0 handed out. With
+  /// `PTE_FRAG_NR` > 1, under `page_table_lock`: a NULL cursor makes the page the cursor
+  /// page (count `PTE_FRAG_NR`, cursor at fragment 1); otherwise the page is a race loser
+  /// and keeps count 1 (its other fragments are never handed out).
+  func allocFresh(_ m: FragMM?, _ key: UInt64) {
+    var p = FragPage(nr: nr, fill: .unhanded, ref: 1, owner: m?.serial ?? -1)
+    p.set(0, .handed)
+    if m == nil { p.refKnown = nr == 1 }
+    insert(key, p)
+    m?.liveTables += 1
+    guard nr > 1, let m, m.cursor == nil else { return }
+    update(key) {
+      $0.ref = nr
+      $0.unhandedCounted = true
+    }
+    setCursor(m, key + geo.fragBytes)
+  }
+
+  // MARK: pte_fragment_free
+
+  enum FreeOutcome: Equatable {
+    case held
+    /// Freed to the buddy allocator now; `withActive`: PG_active still set (a `kernel`
+    /// free of a page `pte_free_defer` marked: "Bad page state").
+    case releasedNow(withActive: Bool)
+    case rcuQueued
+  }
+
+  /// `pte_fragment_free(table, kernel)` of a fragment whose slot the caller checked:
+  /// `atomic_dec_and_test(&pt_frag_refcount)`; at zero, `kernel` or not PG_active → free
+  /// now, else clear PG_active and `call_rcu(pte_free_now)`.
+  @discardableResult
+  func fragmentFree(_ key: UInt64, _ i: Int, kernel: Bool) -> FreeOutcome {
+    var zero = false
+    update(key) { p in
+      p.set(i, .freed)
+      if p.pgste { p.set(1 - i, .freed) }
+      guard p.refKnown else {
+        // A page first seen mid-life: free once nothing of it is outstanding any more.
+        zero = p.outstanding == 0 && p.cursorOf < 0
+        return
+      }
+      p.ref -= 1
+      zero = p.ref == 0
+    }
+    guard zero, let p = pages[key] else { return .held }
+    if kernel || !p.active {
+      drop(key)
+      return .releasedNow(withActive: p.active)
+    }
+    update(key) {
+      $0.active = false
+      $0.rcu = true
+      $0.rcuSeenAtEntry = rcuSeen
+    }
+    rcuQueue.append(key)
+    return .rcuQueued
+  }
+
+  /// `pte_free_now` ran (an RCU callback): the oldest page in R goes back to the buddy
+  /// allocator. The probe's argument is the rcu_head inside struct page, which a capture
+  /// cannot map to a table address, so callbacks are matched in `call_rcu` order.
+  /// Returns the released page, nil when no page is in R (a direct, non-inlined call).
+  @discardableResult
+  func rcuCallback() -> UInt64? {
+    rcuSeen += 1
+    while rcuQueueHead < rcuQueue.count {
+      let key = rcuQueue[rcuQueueHead]
+      rcuQueueHead += 1
+      if rcuQueueHead > 1024 && rcuQueueHead * 2 > rcuQueue.count {
+        rcuQueue.removeFirst(rcuQueueHead)
+        rcuQueueHead = 0
+      }
+      if pages[key]?.rcu == true {
+        drop(key)
+        return key
+      }
+    }
+    return nil
+  }
+
+  /// Pages in R now, oldest first.
+  var rcuPending: [UInt64] {
+    rcuQueue[rcuQueueHead...].filter { pages[$0]?.rcu == true }
+  }
+
+  // MARK: pte_frag_destroy
+
+  /// `pte_frag_destroy(frag)` at mm teardown (`arch_exit_mmap` / `destroy_context`): drops
+  /// the references of the cursor page's unhanded fragments (`PTE_FRAG_NR - count`); at
+  /// zero frees the page now, without RCU, clearing PG_active only since fda4d71651f7.
+  /// The caller has set the mm's cursor to NULL. Returns whether the page was released,
+  /// and with PG_active still set.
+  func destroy(_ frag: UInt64) -> (released: Bool, withActive: Bool) {
+    let key = geo.page(frag)
+    let k = geo.index(frag)
+    var released = false
+    var withActive = false
+    update(key) { p in
+      for i in k..<nr where p.slots[i] == .unhanded || p.slots[i] == .unknown {
+        p.set(i, .freed)
+      }
+      if p.refKnown {
+        p.ref -= nr - k
+        released = p.ref == 0
+      } else {
+        released = p.outstanding == 0
+      }
+      if released {
+        withActive = p.active && !destroyClearsActive
+        if destroyClearsActive { p.active = false }
+      }
+    }
+    if released { drop(key) }
+    return (released, withActive)
+  }
+
+  // MARK: Views
+
+  /// One line: `ref 13/16 · H 2 X 1 U 13 · cursor @3 · active`.
+  func describe(_ key: UInt64) -> String {
+    guard let p = pages[key] else { return "(none)" }
+    if p.rcu { return "R (call_rcu(pte_free_now) pending)" }
+    if p.pgste { return "pgste \(p.slots[0].letter)" }
+    var parts: [String] = []
+    parts.append(p.refKnown ? "ref \(p.ref)/\(nr)" : "ref ?")
+    let names: [(FragSlot, String)] = [
+      (.handed, "H"), (.inFlight, "h"), (.queued, "Q"), (.freed, "X"), (.unhanded, "U"),
+      (.unknown, "?"),
+    ]
+    parts.append(names.filter { p.count($0.0) > 0 }.map { "\($0.1) \(p.count($0.0))" }.joined(separator: " "))
+    if p.cursorOf >= 0, let m = mmBySerial[p.cursorOf], let c = m.cursor {
+      parts.append("cursor @\(geo.index(c))")
+    }
+    if p.active { parts.append("active") }
+    return parts.joined(separator: " · ")
+  }
+
+  var occupancy: Occupancy {
+    var o = Occupancy()
+    o.pagesHeld = pages.count
+    o.pageBytes = Int(geo.pageBytes)
+    o.slotsPerPage = nr
+    o.live = tally.live
+    o.pending = tally.pending
+    o.unknown = tally.unknown
+    o.reusableNow = tally.reusableNow
+    o.reusableLater = 0
+    o.stranded = tally.stranded
+    return o
+  }
+
+  /// Self-check for tests: the kept tally equals a recount, and every known count equals
+  /// E1 (`NR − freed` for a cursor-made page, `1 − freed` for a race loser).
+  func consistencyViolations() -> [String] {
+    var out: [String] = []
+    var t = FragTally()
+    for (k, p) in pages {
+      t.add(FragTally(p, nr: nr))
+      var counted = (0, 0, 0, 0, 0, 0)
+      for s in p.slots {
+        switch s {
+        case .unhanded: counted.0 += 1
+        case .handed: counted.1 += 1
+        case .inFlight: counted.2 += 1
+        case .queued: counted.3 += 1
+        case .freed: counted.4 += 1
+        case .unknown: counted.5 += 1
+        }
+      }
+      let c = p.counts
+      if counted != (c[0], c[1], c[2], c[3], c[4], c[5]) {
+        out.append("\(hex(k)): slot counts \(p.counts) ≠ \(counted)")
+      }
+      guard p.refKnown, !p.rcu, !p.pgste else { continue }
+      // E1: every slot not freed is counted, except a race loser's never-handed ones.
+      let expected = p.outstanding + (p.unhandedCounted ? p.count(.unhanded) : 0)
+      if p.ref != expected { out.append("\(hex(k)) \(describe(k)): ref \(p.ref) ≠ outstanding \(expected)") }
+      if p.ref <= 0 { out.append("\(hex(k)): held with ref \(p.ref)") }
+    }
+    if t != tally { out.append("occupancy tally \(tally) ≠ recount \(t)") }
+    for m in mmByAddress.values {
+      if let c = m.cursor {
+        let key = geo.page(c)
+        if pages[key]?.cursorOf != m.serial { out.append("mm \(hex(m.address)): cursor page \(hex(key)) not marked") }
+        if pages[key]?.slots[geo.index(c)] != .unhanded {
+          out.append("mm \(hex(m.address)): cursor \(hex(c)) is not an unhanded fragment")
+        }
+        if geo.index(c) == 0 { out.append("mm \(hex(m.address)): cursor at fragment 0") }
+      }
+    }
+    return out
+  }
+}
+
+// MARK: - Replay helpers (what a capture showed that the procedures above would not do)
+
+/// Why an allocation is not what pgtable-frag.c returns: neither the cursor fragment, nor a
+/// fragment a concurrent allocation took, nor a legal fresh page.
+enum FragSurprise: Equatable {
+  /// The fragment is handed out and not freed.
+  case busy
+  /// The fragment was freed (or is in a tlb batch): E3, never handed out again before its
+  /// page goes back to the buddy allocator.
+  case freedReused
+  /// The page waits for its RCU callback (`pte_free_now`).
+  case rcuPending
+  /// An unhanded fragment that is not the cursor.
+  case notCursor
+  /// A fresh page although the cursor was never NULL during the allocation.
+  case freshWhileCursor
+  /// A fragment other than the first of a page the mm's cursor never pointed to.
+  case foreignPage
+  /// The page came back fresh while it still counts fragments (E1/E4).
+  case releasedWithRefs
+  /// The page came back fresh and only fragments in a tlb batch kept it: their
+  /// `__tlb_remove_table` hits were probably missed (kprobe silent misses).
+  case missedExec
+  /// The page came back fresh and the capture cannot show its release (a count not known,
+  /// an RCU callback not seen): follow the kernel, nothing to report.
+  case releaseUnseen
+}
+
+extension PgtableFrag {
+  /// Classifies an allocation of fragment `i` of page `key` that the procedures would not
+  /// make (see `FragSurprise`). Fragment 0 always means a fresh page.
+  func surprise(_ key: UInt64, _ i: Int) -> FragSurprise {
+    guard let p = pages[key] else { return i == 0 ? .freshWhileCursor : .foreignPage }
+    if p.slots[i] == .handed || p.slots[i] == .inFlight { return .busy }
+    if p.rcu { return rcuSeen == 0 || rcuSeen > p.rcuSeenAtEntry ? .releaseUnseen : .rcuPending }
+    if i == 0 {
+      if !p.refKnown { return .releaseUnseen }
+      let counted = p.count(.handed) + p.count(.inFlight) + p.count(.unknown)
+        + (p.unhandedCounted ? p.count(.unhanded) : 0)
+      return p.count(.queued) > 0 && counted == 0 ? .missedExec : .releasedWithRefs
+    }
+    switch p.slots[i] {
+    case .freed, .queued: return .freedReused
+    default: return .notCursor
+    }
+  }
+
+  /// Resynchronises on what the kernel returned: fragment 0 of a page → a fresh page (the
+  /// model drops what it held there); another fragment → handed out, with the count kept
+  /// exact where it is known, and, if it was never handed out before, the mm's cursor
+  /// moved behind it (the kernel's cursor was there).
+  func adopt(_ m: FragMM?, _ key: UInt64, _ i: Int) {
+    if i == 0 {
+      drop(key)
+      allocFresh(m, key)
+      return
+    }
+    if pages[key] == nil {
+      var p = FragPage(nr: nr, fill: .unhanded, ref: 0, owner: m?.serial ?? -1)
+      for j in 0..<i { p.set(j, .unknown) }
+      p.refKnown = false
+      insert(key, p)
+    }
+    // Only a fragment never handed out shows where the kernel's cursor was.
+    let fromCursor = [.unhanded, .unknown].contains(pages[key]!.slots[i])
+    handOut(m, key, i)
+    guard fromCursor, let m, nr > 1 else { return }
+    let next = key + UInt64(i + 1) * geo.fragBytes
+    setCursor(m, next & (geo.pageBytes - 1) == 0 ? nil : next)
+    if let c = m.cursor, !(pages[key]?.unhandedCounted ?? false) {
+      // The kernel's cursor is in a page whose count the model did not raise: unknown.
+      update(geo.page(c)) { $0.refKnown = false }
+    }
+  }
+
+  /// Fragment `i` of held page `key` is handed out to `m` although the procedures would
+  /// not: the count rises by one unless the fragment was still counted (an unhanded one of
+  /// a cursor-made page); a cursor pointing at it moves on (to NULL).
+  func handOut(_ m: FragMM?, _ key: UInt64, _ i: Int) {
+    guard let p = pages[key] else { return }
+    let t = key + UInt64(i) * geo.fragBytes
+    if p.cursorOf >= 0, let cm = mmBySerial[p.cursorOf], cm.cursor == t { setCursor(cm, nil) }
+    if p.slots[i] != .handed && p.slots[i] != .inFlight { m?.liveTables += 1 }
+    update(key) { p in
+      switch p.slots[i] {
+      case .freed: p.ref += 1
+      case .unhanded: if !p.unhandedCounted { p.ref += 1 }
+      case .handed, .inFlight, .queued, .unknown: break
+      }
+      p.set(i, .handed)
+      if let m { p.owner = m.serial }
+    }
+  }
+}
+
+extension PgtableFrag {
+  /// The rule and one-line reason for a surprise (nil: nothing to report). `busyRule` is
+  /// the model's id for a fragment handed out twice.
+  func explain(_ kind: FragSurprise, _ key: UInt64, _ i: Int, busyRule: String)
+    -> (rule: String, why: String)?
+  {
+    switch kind {
+    case .busy: (busyRule, "fragment \(i) of \(hex(key)) is handed out and not freed")
+    case .freedReused:
+      ("reuse-before-release", "fragment \(i) of \(hex(key)) was freed and its page has not gone back to the buddy allocator")
+    case .rcuPending:
+      ("reuse-before-grace", "page \(hex(key)) waits for its RCU callback (pte_free_now), which has not run")
+    case .notCursor: ("alloc-not-cursor", "fragment \(i) of \(hex(key)) is not the cursor")
+    case .freshWhileCursor:
+      ("alloc-fresh-while-cursor", "a fresh page although the cursor was not NULL during the call")
+    case .foreignPage: ("alloc-divergence", "fragment \(i) of a page the mm's cursor never pointed to")
+    case .releasedWithRefs, .missedExec:
+      ("release-with-refs", "page \(hex(key)) came back fresh while the model counts \(pages[key]?.ref ?? 0) reference(s) on it (\(describe(key)))")
+    case .releaseUnseen: nil
+    }
+  }
+
+  /// Whether a surprise is about the allocator's choices (cursor order, release count)
+  /// rather than one fragment's life.
+  static func isChoice(_ kind: FragSurprise) -> Bool {
+    [.notCursor, .freshWhileCursor, .foreignPage, .releasedWithRefs].contains(kind)
+  }
+}
+
+// MARK: - The models' common part
+
+/// What the pgtable-frag.c models (powerpc E, s390 C3a) share as allocator models: the
+/// allocator state, its occupancy, the RCU callbacks a simulation feeds back, self-checks.
+public class PgtableFragModel: RCUCallbackSource {
+  let ctx: ReplayContext
+  let frag: PgtableFrag
+
+  init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+    ctx = context
+    frag = PgtableFrag(geometry: geometry, destroyClearsActive: destroyClearsActive, context: context)
+  }
+
+  var geo: FragGeometry { frag.geo }
+
+  public var occupancy: Occupancy { frag.occupancy }
+
+  public var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] {
+    frag.rcuPending.map { (.rcuFree, $0) }
+  }
+
+  /// Broken invariants (E1, cursor, tallies), described; empty when all hold. O(pages).
+  public func invariantViolations() -> [String] { frag.consistencyViolations() }
+
+  public func finish(lastLine: Int) {
+    ctx.stats.pagesAtEnd = frag.pages.count
+    ctx.stats.tablesLiveAtEnd = frag.pages.values.reduce(0) {
+      $0 + ($1.pgste ? ($1.slots[0] == .handed ? 1 : 0) : $1.count(.handed) + $1.count(.inFlight))
+    }
+  }
+}

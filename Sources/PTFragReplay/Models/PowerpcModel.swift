@@ -1,0 +1,594 @@
+import PTFragEvents
+
+/// The three configurations of kernel-models.md §6.1 with `PTE_FRAG_NR` > 1. The preset is
+/// part of the model id: `powerpc-hash64k`, `powerpc-radix64k`, `powerpc-8xx16k`.
+/// `PowerpcModel(context:geometry:destroyClearsActive:)` takes any other geometry (e.g.
+/// `PTE_FRAG_NR` = 1 for 4 KiB-page configurations, where every table is a page).
+public enum PowerpcPreset: String, CaseIterable, Sendable {
+  /// book3s64 hash MMU, 64 KiB pages: 4 KiB fragments (2 KiB PTEs + 2 KiB hash slots),
+  /// `H_PTE_FRAG_SIZE_SHIFT = H_PTE_INDEX_SIZE + 3 + 1` = 12, `H_PTE_FRAG_NR` = 16.
+  case hash64K = "hash64k"
+  /// book3s64 radix MMU, 64 KiB pages: 256 B fragments, `RADIX_PTE_FRAG_SIZE_SHIFT =
+  /// RADIX_PTE_INDEX_SIZE + 3` = 8, `RADIX_PTE_FRAG_NR` = 256.
+  case radix64K = "radix64k"
+  /// 8xx with 16 KiB pages (`mmu-8xx.h`): `PTE_FRAG_NR` 4, `PTE_FRAG_SIZE_SHIFT` 12.
+  case mpc8xx16K = "8xx16k"
+
+  public var geometry: FragGeometry {
+    switch self {
+    case .hash64K: FragGeometry(pageShift: 16, fragShift: 12)
+    case .radix64K: FragGeometry(pageShift: 16, fragShift: 8)
+    case .mpc8xx16K: FragGeometry(pageShift: 14, fragShift: 12)
+    }
+  }
+
+  public var modelID: String { "powerpc-\(rawValue)" }
+
+  var title: String {
+    switch self {
+    case .hash64K: "book3s64 hash MMU, 64 KiB pages"
+    case .radix64K: "book3s64 radix MMU, 64 KiB pages"
+    case .mpc8xx16K: "8xx, 16 KiB pages"
+    }
+  }
+
+  var sources: String {
+    switch self {
+    case .hash64K:
+      "asm/book3s/64/hash-64k.h (H_PTE_FRAG_NR); __pte_frag_nr set in hash__early_init_mmu"
+    case .radix64K:
+      "asm/book3s/64/radix-64k.h (RADIX_PTE_FRAG_NR); __pte_frag_nr set in radix__early_init_mmu"
+    case .mpc8xx16K: "asm/nohash/32/mmu-8xx.h (PTE_FRAG_NR 4, PTE_FRAG_SIZE_SHIFT 12)"
+    }
+  }
+}
+
+/// # powerpc PTE fragments — `arch/powerpc/mm/pgtable-frag.c` (variant E, v4.x … now)
+///
+/// Encodes torvalds/linux `arch/powerpc/mm/pgtable-frag.c` (blob 00c010e130e5):
+/// `pte_fragment_alloc` (`get_pte_from_cache`, `__alloc_for_ptecache`),
+/// `pte_fragment_free`, `pte_free_now`, `pte_free_defer` (32cc0b7c9d50, v6.6-rc1), and
+/// `pte_frag_destroy`; book3s64's tlb path in `arch/powerpc/mm/book3s64/pgtable.c`
+/// (032b7f08932c: `pgtable_free_tlb` ORs the level index into the pointer, `PTE_INDEX` = 0,
+/// `MAX_PGTABLE_INDEX_SIZE` = 0xf; `__tlb_remove_table` → `pgtable_free` →
+/// `pte_fragment_free(table, 0)`); wrappers in `asm/pgalloc.h` (112d6212c80a). The fix
+/// fda4d71651f7 "powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy" (seen in
+/// openSUSE/kernel 1990d9df8216) clears PG_active in `pte_frag_destroy`; before it, that
+/// release is the `released-with-active` rule. kernel-models.md §6; 5c1f6ee9a31c (2013).
+///
+/// ## States
+/// Per mm: the cursor `mm->context.pte_frag` (next unhanded fragment, or NULL) under
+/// `mm->page_table_lock`. Per page: `pt_frag_refcount`, PG_active, and each fragment U
+/// (unhanded), H (handed out), Q (in a tlb batch), X (freed; never revived). Pages are a
+/// cursor page (count `PTE_FRAG_NR`), detached (all handed, or a race loser with count 1),
+/// R (`call_rcu(pte_free_now)` queued), or released.
+///
+/// ## Transitions (kernel-models.md §6.3)
+/// - alloc from the cursor: that fragment U→H; the cursor advances by the fragment size and
+///   becomes NULL after the last fragment of the page.
+/// - alloc fresh (cursor NULL): a new page, fragment 0 H; with the lock, a still-NULL
+///   cursor makes it the cursor page (count NR, cursor at fragment 1); otherwise it is a
+///   race loser (count 1, its other NR−1 fragments lost).
+/// - free (`pte_fragment_free`, also from `__tlb_remove_table`): H/Q→X, count − 1; at 0:
+///   `kernel` or not PG_active → release now, else clear PG_active and `call_rcu` (→ R).
+/// - `pte_free_defer`: set PG_active, then free (kernel 0).
+/// - destroy (`pte_frag_destroy(cursor)` at mm exit): the cursor page's unhanded fragments
+///   U→X, count −= NR − k; at 0 release now (PG_active cleared only since fda4d71651f7).
+/// - RCU callback `pte_free_now`: R → released.
+///
+/// ## Invariants
+/// E1 count = NR − freed on a cursor-made page (unhanded fragments stay counted until
+/// destroy), 1 − freed on a race loser; E2 alloc returns exactly the cursor or a fresh
+/// page's base; E3 a freed fragment is never handed out again before its page is released;
+/// E4 release exactly at count 0; E5 after `pte_free_defer`, release via `call_rcu`, except
+/// `pte_frag_destroy`.
+///
+/// ## Events and what a capture cannot tell
+/// `.alloc` pairs `pte_fragment_alloc(mm, kernel)` with its return; `.fragmentFree` is
+/// `pte_fragment_free(table, kernel)`; `.tlbQueue`/`.tlbExec` are `tlb_remove_table` /
+/// `__tlb_remove_table` with the level index in the low 4 bits (book3s64; 8xx frees
+/// directly); `.deferBegin` is `pte_free_defer(mm, table)`; `.fragDestroy` is
+/// `pte_frag_destroy(frag)`; `.rcuFree` is `pte_free_now(head)`. The nested
+/// `pte_fragment_free` inside `pte_free_defer` and `__tlb_remove_table` (same task, same
+/// table) is that free, not a second one. `pte_free_now`'s argument is an rcu_head, not a
+/// table: callbacks are matched to pages in `call_rcu` order. powerpc has no mm-birth
+/// event: an mm's cursor is synchronised by its first allocation the capture shows, and a
+/// surprise before a prediction confirmed it is inconclusive. Concurrent allocations of
+/// one mm may return out of lock order: a return ahead of the cursor, or a fresh page, is
+/// accepted when enough other allocations of the mm are in flight to have taken the
+/// fragments in between (or to have set the cursor after this one found it NULL).
+public class PowerpcModel: PgtableFragModel, AllocatorModel {
+  /// The configuration of a registered id (subclasses).
+  public class var preset: PowerpcPreset { .hash64K }
+
+  public static let rules: [Rule] = [
+    Rule("double-free", .error, "a free (pte_fragment_free, __tlb_remove_table, pte_free_defer) of a fragment already freed, or queued twice"),
+    Rule("free-unknown", .error, "a free of a fragment never handed out, or of an address that is not a fragment"),
+    Rule("exec-tag-mismatch", .error, "a tlb level index other than PTE_INDEX (0) on a page the model holds as PTE fragments"),
+    Rule("alloc-busy-fragment", .error, "pte_fragment_alloc returned a fragment that is handed out and not freed"),
+    Rule("reuse-before-release", .error, "pte_fragment_alloc returned a freed fragment before its page went back to the buddy allocator (E3)"),
+    Rule("reuse-before-grace", .error, "pte_fragment_alloc returned a fragment of a page whose RCU callback (pte_free_now) has not run"),
+    Rule("release-with-refs", .error, "a page came back fresh from the buddy allocator while its pt_frag_refcount was not zero (E1/E4)"),
+    Rule("alloc-not-cursor", .error, "pte_fragment_alloc returned an unhanded fragment that is not the mm's cursor (E2)"),
+    Rule("alloc-fresh-while-cursor", .error, "pte_fragment_alloc took a fresh page although the mm's cursor was never NULL during the call (E2)"),
+    Rule("alloc-divergence", .error, "pte_fragment_alloc returned a table the model cannot produce (misaligned, or inside a page the mm's cursor never pointed to)"),
+    Rule("alloc-without-return", .error, "pte_fragment_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule("destroy-not-cursor", .error, "pte_frag_destroy of a pointer that is not the mm's cursor"),
+    Rule("released-with-active", .error, "a page went back to the buddy allocator with PG_active set: pte_frag_destroy before fda4d71651f7 (\"BUG: Bad page state … flags: active\"), or a kernel free of a page pte_free_defer marked"),
+  ]
+  static let rule = ruleIndex(rules)
+
+  public class var descriptor: ModelDescriptor { Self.descriptor(for: preset) }
+
+  static func descriptor(for preset: PowerpcPreset) -> ModelDescriptor {
+    var d = ModelDescriptor(
+      id: preset.modelID,
+      kernels: "v4.x … now (pte_free_defer since v6.6); \(preset.title): \(preset.geometry)",
+      commits: [
+        "5c1f6ee9a31c powerpc: Reduce PTE table memory wastage",
+        "32cc0b7c9d50 powerpc: add pte_free_defer() for pgtables sharing page",
+        "fda4d71651f7 powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (not assumed: released-with-active fires without it)",
+        preset.sources,
+      ],
+      functions: [
+        "pte_fragment_alloc", "pte_fragment_free", "pte_free_defer", "pte_frag_destroy",
+        "pte_free_now", "tlb_remove_table", "__tlb_remove_table",
+      ],
+      summary:
+        "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
+      rules: rules)
+    d.replayableOn = [preset.modelID]
+    d.checks = [
+      ModelCheck(
+        .everyReplay,
+        [
+          "double-free", "free-unknown", "exec-tag-mismatch", "alloc-busy-fragment",
+          "reuse-before-release", "reuse-before-grace", "released-with-active",
+          "alloc-without-return",
+        ],
+        "the life of each fragment and page (handed, freed, PG_active, RCU)"),
+      ModelCheck(
+        .ownAllocator,
+        [
+          "alloc-not-cursor", "alloc-fresh-while-cursor", "alloc-divergence",
+          "release-with-refs", "destroy-not-cursor",
+        ],
+        "the cursor order and the count at which pages go back, for this fragment geometry"),
+    ]
+    return d
+  }
+
+  /// pid → table: the `pte_fragment_free(table, 0)` nested in `pte_free_defer` or
+  /// `__tlb_remove_table` of the same task, absorbed.
+  var nested: [Int32: UInt64] = [:]
+
+  public required convenience init(context: ReplayContext) {
+    self.init(context: context, geometry: Self.preset.geometry, destroyClearsActive: false)
+  }
+
+  /// A model of any fragment geometry; `destroyClearsActive` for kernels with fda4d71651f7.
+  override public init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+    super.init(context: context, geometry: geometry, destroyClearsActive: destroyClearsActive)
+  }
+
+  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
+    guard geo.nr > 1, let c = frag.mmByAddress[address]?.cursor else { return fresh() }
+    return c
+  }
+
+  public func apply(_ e: Event) {
+    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
+    switch e.kind {
+    case .allocBegin: allocBegin(e)
+    case .alloc: alloc(e)
+    case .allocUnreturned: allocUnreturned(e)
+    case .fragmentFree: fragmentFree(e)
+    case .tlbQueue: tlbQueue(e)
+    case .tlbExec: tlbExec(e)
+    case .deferBegin: deferBegin(e)
+    case .fragDestroy: destroy(e)
+    case .rcuFree: rcuFree(e)
+    case .lost: lost(e)
+    case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree, .mmBirth, .mmDeath: break
+    }
+  }
+
+  // MARK: Helpers
+
+  func finding(
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: String,
+    _ message: String, related: [Int] = []
+  ) {
+    ctx.report(
+      Finding(
+        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: before,
+        stateAfter: page.map { frag.describe($0) } ?? before, message: message,
+        relatedLines: related))
+  }
+
+  func ownerAddress(_ key: UInt64) -> UInt64? {
+    frag.pages[key].flatMap { frag.mmBySerial[$0.owner]?.address }
+  }
+
+  // MARK: pte_fragment_alloc
+
+  func allocBegin(_ e: Event) {
+    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
+    m.windows[e.pid] = (e.line, m.cursor == nil)
+  }
+
+  func allocUnreturned(_ e: Event) {
+    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
+    m.windows[e.pid] = nil
+    let wasKnown = m.known
+    if e.count == 0 { m.known = false }
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: "pte_fragment_alloc", function: .pteFragmentAlloc,
+      wasPredicted: wasKnown, rule: Self.rule["alloc-without-return"]!)
+  }
+
+  func alloc(_ e: Event) {
+    let t = e.table
+    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
+    let window = m?.windows.removeValue(forKey: e.pid)
+    if t == 0 {
+      ctx.stats.allocationsFailed += 1
+      return
+    }
+    let key = geo.page(t)
+    let i = geo.index(t)
+    ctx.record(page: key, e, mm: m?.address)
+    let before = frag.describe(key)
+    guard geo.aligned(t) else {
+      finding(
+        "alloc-divergence", e, mm: m?.address, page: key, index: i, before: before,
+        "pte_fragment_alloc returned \(hex(t)), which is not a \(geo.fragBytes)-byte fragment")
+      return
+    }
+    guard let m, m.known else {
+      // No entry, or an mm whose cursor the capture has not shown yet: only what holds on
+      // every replay is checked; then follow the kernel, which shows the cursor.
+      ctx.stats.allocationsUnverified += 1
+      if frag.pages[key] != nil {
+        let kind = frag.surprise(key, i)
+        if [.busy, .freedReused, .rcuPending, .releasedWithRefs, .missedExec].contains(kind) {
+          return surprise(e, m, key, i, before, window: window, kind: kind)
+        }
+      }
+      frag.adopt(m, key, i)
+      m?.known = true
+      m?.confirmed = false
+      return
+    }
+    ctx.stats.allocationsPredicted += 1
+    let others = m.windows.count
+
+    // The cursor fragment.
+    if let c = m.cursor, t == c {
+      if let r = m.race, r.winner == key { m.race = nil }
+      _ = frag.takeFromCursor(m)
+      return confirmed(m)
+    }
+    // Two fresh pages raced and the other one won the cursor.
+    if let r = m.race, let c = m.cursor, geo.page(c) == r.winner, geo.index(c) == 1,
+      t == r.loser + geo.fragBytes
+    {
+      swapRace(m, r)
+      _ = frag.takeFromCursor(m)
+      ctx.stats.concurrencyResolved += 1
+      return confirmed(m)
+    }
+    // A fragment a concurrent allocation reserved.
+    if frag.pages[key]?.slots[i] == .inFlight {
+      frag.update(key) { $0.set(i, .handed) }
+      return
+    }
+    if let c = m.cursor {
+      let ci = geo.index(c)
+      // Ahead of the cursor: other allocations in flight took the fragments in between.
+      if geo.page(c) == key, i > ci, i - ci <= others {
+        reserve(m, key, from: ci, to: i)
+        _ = frag.takeFromCursor(m)
+        ctx.stats.concurrencyResolved += 1
+        return
+      }
+      if i == 0 && frag.pages[key] == nil {
+        if window?.sawNull == true {
+          // The cursor was NULL when this call looked; a concurrent call set it first:
+          // this page is a race loser (count 1).
+          if geo.index(c) == 1, frag.pages[geo.page(c)]?.slots[1] == .unhanded {
+            m.race = (geo.page(c), key)
+          }
+          frag.allocFresh(m, key)
+          ctx.stats.concurrencyResolved += 1
+          return
+        }
+        if geo.nr - ci <= others {
+          // The calls in flight take the rest of the cursor page; this one found it NULL.
+          reserve(m, geo.page(c), from: ci, to: geo.nr)
+          frag.setCursor(m, nil)
+          frag.allocFresh(m, key)
+          ctx.stats.concurrencyResolved += 1
+          return
+        }
+      }
+    } else if i == 0 && frag.pages[key] == nil {
+      frag.allocFresh(m, key)
+      return confirmed(m)
+    }
+    surprise(e, m, key, i, before, window: window, kind: frag.surprise(key, i))
+  }
+
+  /// Fragments `from..<to` of `key` were taken by allocations still in flight.
+  func reserve(_ m: FragMM, _ key: UInt64, from: Int, to: Int) {
+    frag.update(key) { p in
+      for j in from..<to where p.slots[j] == .unhanded { p.set(j, .inFlight) }
+    }
+    m.liveTables += to - from
+    let next = key + UInt64(to) * geo.fragBytes
+    frag.setCursor(m, to >= geo.nr ? nil : next)
+  }
+
+  /// The page the model made the cursor page lost the race to `r.loser`.
+  func swapRace(_ m: FragMM, _ r: (winner: UInt64, loser: UInt64)) {
+    m.race = nil
+    frag.setCursor(m, nil)
+    frag.update(r.winner) {
+      $0.ref -= geo.nr - 1
+      $0.unhandedCounted = false
+    }
+    frag.update(r.loser) {
+      $0.ref += geo.nr - 1
+      $0.unhandedCounted = true
+    }
+    frag.setCursor(m, r.loser + geo.fragBytes)
+  }
+
+  func confirmed(_ m: FragMM) {
+    m.confirmed = true
+  }
+
+  /// A return the procedures cannot produce (`kind`): report and follow the kernel. `m` is
+  /// nil when the entry (hence the mm) was not seen.
+  func surprise(
+    _ e: Event, _ m: FragMM?, _ key: UInt64, _ i: Int, _ before: String,
+    window: (line: Int, sawNull: Bool)?, kind: FragSurprise
+  ) {
+    defer {
+      frag.adopt(m, key, i)
+      if let m {
+        m.race = nil
+        if !m.known {
+          m.known = true
+          m.confirmed = false
+        }
+      }
+    }
+    let t = e.table
+    let mmText = m.map { " for mm \(hex($0.address))" } ?? ""
+    guard let explained = frag.explain(kind, key, i, busyRule: "alloc-busy-fragment") else {
+      return
+    }
+    let rule = explained.rule
+    var why = explained.why
+    if let m, [.notCursor, .freshWhileCursor, .foreignPage].contains(kind) {
+      why += "; the model predicted \(m.cursor.map { "the cursor \(hex($0))" } ?? "a fresh page (the cursor is NULL)")"
+    }
+    let message = "pte_fragment_alloc returned \(hex(t))\(mmText): \(why)"
+    let f = Finding(
+      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, stateBefore: before,
+      stateAfter: before, message: message, relatedLines: window.map { [$0.line] } ?? [])
+    let choice = PgtableFrag.isChoice(kind)
+    if kind == .missedExec {
+      ctx.report(
+        Inconclusive(
+          reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
+          message: "\(message): fragments of it were still in a tlb batch; probable missed __tlb_remove_table",
+          wouldBeRule: rule, hingesOn: .tlbRemoveTableExec, asFinding: f))
+    } else if choice, let m, !m.confirmed {
+      ctx.report(
+        Inconclusive(
+          reason: .beforeCapture, line: e.line, mm: m.address, page: key,
+          message:
+            "\(message); the mm's cursor was synchronised from the capture alone (no prediction has confirmed it), so state from before the capture may explain it",
+          wouldBeRule: rule))
+    } else if choice, let m, !m.windows.isEmpty {
+      ctx.report(
+        Inconclusive(
+          reason: .concurrency, line: e.line, mm: m.address, page: key,
+          message: "\(message); \(m.windows.count) other allocation(s) of the mm are in flight",
+          wouldBeRule: rule))
+    } else {
+      ctx.report(f)
+    }
+  }
+
+  // MARK: Frees
+
+  /// Checks a free of `table` (`what` names the path); returns its page and index when the
+  /// free applies, after recording it.
+  func checkedFree(_ e: Event, _ table: UInt64, _ what: String, accept: [FragSlot])
+    -> (UInt64, Int)?
+  {
+    let key = geo.page(table)
+    let i = geo.index(table)
+    ctx.record(page: key, e, mm: e.mm ?? ownerAddress(key))
+    let before = frag.describe(key)
+    guard geo.aligned(table), table != 0 else {
+      finding(
+        "free-unknown", e, mm: e.mm, page: key, index: i, before: before,
+        "\(what)(\(hex(e.table))): \(hex(table)) is not a \(geo.fragBytes)-byte fragment")
+      return nil
+    }
+    guard let p = frag.pages[key] else {
+      // Allocated before the capture.
+      ctx.stats.freesUntracked += 1
+      var np = FragPage(nr: geo.nr, fill: .unknown, ref: 0, owner: -1)
+      np.refKnown = false
+      frag.insert(key, np)
+      return (key, i)
+    }
+    let s = p.rcu ? .freed : p.slots[i]
+    if accept.contains(s) || s == .unknown {
+      if s == .unknown { ctx.stats.freesUntracked += 1 }
+      return (key, i)
+    }
+    switch s {
+    case .freed:
+      finding(
+        "double-free", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already freed")
+    case .queued:
+      finding(
+        "double-free", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already in a tlb batch")
+    case .unhanded, .inFlight:
+      finding(
+        "free-unknown", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) was never handed out")
+    case .handed, .unknown:
+      break
+    }
+    return nil
+  }
+
+  /// `pte_fragment_free(table, kernel)` of a checked fragment, and what the release shows.
+  func free(_ e: Event, _ key: UInt64, _ i: Int, kernel: Bool) {
+    let owner = frag.pages[key].flatMap { frag.mmBySerial[$0.owner] }
+    if [.handed, .queued].contains(frag.pages[key]?.slots[i]) { owner?.liveTables -= 1 }
+    let before = frag.describe(key)
+    if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
+      finding(
+        "released-with-active", e, mm: owner?.address, page: key, index: i, before: before,
+        "pte_fragment_free(\(hex(e.table)), kernel=1) dropped the last reference of \(hex(key)) and freed it with PG_active still set (pte_free_defer marked it): \"BUG: Bad page state\"")
+    }
+  }
+
+  func fragmentFree(_ e: Event) {
+    if nested[e.pid] == e.table {
+      nested[e.pid] = nil
+      return
+    }
+    guard
+      let (key, i) = checkedFree(
+        e, e.table, "pte_fragment_free", accept: [.handed, .queued])
+    else { return }
+    free(e, key, i, kernel: e.kernel ?? false)
+  }
+
+  func tlbQueue(_ e: Event) {
+    let index = Int(e.table & 0xf)
+    let table = e.table & ~0xf
+    let key = geo.page(table)
+    guard index == 0 else { return levelMismatch(e, key, "tlb_remove_table", index) }
+    guard frag.pages[key] != nil else { return }
+    guard let (k, i) = checkedFree(e, table, "tlb_remove_table", accept: [.handed]) else { return }
+    if frag.pages[k]?.slots[i] == .handed { frag.update(k) { $0.set(i, .queued) } }
+  }
+
+  func tlbExec(_ e: Event) {
+    let index = Int(e.table & 0xf)
+    let table = e.table & ~0xf
+    let key = geo.page(table)
+    guard index == 0 else { return levelMismatch(e, key, "__tlb_remove_table", index) }
+    // pgtable_free(table, PTE_INDEX) → pte_fragment_free(table, 0), probed on its own.
+    nested[e.pid] = table
+    guard frag.pages[key] != nil else {
+      ctx.stats.execsUntracked += 1
+      return
+    }
+    guard let (k, i) = checkedFree(e, table, "__tlb_remove_table", accept: [.handed, .queued])
+    else { return }
+    free(e, k, i, kernel: false)
+  }
+
+  func levelMismatch(_ e: Event, _ key: UInt64, _ what: String, _ index: Int) {
+    guard frag.pages[key] != nil else { return }  // a PMD/PUD table: not modelled
+    ctx.record(page: key, e, mm: ownerAddress(key))
+    finding(
+      "exec-tag-mismatch", e, mm: ownerAddress(key), page: key, index: nil,
+      before: frag.describe(key),
+      "\(what)(\(hex(e.table))): level index \(index) (\(index == 1 ? "PMD" : index == 2 ? "PUD" : "not PTE")) on a page the model holds as PTE fragments")
+  }
+
+  /// `pte_free_defer(mm, table)`: `folio_set_active`, then `pte_fragment_free(table, 0)`.
+  func deferBegin(_ e: Event) {
+    nested[e.pid] = e.table
+    guard let (key, i) = checkedFree(e, e.table, "pte_free_defer", accept: [.handed]) else {
+      return
+    }
+    frag.update(key) { $0.active = true }
+    free(e, key, i, kernel: false)
+  }
+
+  // MARK: pte_frag_destroy, pte_free_now
+
+  func destroy(_ e: Event) {
+    let f = e.table
+    let key = geo.page(f)
+    let k = geo.index(f)
+    let owner = frag.pages[key].flatMap { frag.mmBySerial[$0.cursorOf >= 0 ? $0.cursorOf : $0.owner] }
+    ctx.record(page: key, e, mm: owner?.address)
+    let before = frag.describe(key)
+    guard geo.aligned(f), k > 0 else {
+      finding(
+        "destroy-not-cursor", e, mm: owner?.address, page: key, index: k, before: before,
+        "pte_frag_destroy(\(hex(f))): a cursor is a fragment after the first of its page")
+      return
+    }
+    guard let p = frag.pages[key] else { return }  // a cursor page from before the capture
+    let m = p.cursorOf >= 0 ? frag.mmBySerial[p.cursorOf] : nil
+    if let m, m.cursor != f || !(k..<geo.nr).allSatisfy({ [.unhanded, .unknown].contains(p.slots[$0]) }) {
+      finding(
+        "destroy-not-cursor", e, mm: m.address, page: key, index: k, before: before,
+        "pte_frag_destroy(\(hex(f))), but the cursor of mm \(hex(m.address)) is \(m.cursor.map { hex($0) } ?? "NULL")")
+      frag.update(key) { $0.refKnown = false }
+    } else if m == nil, p.refKnown, let om = frag.mmBySerial[p.owner], om.confirmed {
+      finding(
+        "destroy-not-cursor", e, mm: om.address, page: key, index: k, before: before,
+        "pte_frag_destroy(\(hex(f))), but no mm's cursor points into \(hex(key)) (mm \(hex(om.address))'s cursor is \(om.cursor.map { hex($0) } ?? "NULL"))")
+      frag.update(key) { $0.refKnown = false }
+    }
+    if let m { frag.setCursor(m, nil) }
+    let r = frag.destroy(f)
+    if r.withActive {
+      ctx.report(
+        Finding(
+          rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
+          page: key, half: k, stateBefore: before, stateAfter: "released with PG_active",
+          message:
+            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key)) and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … flags: active\" on kernels without fda4d71651f7",
+          relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
+    }
+  }
+
+  func rcuFree(_ e: Event) {
+    if let key = frag.rcuCallback() { ctx.record(page: key, e, mm: nil) }
+  }
+
+  func lost(_ e: Event) {
+    ctx.stats.lostMarkers += 1
+    ctx.stats.lostEvents += e.count
+    for m in frag.mmByAddress.values {
+      m.known = false
+      m.windows.removeAll()
+      m.race = nil
+    }
+  }
+}
+
+/// `powerpc-hash64k`: book3s64 hash MMU, 64 KiB pages, 16 × 4 KiB fragments.
+public final class PowerpcHash64KModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .hash64K }
+}
+
+/// `powerpc-radix64k`: book3s64 radix MMU, 64 KiB pages, 256 × 256 B fragments.
+public final class PowerpcRadix64KModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .radix64K }
+}
+
+/// `powerpc-8xx16k`: 8xx with 16 KiB pages, 4 × 4 KiB fragments.
+public final class Powerpc8xx16KModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .mpc8xx16K }
+}

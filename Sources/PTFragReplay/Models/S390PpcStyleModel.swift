@@ -1,0 +1,517 @@
+import PTFragEvents
+
+/// # s390 with powerpc's fragment allocator — "do it like powerpc", literal reading (proposal C3a, never posted)
+///
+/// Jason Gunthorpe: "make the PPC code common (with Hugh's proposed RCU modification) and
+/// just use it in both arches" (2023-06-29, quoted in <edaa96f-80c1-1252-acbb-71c4f045b035@google.com>;
+/// also <ZJGRa4zvsXfc43vB@ziepe.ca>, <ZJI7xkXWmjrE1yY3@ziepe.ca>). kernel-models.md §4 C3a: our
+/// construction, never posted as s390 code. It is `arch/powerpc/mm/pgtable-frag.c` (see
+/// `PowerpcModel`: `pte_fragment_alloc`, `pte_fragment_free`, `pte_free_defer` of
+/// 32cc0b7c9d50, `pte_frag_destroy` with fda4d71651f7's PG_active clear) with
+/// `PTE_FRAG_SIZE` 2 KiB and `PTE_FRAG_NR` 2 in 4 KiB pages, behind s390's entry points:
+/// `page_table_alloc` = `pte_fragment_alloc(mm, 0)`, `page_table_free` =
+/// `pte_fragment_free(table, 0)`, `page_table_free_rcu` queues `table | (h+1)` (s390's tags
+/// stay: `__tlb_remove_table` must still tell CRST (tag 0) from PTE tables), and
+/// `__tlb_remove_table` tag 1/2 calls `pte_fragment_free(table, 0)`. pgste mms use one
+/// fragment per page (a whole-page table, tag 3). `pte_frag_destroy` runs when the mm's pgd
+/// goes (`destroy_context`, after `exit_mmap` freed every table).
+///
+/// ## States
+/// Per mm: the cursor (`mm->context.pte_frag`): NULL, or the upper half of the last fresh
+/// page. Per page: `pt_frag_refcount` (2 for a cursor-made page, 1 for a race loser or a
+/// pgste page), PG_active, each half U (unhanded), H, Q (in a tlb batch), X (freed, **never
+/// reused**). No list, no A/P bits.
+///
+/// ## Transitions (E's table, kernel-models.md §6.3, with NR = 2)
+/// - alloc: the cursor half if the cursor is set (the upper half; the cursor becomes NULL),
+///   else a fresh page: lower half handed, the page becomes the cursor page (count 2).
+/// - free_now / exec (tag h+1): H/Q→X, count − 1; at 0 release now, or `call_rcu` (R) if
+///   PG_active. free_tlb: H→Q and queue `h+1`.
+/// - `pte_free_defer`: PG_active, then free (kernel 0).
+/// - mm death: destroy the cursor page's unhanded upper half (count − 1), release at 0
+///   (PG_active cleared).
+/// - `pte_free_now` (RCU): R → released.
+///
+/// ## Invariants
+/// E1–E5 with NR = 2: a freed half is never handed out again before its page is released;
+/// alloc returns exactly the cursor or a fresh page's lower half; release exactly at count 0.
+///
+/// ## Replaying a capture
+/// Only the model's own simulation shows its choices. On an s390 6.1 capture (variant A
+/// reuses freed halves from its list) the model checks each table's life and follows the
+/// kernel: a freed half the kernel hands out again is revived (count + 1), a fresh page
+/// becomes the cursor page. Occupancy then counts the kernel's choices under this model's
+/// release rule; `compare` gives the what-if figures.
+public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
+  /// 2 × 2 KiB fragments in a 4 KiB page.
+  public static let geometry = FragGeometry(pageShift: 12, fragShift: 11)
+
+  public static let rules: [Rule] = [
+    Rule("double-free", .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half already freed or in a tlb batch"),
+    Rule("free-unknown", .error, "a free of a half never handed out, or of an address that is not a 2 KiB table"),
+    Rule("exec-without-pending", .error, "__tlb_remove_table of a half that page_table_free_rcu did not queue"),
+    Rule("queue-without-pending", .error, "tlb_remove_table queued a half that page_table_free_rcu did not free"),
+    Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    Rule("alloc-busy-half", .error, "alloc returned a half that is handed out and not freed"),
+    Rule("reuse-before-release", .error, "alloc returned a freed half before its page went back to the buddy allocator (powerpc never reuses a freed fragment)"),
+    Rule("reuse-before-grace", .error, "alloc returned a half that is in a tlb batch, or of a page waiting for its RCU callback"),
+    Rule("release-with-refs", .error, "a page came back fresh while its pt_frag_refcount was not zero"),
+    Rule("alloc-not-cursor", .error, "alloc returned an unhanded half that is not the mm's cursor"),
+    Rule("alloc-fresh-while-cursor", .error, "alloc took a fresh page although the mm's cursor was set"),
+    Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, an upper half of a page the cursor never pointed to)"),
+    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
+    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule("pgste-inferred", .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
+  ]
+  static let rule = ruleIndex(rules)
+
+  public static let descriptor: ModelDescriptor = {
+    var d = ModelDescriptor(
+      id: "s390-ppc-style",
+      kernels: "never posted: pgtable-frag.c with 2 × 2 KiB fragments per 4 KiB page (kernel-models.md §4 C3a)",
+      commits: [
+        "<edaa96f-80c1-1252-acbb-71c4f045b035@google.com> Hugh Dickins 2023-06-29, quoting Jason Gunthorpe: make the PPC code common",
+        "<ZJI7xkXWmjrE1yY3@ziepe.ca> Jason Gunthorpe 2023-06-20: RCU-free the whole page, since PPC never recycles fragments",
+        "32cc0b7c9d50 powerpc: add pte_free_defer() for pgtables sharing page",
+        "fda4d71651f7 powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (assumed)",
+      ],
+      functions: [
+        "page_table_alloc (pte_fragment_alloc)", "page_table_free (pte_fragment_free)",
+        "page_table_free_rcu", "__tlb_remove_table", "pte_free_defer", "pte_free_now",
+        "pte_frag_destroy",
+      ],
+      summary:
+        "powerpc's per-mm cursor on s390: 2 × 2 KiB fragments per page, freed halves never reused, page freed (through RCU if PG_active) at count 0",
+      rules: rules)
+    d.simulationOnly = true
+    d.replayableOn = ["s390-6.1", "s390-6.6"]
+    d.checks = [
+      ModelCheck(
+        .everyReplay,
+        [
+          "double-free", "free-unknown", "exec-without-pending", "queue-without-pending",
+          "exec-tag-mismatch", "alloc-busy-half", "reuse-before-grace", "alloc-without-return",
+          "cross-mm", "leak", "pgste-inferred",
+        ],
+        "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels"),
+      ModelCheck(
+        .ownAllocator,
+        [
+          "reuse-before-release", "release-with-refs", "alloc-not-cursor",
+          "alloc-fresh-while-cursor", "alloc-divergence",
+        ],
+        "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list"),
+    ]
+    return d
+  }()
+
+  /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture), absorbed.
+  var nested: [Int32: UInt64] = [:]
+
+  public init(context: ReplayContext) {
+    super.init(context: context, geometry: Self.geometry, destroyClearsActive: true)
+  }
+
+  var checksChoices: Bool { ctx.simulating }
+
+  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
+    guard let m = frag.mmByAddress[address], m.pgste != true, let c = m.cursor else {
+      return fresh()
+    }
+    return c
+  }
+
+  public func apply(_ e: Event) {
+    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    if e.kind != .freeNow { nested[e.pid] = nil }
+    switch e.kind {
+    case .alloc: alloc(e)
+    case .allocUnreturned: allocUnreturned(e)
+    case .freeNow: freeNow(e)
+    case .freeTLB: freeTLB(e)
+    case .tlbQueue: tlbQueue(e)
+    case .tlbExec: tlbExec(e)
+    case .deferBegin: deferBegin(e)
+    case .rcuFree: if let k = frag.rcuCallback() { ctx.record(page: k, e, mm: nil) }
+    case .fragDestroy: explicitDestroy(e)
+    case .mmBirth: birth(e)
+    case .mmDeath: death(e)
+    case .lost: lost(e)
+    case .allocBegin, .deferEnd, .crstAlloc, .crstFree, .fragmentFree: break
+    }
+  }
+
+  // MARK: Helpers
+
+  @inline(__always) func split(_ t: UInt64) -> (UInt64, Int) {
+    (t & s390PageMask, t & s390HalfBit != 0 ? 1 : 0)
+  }
+
+  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mmBySerial[$0.owner] } }
+
+  func finding(
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    ctx.report(
+      Finding(
+        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
+        stateAfter: after ?? page.map { frag.describe($0) } ?? before, message: message,
+        relatedLines: related))
+  }
+
+  // MARK: page_table_alloc
+
+  func allocUnreturned(_ e: Event) {
+    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
+    let wasKnown = m.known
+    if e.count == 0 { m.known = false }
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
+      wasPredicted: wasKnown && checksChoices, rule: Self.rule["alloc-without-return"]!)
+  }
+
+  func alloc(_ e: Event) {
+    let t = e.table
+    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
+    if t == 0 {
+      ctx.stats.allocationsFailed += 1
+      return
+    }
+    let (key, i) = split(t)
+    ctx.record(page: key, e, mm: m?.address)
+    let before = frag.describe(key)
+    if t & 0x7ff != 0 {
+      finding(
+        "alloc-divergence", e, mm: m?.address, page: key, half: i, before: before,
+        "page_table_alloc returned \(hex(t)), which is not a 2 KiB-aligned table")
+      return
+    }
+    if checksChoices, let m, m.known {
+      ctx.stats.allocationsPredicted += 1
+      if m.pgste != true, let c = m.cursor, t == c {
+        _ = frag.takeFromCursor(m)
+        return
+      }
+      if (m.cursor == nil || m.pgste == true) && i == 0 && frag.pages[key] == nil {
+        return fresh(m, key)
+      }
+      let kind = frag.surprise(key, i)
+      if let (rule, why) = frag.explain(kind, key, i, busyRule: "alloc-busy-half") {
+        finding(
+          rule, e, mm: m.address, page: key, half: i, before: before,
+          "page_table_alloc returned \(hex(t)) for mm \(hex(m.address)): \(why); the model predicted \(m.pgste != true ? m.cursor.map { hex($0) } ?? "a fresh page" : "a fresh page (pgste mm)")")
+      }
+      return follow(m, key, i)
+    }
+    ctx.stats.allocationsUnverified += 1
+    // A capture: what holds on every replay, then follow the kernel.
+    if let p = frag.pages[key] {
+      let kind = frag.surprise(key, i)
+      if kind == .busy || kind == .rcuPending {
+        let (rule, why) = frag.explain(kind, key, i, busyRule: "alloc-busy-half")!
+        finding(rule, e, mm: m?.address, page: key, half: i, before: before, "page_table_alloc returned \(hex(t)): \(why)")
+      }
+      // In a tlb batch: its __tlb_remove_table is missing (A's fresh-page case covers both).
+      var queued = p.slots[i] == .queued ? [i] : []
+      if i == 0, !p.pgste, p.slots[0] != .handed, p.slots[1] == .queued { queued.append(1) }
+      for h in queued where frag.pages[key] != nil {
+        missedExec(e, m, key, h, first: h == queued[0])
+      }
+    }
+    follow(m, key, i)
+  }
+
+  /// Alloc of a half in a tlb batch: its `__tlb_remove_table` was probably missed.
+  func missedExec(_ e: Event, _ m: FragMM?, _ key: UInt64, _ h: Int, first: Bool) {
+    let f = Finding(
+      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      stateBefore: frag.describe(key), stateAfter: frag.describe(key),
+      message:
+        "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
+    ctx.report(
+      Inconclusive(
+        reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
+        message:
+          "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of page \(hex(key)) is in a tlb batch: probable missed __tlb_remove_table(\(hex(key + UInt64(h) * 0x800 + UInt64(h + 1))))",
+        wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+    frag.fragmentFree(key, h, kernel: false)
+  }
+
+  /// `__alloc_for_ptecache` for `m`: a pgste mm's page is one whole table.
+  func fresh(_ m: FragMM?, _ key: UInt64) {
+    if m?.pgste == true {
+      var p = FragPage(nr: 2, fill: .handed, ref: 1, owner: m!.serial)
+      p.pgste = true
+      frag.insert(key, p)
+      m?.liveTables += 1
+      return
+    }
+    frag.allocFresh(m, key)
+  }
+
+  /// Follows what the kernel handed out (after any finding): a fresh page becomes the
+  /// cursor page; a half the model holds is handed out (revived if freed: count + 1).
+  func follow(_ m: FragMM?, _ key: UInt64, _ i: Int) {
+    let t = key + UInt64(i) * 0x800
+    if let m, !m.known { m.known = true }
+    guard let p = frag.pages[key], !p.rcu else {
+      frag.drop(key)
+      if i == 0 {
+        if let m, m.pgste != true { frag.setCursor(m, nil) }
+        fresh(m, key)
+      } else {
+        frag.adopt(m, key, i)
+      }
+      return
+    }
+    if p.pgste {
+      frag.drop(key)
+      return fresh(m, key)
+    }
+    if let m, m.cursor == t {
+      _ = frag.takeFromCursor(m)
+      return
+    }
+    if p.slots[i] == .handed {
+      if let m, p.owner != m.serial {
+        owner(key)?.liveTables -= 1
+        m.liveTables += 1
+        frag.update(key) { $0.owner = m.serial }
+      }
+      return
+    }
+    // Revive: the kernel handed out a half this model would not.
+    frag.handOut(m, key, i)
+  }
+
+  // MARK: Frees
+
+  /// Checks a free of half `h` (`what` names the path), returning its page and half when it
+  /// applies. `accept`: the half states this path frees.
+  func checkedFree(_ e: Event, _ what: String, _ m: FragMM?, accept: [FragSlot]) -> (UInt64, Int)? {
+    let (key, h) = split(e.table)
+    ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
+    let before = frag.describe(key)
+    if e.table & 0x7ff != 0 || e.table == 0 {
+      finding(
+        "free-unknown", e, mm: e.mm, page: key, half: h, before: before,
+        "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
+      return nil
+    }
+    guard let p = frag.pages[key] else {
+      if let m, m.known {
+        finding(
+          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
+          "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address)) returned")
+        return nil
+      }
+      ctx.stats.freesUntracked += 1
+      var np = FragPage(nr: 2, fill: .unknown, ref: 0, owner: m?.serial ?? -1)
+      np.refKnown = false
+      frag.insert(key, np)
+      return (key, h)
+    }
+    if let m, p.owner >= 0, p.owner != m.serial {
+      finding(
+        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
+        "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(owner(key).map { hex($0.address) } ?? "(gone)")")
+    }
+    let s = p.rcu ? FragSlot.freed : p.slots[h]
+    if accept.contains(s) || s == .unknown {
+      if s == .unknown { ctx.stats.freesUntracked += 1 }
+      return (key, h)
+    }
+    let state: String
+    switch s {
+    case .freed: state = "already freed"
+    case .queued: state = "already in a tlb batch"
+    case .unhanded, .inFlight: state = "never handed out"
+    case .handed, .unknown: state = "handed out"
+    }
+    finding(
+      s == .unhanded ? "free-unknown" : "double-free", e, mm: e.mm ?? owner(key)?.address,
+      page: key, half: h, before: before,
+      "\(what)(\(hex(e.table))): the \(p.pgste ? "pgste table" : "\(halfName(h)) half") of \(hex(key)) is \(state)")
+    return nil
+  }
+
+  func freeNow(_ e: Event) {
+    if let t = nested.removeValue(forKey: e.pid), t == e.table { return }
+    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
+    guard let (key, h) = checkedFree(e, "page_table_free", m, accept: [.handed]) else { return }
+    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
+    frag.fragmentFree(key, h, kernel: false)
+  }
+
+  func freeTLB(_ e: Event) {
+    let m = e.mm.flatMap { frag.mmByAddress[$0] }
+    guard let (key, h) = checkedFree(e, "page_table_free_rcu", m, accept: [.handed]) else { return }
+    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
+    frag.update(key) { p in
+      p.set(h, .queued)
+      if p.pgste { p.set(1 - h, .queued) }
+    }
+  }
+
+  /// `pte_free_defer(mm, table)`: PG_active, then `pte_fragment_free(table, 0)`.
+  func deferBegin(_ e: Event) {
+    nested[e.pid] = e.table
+    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
+    guard let (key, h) = checkedFree(e, "pte_free_defer", m, accept: [.handed]) else { return }
+    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
+    frag.update(key) { $0.active = true }
+    frag.fragmentFree(key, h, kernel: false)
+  }
+
+  func tlbQueue(_ e: Event) {
+    let tag = Int(e.table & 3)
+    let (key, h) = split(e.table & ~3)
+    guard let p = frag.pages[key] else { return }
+    ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
+    if let why = tagMismatch(tag, key, h, p, e) {
+      return finding(
+        "exec-tag-mismatch", e, mm: e.mm ?? owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        before: frag.describe(key), "tlb_remove_table(\(hex(e.table))): \(why)")
+    }
+    if p.slots[h] != .queued && p.slots[h] != .unknown {
+      finding(
+        "queue-without-pending", e, mm: e.mm ?? owner(key)?.address, page: key, half: h,
+        before: frag.describe(key),
+        "tlb_remove_table(\(hex(e.table))) queues the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which page_table_free_rcu did not free")
+    }
+  }
+
+  func tlbExec(_ e: Event) {
+    let tag = Int(e.table & 3)
+    let (key, h) = split(e.table & ~3)
+    guard let p = frag.pages[key] else {
+      if tag != 0 { ctx.stats.execsUntracked += 1 }
+      return
+    }
+    ctx.record(page: key, e, mm: owner(key)?.address)
+    let before = frag.describe(key)
+    if let why = tagMismatch(tag, key, h, p, e) {
+      return finding(
+        "exec-tag-mismatch", e, mm: owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        before: before, "__tlb_remove_table(\(hex(e.table))): \(why)")
+    }
+    switch p.slots[h] {
+    case .queued, .unknown:
+      if p.slots[h] == .unknown { ctx.stats.execsUntracked += 1 }
+      frag.fragmentFree(key, h, kernel: false)
+    default:
+      finding(
+        "exec-without-pending", e, mm: owner(key)?.address, page: key, half: h, before: before,
+        "__tlb_remove_table(\(hex(e.table))) frees the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which is \(p.slots[h] == .freed ? "already freed" : p.slots[h] == .handed ? "handed out" : "never handed out"): page_table_free_rcu did not queue it")
+    }
+  }
+
+  /// Why tag `tag` does not fit half `h` of page `p` (nil: it fits). Tag 3 on a page whose
+  /// mm only ever had lower halves turns the mm into a pgste mm.
+  func tagMismatch(_ tag: Int, _ key: UInt64, _ h: Int, _ p: FragPage, _ e: Event) -> String? {
+    switch tag {
+    case 0: return "tag 0 (CRST) names a page the model holds as PTE tables"
+    case 3:
+      if p.pgste || inferPgste(e, key) { return nil }
+      return "tag 3 (pgste) on a page that is not a pgste table"
+    default:
+      if p.pgste { return "tag \(tag) on a pgste page (tag 3 expected)" }
+      if tag - 1 != h { return "tag \(tag) names the \(halfName(tag - 1)) half, the address the \(halfName(h)) half" }
+      return nil
+    }
+  }
+
+  /// A page whose upper half was never handed out, freed with tag 3: the mm allocates pgste
+  /// tables. Its pages become whole-page tables (count 1).
+  func inferPgste(_ e: Event, _ key: UInt64) -> Bool {
+    guard let m = owner(key), m.pgste != false, let p = frag.pages[key],
+      p.slots[1] == .unhanded || p.slots[1] == .unknown,
+      [.handed, .queued].contains(p.slots[0])
+    else { return false }
+    m.pgste = true
+    frag.setCursor(m, nil)
+    for k in frag.pages.keys where frag.pages[k]!.owner == m.serial {
+      let q = frag.pages[k]!
+      guard q.slots[1] == .unhanded || q.slots[1] == .unknown, [.handed, .queued].contains(q.slots[0]) else { continue }
+      frag.update(k) { p in
+        p.pgste = true
+        p.set(1, p.slots[0])
+        p.ref = 1
+        p.refKnown = true
+        p.unhandedCounted = false
+      }
+    }
+    finding(
+      "pgste-inferred", e, mm: m.address, page: key, half: nil, before: "mm \(hex(m.address))",
+      after: "pgste mm",
+      "\(hex(e.table)) is a whole-page (pgste) table of mm \(hex(m.address)), whose pages never had an upper half handed out: replayed as a pgste (KVM) mm from here on")
+    return true
+  }
+
+  // MARK: mm lifetimes, pte_frag_destroy
+
+  func birth(_ e: Event) {
+    guard let address = e.mm else { return }
+    if let old = frag.mmByAddress[address] { bury(old, e, seen: false) }
+    let m = FragMM(serial: frag.nextSerial, address: address, known: true)
+    frag.nextSerial += 1
+    m.bornLine = e.line
+    frag.mmByAddress[address] = m
+    frag.mmBySerial[m.serial] = m
+    ctx.stats.mmsBorn += 1
+    ctx.stats.mmsSeen += 1
+  }
+
+  func death(_ e: Event) {
+    guard let address = e.mm, let m = frag.mmByAddress[address] else { return }
+    bury(m, e, seen: true)
+    ctx.stats.mmsDied += 1
+  }
+
+  /// The pgd goes: every table of the mm was freed (else `leak`), then `pte_frag_destroy`
+  /// of the cursor.
+  func bury(_ m: FragMM, _ e: Event, seen: Bool) {
+    if m.liveTables > 0 {
+      var live: [UInt64] = []
+      for (k, p) in frag.pages where p.owner == m.serial {
+        for h in 0..<(p.pgste ? 1 : 2) where p.slots[h] == .handed { live.append(k + UInt64(h) * 0x800) }
+      }
+      live.sort()
+      if !live.isEmpty {
+        reportLeak(ctx, Self.rule["leak"]!, e, mm: m.address, live: live, seen: seen, page: split)
+        for t in live {
+          let (k, h) = split(t)
+          frag.update(k) { p in
+            p.set(h, .unknown)
+            if p.pgste { p.set(1, .unknown) }
+            p.refKnown = false
+          }
+        }
+      }
+    }
+    if let c = m.cursor {
+      frag.setCursor(m, nil)
+      _ = frag.destroy(c)
+    }
+    frag.forget(m)
+  }
+
+  /// An explicit `pte_frag_destroy(frag)` event (a simulation driver may send one).
+  func explicitDestroy(_ e: Event) {
+    let key = e.table & s390PageMask
+    guard let p = frag.pages[key], p.cursorOf >= 0, let m = frag.mmBySerial[p.cursorOf],
+      m.cursor == e.table
+    else { return }
+    ctx.record(page: key, e, mm: m.address)
+    frag.setCursor(m, nil)
+    _ = frag.destroy(e.table)
+  }
+
+  func lost(_ e: Event) {
+    ctx.stats.lostMarkers += 1
+    ctx.stats.lostEvents += e.count
+    for m in frag.mmByAddress.values { m.known = false }
+  }
+}

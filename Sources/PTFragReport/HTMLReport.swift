@@ -1,0 +1,258 @@
+import PTFragReplay
+
+/// One line of a plot: a strategy's occupancy over the capture.
+public struct PlotLine: Sendable {
+  public var label: String
+  /// (seconds since the capture's first event, value).
+  public var points: [(Double, Double)]
+  public var dashed: Bool
+  public init(label: String, points: [(Double, Double)], dashed: Bool = false) {
+    self.label = label
+    self.points = points
+    self.dashed = dashed
+  }
+}
+
+/// A plot: lines over the capture's time, with axes and units.
+public struct Plot: Sendable {
+  public var title: String
+  public var yUnit: String
+  public var lines: [PlotLine]
+  public init(title: String, yUnit: String, lines: [PlotLine]) {
+    self.title = title
+    self.yUnit = yUnit
+    self.lines = lines
+  }
+}
+
+/// A table of rows for the page (comparison, statistics).
+public struct HTMLTable: Sendable {
+  public var caption: String
+  public var header: [String]
+  public var rows: [[String]]
+  /// Row index to emphasise (the strategy that actually ran).
+  public var highlight: Int?
+  public init(caption: String, header: [String], rows: [[String]], highlight: Int? = nil) {
+    self.caption = caption
+    self.header = header
+    self.rows = rows
+    self.highlight = highlight
+  }
+}
+
+/// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or anything fetched):
+/// the verdict, what was replayed, the findings, tables and plots. The page is well-formed
+/// XML (XHTML syntax), so any XML parser reads it.
+public struct HTMLReport {
+  public var title: String
+  public init(title: String) { self.title = title }
+
+  public func render(run: RunReport, tables: [HTMLTable] = [], plots: [Plot] = []) -> String {
+    var o = """
+      <!DOCTYPE html>
+      <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
+      <head>
+      <meta charset="utf-8"/>
+      <title>\(esc(title))</title>
+      <style>
+      body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2430;padding:0 16px}
+      h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
+      .muted{color:#5b6576} code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12.5px}
+      .verdict{display:inline-block;padding:3px 10px;border-radius:4px;font-weight:600;color:#fff;margin-right:8px}
+      .clean{background:#1f7a3a} .fail,.error,.incomplete{background:#b42318} .inconclusive{background:#b7791f}
+      table{border-collapse:collapse;margin:6px 0 12px;width:100%} caption{text-align:left;font-weight:600;padding:4px 0}
+      th,td{border-bottom:1px solid #e3e7ee;padding:4px 8px;text-align:left;vertical-align:top}
+      th{background:#f3f5f9;font-weight:600} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+      tr.hl td{background:#fff7e0;font-weight:600}
+      .sev-error{color:#b42318;font-weight:600} .sev-warning{color:#b7791f;font-weight:600} .sev-info{color:#3b5b9a}
+      details{margin:2px 0} summary{cursor:pointer}
+      .cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
+      .card{border:1px solid #e3e7ee;border-radius:6px;padding:8px 12px;min-width:150px}
+      .card b{display:block;font-size:20px}
+      svg text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
+      </style>
+      </head>
+      <body>
+      <h1>\(esc(title))</h1>
+      <p class="muted">ptfrag \(esc(run.toolVersion)) · fail-on \(esc(run.failOn?.description ?? "never")) · exit code \(run.exitCode.rawValue)</p>
+
+      """
+    for input in run.inputs { o += section(input, failOn: run.failOn) }
+    for t in tables { o += table(t) }
+    for p in plots { o += svg(p) }
+    o += "</body>\n</html>\n"
+    return o
+  }
+
+  func section(_ i: InputReport, failOn: Severity?) -> String {
+    let v = i.verdictText(failOn: failOn)
+    var o = "<h2>\(esc(i.path))</h2>\n<p><span class=\"verdict \(v)\">\(esc(v.uppercased()))</span>"
+    if let e = i.error {
+      o += esc(e.message) + "</p>\n"
+      return o
+    }
+    guard let r = i.result else { return o + "</p>\n" }
+    o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    if let loss = r.lossReason { o += "<p class=\"sev-warning\">lost events: \(esc(loss))</p>\n" }
+    let s = r.stats
+    let errors = r.findings.filter { $0.rule.severity == .error }.count
+    o += "<div class=\"cards\">"
+    o += card("events", "\(r.events)")
+    o += card("errors", "\(errors)")
+    o += card("inconclusive", "\(r.inconclusive.count) (\(r.unexplainedInconclusive) open)")
+    o += card("allocations checked", "\(s.allocationsPredicted) / \(s.allocationsPredicted + s.allocationsUnverified)")
+    o += card("mms born", "\(s.mmsBorn)")
+    o += card("peak pages", "\(s.peakPages)")
+    o += "</div>\n"
+    // Findings.
+    o += "<table><caption>Findings (\(r.countsByRule.values.reduce(0, +)))</caption>\n"
+    o += "<tr><th class=\"num\">line</th><th>severity</th><th>rule</th><th>what happened</th><th>state</th></tr>\n"
+    if r.findings.isEmpty { o += "<tr><td colspan=\"5\" class=\"muted\">none</td></tr>\n" }
+    for f in r.findings.prefix(500) {
+      o += "<tr><td class=\"num mono\">\(f.line)</td><td class=\"sev-\(f.rule.severity)\">\(f.rule.severity)</td>"
+      o += "<td class=\"mono\">\(esc(f.rule.id))</td><td>\(esc(f.message))"
+      if !f.history.isEmpty {
+        o += "<details><summary class=\"muted\">page history</summary><div class=\"mono\">"
+        for h in f.history {
+          o += "line \(h.line): \(esc(h.kind.label))(\(hexAddress(h.table))) pid \(h.pid) cpu \(h.cpu)<br/>"
+        }
+        o += "</div></details>"
+      }
+      o += "</td><td class=\"mono\">\(esc(f.stateBefore)) → \(esc(f.stateAfter))</td></tr>\n"
+    }
+    if r.findings.count > 500 { o += "<tr><td colspan=\"5\" class=\"muted\">… \(r.findings.count - 500) more (see the JSON report)</td></tr>\n" }
+    o += "</table>\n"
+    if !r.inconclusive.isEmpty {
+      o += "<table><caption>Inconclusive (\(r.inconclusive.count))</caption>\n"
+      o += "<tr><th class=\"num\">line</th><th>reason</th><th>what</th><th>explained by</th></tr>\n"
+      for x in r.inconclusive.prefix(300) {
+        o += "<tr><td class=\"num mono\">\(x.line)</td><td class=\"mono\">\(esc(x.reason.rawValue))</td><td>\(esc(x.message))</td><td>\(esc(x.explainedBy ?? "— open —"))</td></tr>\n"
+      }
+      o += "</table>\n"
+    }
+    return o
+  }
+
+  func card(_ label: String, _ value: String) -> String {
+    "<div class=\"card\"><span class=\"muted\">\(esc(label))</span><b>\(esc(value))</b></div>"
+  }
+
+  func table(_ t: HTMLTable) -> String {
+    var o = "<table><caption>\(esc(t.caption))</caption>\n<tr>"
+    for (i, h) in t.header.enumerated() { o += "<th\(i > 0 ? " class=\"num\"" : "")>\(esc(h))</th>" }
+    o += "</tr>\n"
+    for (ri, row) in t.rows.enumerated() {
+      o += "<tr\(ri == t.highlight ? " class=\"hl\"" : "")>"
+      for (i, c) in row.enumerated() { o += "<td\(i > 0 ? " class=\"num\"" : "")>\(esc(c))</td>" }
+      o += "</tr>\n"
+    }
+    return o + "</table>\n"
+  }
+
+  static let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#a16207", "#db2777", "#4b5563"]
+
+  /// An SVG line plot with axes, ticks, units and a legend.
+  func svg(_ p: Plot) -> String {
+    let w = 1000.0
+    let h = 340.0
+    let left = 64.0
+    let right = 16.0
+    let top = 34.0
+    let bottom = 46.0
+    let pw = w - left - right
+    let ph = h - top - bottom
+    let allX = p.lines.flatMap { $0.points.map(\.0) }
+    let allY = p.lines.flatMap { $0.points.map(\.1) }
+    let xMax = max(allX.max() ?? 1, 1e-9)
+    let yMax = max(allY.max() ?? 1, 1)
+    let (yTicks, yTop) = niceTicks(yMax)
+    let (xTicks, xTop) = niceTicks(xMax)
+    func X(_ x: Double) -> Double { left + pw * x / xTop }
+    func Y(_ y: Double) -> Double { top + ph * (1 - y / yTop) }
+    var o = "<h2>\(esc(p.title))</h2>\n"
+    o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"\(esc(p.title))\">\n"
+    o += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"#fbfcfe\" stroke=\"#c9d0db\"/>\n"
+    for t in yTicks {
+      o += "<line x1=\"\(f(left))\" x2=\"\(f(left + pw))\" y1=\"\(f(Y(t)))\" y2=\"\(f(Y(t)))\" stroke=\"#e6eaf0\"/>"
+      o += "<text x=\"\(f(left - 6))\" y=\"\(f(Y(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#4b5563\">\(label(t))</text>\n"
+    }
+    for t in xTicks {
+      o += "<line x1=\"\(f(X(t)))\" x2=\"\(f(X(t)))\" y1=\"\(f(top + ph))\" y2=\"\(f(top + ph + 4))\" stroke=\"#4b5563\"/>"
+      o += "<text x=\"\(f(X(t)))\" y=\"\(f(top + ph + 17))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\">\(label(t))</text>\n"
+    }
+    o += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(h - 8))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#1d2430\">time since the first event (s)</text>\n"
+    o += "<text transform=\"translate(14 \(f(top + ph / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#1d2430\">\(esc(p.yUnit))</text>\n"
+    for (i, line) in p.lines.enumerated() {
+      let color = Self.palette[i % Self.palette.count]
+      guard let first = line.points.first else { continue }
+      // Step line: a value holds until the next point.
+      var d = "M\(f(X(first.0))) \(f(Y(first.1)))"
+      var prevY = first.1
+      for (x, y) in line.points.dropFirst() {
+        d += " H\(f(X(x)))"
+        if y != prevY { d += " V\(f(Y(y)))" }
+        prevY = y
+      }
+      d += " H\(f(X(xMax)))"
+      o += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\"\(line.dashed ? " stroke-dasharray=\"5 4\"" : "")/>\n"
+      // Legend entry.
+      let lx = left + 8 + Double(i % 4) * (pw / 4)
+      let ly = 14.0 + Double(i / 4) * 14
+      o += "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 22))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"\(line.dashed ? " stroke-dasharray=\"5 4\"" : "")/>"
+      o += "<text x=\"\(f(lx + 27))\" y=\"\(f(ly))\" font-size=\"11.5\" fill=\"#1d2430\">\(esc(line.label))</text>\n"
+    }
+    return o + "</svg>\n"
+  }
+
+  func f(_ v: Double) -> String {
+    let r = (v * 10).rounded() / 10
+    return r == r.rounded() ? String(Int(r)) : String(r)
+  }
+
+  func label(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int(v)) }
+    var s = String(v)
+    if s.count > 8 { s = String(s.prefix(8)) }
+    return s
+  }
+
+  /// Tick values 0…top at a 1/2/5 step, about five ticks.
+  func niceTicks(_ maxValue: Double) -> ([Double], Double) {
+    let raw = max(maxValue / 5, 1e-12)
+    var mag = 1.0  // the power of ten at or below raw
+    while mag > raw { mag /= 10 }
+    while mag * 10 <= raw { mag *= 10 }
+    let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+    let top = (maxValue / step).rounded(.up) * step
+    var ticks: [Double] = []
+    var k = 0.0
+    while k * step <= top + step / 2 {
+      ticks.append(k * step)
+      k += 1
+    }
+    return (ticks, max(top, step))
+  }
+}
+
+/// Escapes text for HTML/XML and drops characters XML 1.0 forbids.
+public func esc(_ s: String) -> String {
+  var o = ""
+  o.reserveCapacity(s.utf8.count)
+  for u in s.unicodeScalars {
+    switch u {
+    case "&": o += "&amp;"
+    case "<": o += "&lt;"
+    case ">": o += "&gt;"
+    case "\"": o += "&quot;"
+    case "'": o += "&#39;"
+    default:
+      let v = u.value
+      if (v < 0x20 && v != 0x9 && v != 0xA && v != 0xD) || v == 0xFFFE || v == 0xFFFF {
+        o += "\u{FFFD}"
+      } else {
+        o.unicodeScalars.append(u)
+      }
+    }
+  }
+  return o
+}

@@ -1,0 +1,84 @@
+import Testing
+
+@testable import PTFragKit
+
+/// `ptfrag probes --kernel VERSION`: the symbols each version has, and refusals.
+@Suite("Probe sets per kernel version")
+struct ProbeSetTests {
+  func probes(_ v: String) throws -> ProbeSets.ProbeSet { try ProbeSets.probes(forKernel: v) }
+  /// The probed symbols of the active (uncommented) lines.
+  func symbols(_ set: ProbeSets.ProbeSet) -> [String] {
+    set.lines.filter { !$0.hasPrefix("#") }.map { String($0.split(separator: " ")[1]) }
+  }
+
+  @Test("version strings as users type them")
+  func parsing() {
+    #expect(ProbeSets.Version(parsing: "6.1") == ProbeSets.Version(6, 1))
+    #expect(ProbeSets.Version(parsing: "v6.12") == ProbeSets.Version(6, 12))
+    #expect(ProbeSets.Version(parsing: "6.1.0-50-s390x") == ProbeSets.Version(6, 1))
+    #expect(ProbeSets.Version(parsing: "6.12.95+deb12-s390x") == ProbeSets.Version(6, 12))
+    #expect(ProbeSets.Version(parsing: "6.18-rc3") == ProbeSets.Version(6, 18))
+    #expect(ProbeSets.Version(parsing: "6") == nil)
+    #expect(ProbeSets.Version(parsing: "6.1abc") == nil)
+    #expect(ProbeSets.Version(parsing: "linux") == nil)
+  }
+
+  @Test("6.1: page_table_free_rcu and __tlb_remove_table, no pte_free_defer")
+  func v61() throws {
+    let s = try probes("6.1.0-50-s390x")
+    #expect(s.modelID == "s390-6.1")
+    let sym = symbols(s)
+    #expect(sym.contains("page_table_free_rcu") && sym.contains("__tlb_remove_table"))
+    #expect(!sym.contains("pte_free_defer") && !sym.contains("pte_free_now"))
+    #expect(s.lines.contains("r128:ptfrag/page_table_alloc_ret page_table_alloc table=$retval:x64"))
+  }
+
+  @Test("6.6: adds pte_free_defer (entry and return) and pte_free_now, last")
+  func v66() throws {
+    let s = try probes("6.6")
+    #expect(s.modelID == "s390-6.6")
+    let sym = symbols(s)
+    #expect(sym.contains("page_table_free_rcu"))
+    #expect(Array(sym.suffix(3)) == ["pte_free_defer", "pte_free_defer", "pte_free_now"])
+    #expect(s.lines.contains("p:ptfrag/pte_free_now pte_free_now head=%r2:x64"))
+  }
+
+  @Test("6.7 … 6.10 keep page_table_free_rcu; 6.11 comments it out; 6.12 has none")
+  func v67to612() throws {
+    #expect(symbols(try probes("6.10")).contains("page_table_free_rcu"))
+    let s611 = try probes("6.11")
+    #expect(!symbols(s611).contains("page_table_free_rcu") && !s611.warnings.isEmpty)
+    #expect(s611.lines.contains { $0.hasPrefix("#p:ptfrag/page_table_free_rcu") })
+    let s612 = try probes("6.12.95+deb12-s390x")
+    #expect(s612.modelID == "s390-6.7" && s612.warnings.isEmpty)
+    #expect(!s612.text.contains("page_table_free_rcu"))
+    #expect(symbols(s612).contains("__tlb_remove_table"))
+  }
+
+  @Test("6.14+: no arch __tlb_remove_table, a ptdesc warning, no model; 6.18: _noprof")
+  func v614plus() throws {
+    let s = try probes("6.14")
+    #expect(s.modelID == nil && s.warnings.count == 1 && s.warnings[0].contains("ptdesc"))
+    #expect(!symbols(s).contains("__tlb_remove_table"))
+    let n = try probes("6.18")
+    #expect(symbols(n).contains("page_table_alloc_noprof") && symbols(n).contains("crst_table_alloc_noprof"))
+    #expect(!symbols(try probes("6.17")).contains("page_table_alloc_noprof"))
+  }
+
+  @Test("every active line is a kprobe_events definition with s390 registers")
+  func syntax() throws {
+    for v in ["5.17", "6.1", "6.6", "6.7", "6.12", "6.13", "6.14", "6.18"] {
+      for l in try probes(v).lines where !l.hasPrefix("#") {
+        #expect(l.hasPrefix("p:ptfrag/") || l.hasPrefix("r:ptfrag/") || l.hasPrefix("r128:ptfrag/"), "\(l)")
+        #expect(!l.contains("%di") && !l.contains("%r1 "), "\(l)")
+      }
+    }
+  }
+
+  @Test("unknown and unsupported versions are refused")
+  func refusals() {
+    #expect(throws: ProbeSets.ProbeError.tooOld(.init(5, 10))) { try probes("5.10") }
+    #expect(throws: ProbeSets.ProbeError.tooNew(.init(7, 0))) { try probes("7.0") }
+    #expect(throws: ProbeSets.ProbeError.unparsable("abc")) { try probes("abc") }
+  }
+}

@@ -1,0 +1,107 @@
+import PTFragEvents
+import PTFragKit
+import PTFragReport
+import PTFragReplay
+import XCTest
+
+let fixtures: String = {
+  var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+  parts.removeLast(3)
+  return parts.joined(separator: "/") + "/Fixtures"
+}()
+
+/// The expectations a fixture declares in its header comments:
+/// `# expect: RULE@LINE`, `# expect-inconclusive: REASON@LINE`, `# args: --kprobe-profile F`.
+struct FixtureExpectations {
+  var findings: [String] = []
+  var inconclusive: [String] = []
+  var profile: String? = nil
+
+  init(path: String) throws {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    for line in text.split(separator: "\n") where line.hasPrefix("# ") {
+      if line.hasPrefix("# expect: ") {
+        findings.append(String(line.dropFirst("# expect: ".count)))
+      } else if line.hasPrefix("# expect-inconclusive: ") {
+        inconclusive.append(String(line.dropFirst("# expect-inconclusive: ".count)))
+      } else if line.hasPrefix("# args: --kprobe-profile ") {
+        let name = line.dropFirst("# args: --kprobe-profile ".count)
+        profile = (path as NSString).deletingLastPathComponent + "/" + name
+      }
+    }
+  }
+}
+
+/// One fixture per rule of kernel-models.md §2.6: each must produce exactly its finding at
+/// exactly its line, and nothing else.
+final class RuleFixtureTests: XCTestCase {
+  func run(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let path = fixtures + "/rules/\(name).trace"
+    let exp = try FixtureExpectations(path: path)
+    let report = try Analyzer.analyze(
+      path: path, options: AnalyzeOptions(modelID: "s390-6.1", profilePath: exp.profile))
+    let r = try XCTUnwrap(report.result, file: file, line: line)
+    let got = r.findings.map { "\($0.rule.id)@\($0.line)" }.sorted()
+    XCTAssertEqual(got, exp.findings.sorted(), "\(name): findings", file: file, line: line)
+    let gotI = r.inconclusive.map { "\($0.reason.rawValue)@\($0.line)" }.sorted()
+    XCTAssertEqual(gotI, exp.inconclusive.sorted(), "\(name): inconclusive", file: file, line: line)
+    XCTAssertEqual(report.read.malformed, 0, "\(name): malformed lines", file: file, line: line)
+  }
+
+  func testClean() throws { try run("clean") }
+  func testDoubleFree() throws { try run("double-free") }
+  func testDoubleFreeThroughQueue() throws { try run("double-free-queue") }
+  func testFreeUnknown() throws { try run("free-unknown") }
+  func testFreeUnknownMisaligned() throws { try run("free-unknown-misaligned") }
+  func testExecWithoutPending() throws { try run("exec-without-pending") }
+  func testQueueWithoutPending() throws { try run("queue-without-pending") }
+  func testExecTagMismatch() throws { try run("exec-tag-mismatch") }
+  func testExecTagMismatchPgsteTag() throws { try run("exec-tag-mismatch-pgste") }
+  func testReuseBeforeGrace() throws { try run("reuse-before-grace") }
+  func testReuseBeforeGraceNotExplicableByMisses() throws { try run("reuse-before-grace-not-explicable") }
+  func testMissedExecAtHead() throws { try run("missed-exec-head") }
+  func testTLBExecMissing() throws { try run("tlb-exec-missing") }
+  func testSynchronousExecDoesNotOrderBatches() throws { try run("sync-exec-does-not-order") }
+  func testAnOpenGatherIsNotOrdered() throws { try run("open-gather-orders-nothing") }
+  func testMissedExecSupersededByLaterEntries() throws { try run("missed-exec-superseded") }
+  func testMissedExecFreshPage() throws { try run("missed-exec-fresh") }
+  func testAllocBusyHalf() throws { try run("alloc-busy-half") }
+  func testAllocNotHead() throws { try run("alloc-not-head") }
+  func testAllocFreshWhileHeadUsable() throws { try run("alloc-fresh-while-head-usable") }
+  func testAllocListedWhileFresh() throws { try run("alloc-listed-while-fresh") }
+  func testAllocDivergenceMisaligned() throws { try run("alloc-divergence") }
+  func testAllocDivergenceUnseenUpper() throws { try run("alloc-divergence-upper") }
+  func testAllocWithoutReturn() throws { try run("alloc-without-return") }
+  func testAllocWithoutReturnNoProfile() throws { try run("alloc-without-return-no-profile") }
+  func testReleaseWhileListed() throws { try run("release-while-listed") }
+  func testReleaseWithBits() throws { try run("release-with-bits") }
+  func testCrossMM() throws { try run("cross-mm") }
+  func testLeak() throws { try run("leak") }
+  func testPgsteInferred() throws { try run("pgste-inferred") }
+  func testLostEventsMakeDivergencesInconclusive() throws {
+    try run("lost-events")
+    let r = try Analyzer.analyze(
+      path: fixtures + "/rules/lost-events.trace", options: AnalyzeOptions(modelID: "s390-6.1"))
+    XCTAssertEqual(r.result?.verdict(failOn: .error), .inconclusive)
+    XCTAssertEqual(r.exitCode(failOn: .error), .inconclusive)
+  }
+  func testConcurrencyTransientP() throws { try run("concurrency-transient-p") }
+  func testConcurrencyExecInsideWindow() throws { try run("concurrency-window-exec") }
+  func testConcurrencyFreeInsideWindow() throws { try run("concurrency-window-free") }
+  func testUnreturnedAtEnd() throws { try run("unreturned-at-end") }
+
+  /// Every fixture in Fixtures/rules has a test above, and every rule of the model has a
+  /// fixture that fires it.
+  func testEveryFixtureAndEveryRuleIsCovered() throws {
+    let names = try FileManager.default.contentsOfDirectory(atPath: fixtures + "/rules")
+      .filter { $0.hasSuffix(".trace") }.map { String($0.dropLast(6)) }
+    XCTAssertEqual(names.count, 35, "a fixture without a test above: \(names.sorted())")
+    var fired = Set<String>()
+    for n in names {
+      fired.formUnion(try FixtureExpectations(path: fixtures + "/rules/\(n).trace").findings.map {
+        String($0.split(separator: "@")[0])
+      })
+    }
+    XCTAssertEqual(fired, Set(S390v61Model.rules.map(\.id)))
+  }
+}

@@ -114,6 +114,11 @@ public final class ReplayContext {
   /// The page left the allocator: its history moves to a bounded recently-released set.
   public func released(page: UInt64) {
     guard let h = histories.removeValue(forKey: page) else { return }
+    if recentlyReleased[page] != nil {
+      // Released before and still remembered: keep its slot in the order, newest history.
+      recentlyReleased[page] = h
+      return
+    }
     if releasedOrder.count < recentlyReleasedCap {
       releasedOrder.append(page)
     } else {

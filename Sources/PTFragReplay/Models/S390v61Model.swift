@@ -184,6 +184,8 @@ public class S390v61Model: AllocatorModel {
     var liveTables = 0
     var pgste: Tri = .unknown
     var windows: [Window] = []
+    /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
+    var headCounted = 0
     /// A concurrent list push may have landed on either side of a fresh page.
     var ambiguousSince: Int? = nil
     /// The last `page_table_free` that pushed a page to the front (its transient P).
@@ -390,15 +392,44 @@ public class S390v61Model: AllocatorModel {
   /// Self-check for tests: the kept occupancy equals a full recount.
   public func occupancyMatchesRecount() -> Bool {
     let kept = (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+    let keptByMM = ctx.mmBook.currentByMM
     recount()
     return kept == (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+      && keptByMM == ctx.mmBook.currentByMM
   }
 
   func recount() {
     tally = Tally()
     for k in pages.keys { tally += contribution(k) }
     headsWithFree = mmByAddress.values.reduce(0) { $0 + headFree($1) }
+    guard ctx.mmBook.enabled else { return }
+    var byMM: [Int32: (UInt64, Occupancy)] = [:]
+    for (k, p) in pages where p.owner >= 0 {
+      byMM[p.owner, default: (mmBySerial[p.owner]?.address ?? 0, Occupancy())].1.add(slots(contribution(k)))
+    }
+    for m in mmByAddress.values {
+      m.headCounted = headFree(m)
+      if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
+    }
+    addToRecount(&byMM)
+    ctx.mmBook.replaceAll(byMM)
   }
+
+  // MARK: Per-mm occupancy (`ctx.mmBook`), kept with the tally
+
+  /// One page's tally as an occupancy.
+  func slots(_ t: Tally) -> Occupancy {
+    s390PageOccupancy(live: t.live, pending: t.pending, unknown: t.unknown, free: t.free, freeListed: t.freeListed)
+  }
+
+  /// Re-counts `m`'s head into its book entry.
+  func syncHead(_ m: MM?) {
+    guard let m else { return }
+    syncHeadCount(ctx, m.serial, m.address, now: headFree(m), counted: &m.headCounted)
+  }
+
+  /// What a subclass holds outside `pages` (B: pages waiting in R), per mm, for a recount.
+  func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {}
 
   public var occupancy: Occupancy {
     var o = Occupancy()
@@ -420,6 +451,13 @@ public class S390v61Model: AllocatorModel {
     }
   }
 
+  /// Simulation: the s390 fragment vocabulary; a kernel without `pte_free_defer` (≤ v6.5,
+  /// per the descriptor's functions) frees khugepaged's table with `pte_free` instead.
+  public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
+    let hasDefer = Self.descriptor.functions.contains("pte_free_defer")
+    s390FragmentEvents(for: op, deferAs: hasDefer ? .deferBegin : .freeNow, emit)
+  }
+
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
     step(e)
@@ -435,8 +473,10 @@ public class S390v61Model: AllocatorModel {
     let key = (e.table & ~3) & s390PageMask
     let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
     let ownerBefore = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+    let serialBefore = touchesPage ? pages[key]?.owner ?? -1 : -1
     let named = e.mm.flatMap { mmByAddress[$0] }
-    if touchesPage { tally -= contribution(key) }
+    let tallyBefore = touchesPage ? contribution(key) : Tally()
+    if touchesPage { tally -= tallyBefore }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
     let findingsBefore = ctx.findingCount
     dispatch(e)
@@ -447,10 +487,23 @@ public class S390v61Model: AllocatorModel {
       needsRecount = false
       recount()
     } else {
-      if touchesPage { tally += contribution(key) }
+      let tallyAfter = touchesPage ? contribution(key) : Tally()
+      if touchesPage { tally += tallyAfter }
       let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
+      if ctx.mmBook.enabled {
+        // By the page's owner serial: a dead mm's pending halves stay its own until they go.
+        let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+        if touchesPage {
+          let sb = serialBefore, sa = pages[key]?.owner ?? -1
+          ctx.mmBook.adjust(sb, mmBySerial[sb]?.address, slots(tallyBefore), sign: -1)
+          ctx.mmBook.adjust(sa, mmBySerial[sa]?.address, slots(tallyAfter))
+        }
+        syncHead(ownerBefore)
+        if namedAfter !== ownerBefore { syncHead(namedAfter) }
+        if ownerAfter !== ownerBefore && ownerAfter !== namedAfter { syncHead(ownerAfter) }
+      }
     }
   }
 
@@ -728,11 +781,13 @@ public class S390v61Model: AllocatorModel {
     } else {
       ctx.report(base)
     }
-    // Resynchronise on what the kernel did.
+    // Resynchronise on what the kernel did: the missing executions ran.
     if isFreshCase {
+      for ph in 0..<2 where p[ph] == .pending { ctx.inferred(.exec(table: key + UInt64(ph) * 0x800)) }
       release(key)
       freshPage(m, key, 0)
     } else {
+      ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
       pages[key]![h] = .free
       pages[key]!.queued &= ~(1 << UInt8(h))
       if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
@@ -1119,6 +1174,7 @@ public class S390v61Model: AllocatorModel {
 
   /// I8: by the time the pgd goes, exit_mmap has freed every table of the mm.
   func bury(_ m: MM, _ e: Event, seen: Bool) {
+    ctx.mmBook.died(m.serial)
     if m.liveTables > 0 || m.listCount > 0 {
       var live: [(UInt64, Int)] = []
       for (k, p) in pages where p.owner == m.serial {

@@ -59,7 +59,10 @@ public struct ComparisonTable: Sendable {
     let d = v - base
     let sign = d > 0 ? "+" : d < 0 ? "−" : "±"
     var s = sign + formatBytes(abs(d))
-    if base > 0 { s += " (\(sign)\(formatMean((abs(d) / base * 1000).rounded() / 10))%)" }
+    if base > 0 {
+      let pct = abs(d) / base * 100
+      s += pct > 0 && pct < 0.1 ? " (\(sign)<0.1%)" : " (\(sign)\(formatMean((pct * 10).rounded() / 10))%)"
+    }
     return s
   }
 

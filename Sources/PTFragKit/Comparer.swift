@@ -73,11 +73,12 @@ public enum Comparer {
           series: s.series, callbacksRun: s.callbacksRun, callbacksPending: s.callbacksPending,
           selfCheck: s.selfCheck))
     }
-    var report = CompareReport(
-      input: replay, graceNs: graceNs, graceSource: source, workload: driver.recorder.counts,
+    // The report shows pass 1, exactly what `analyze` says (pass 2 replays the same events
+    // through the same model, so its occupancy is the same; only an auto-detection note
+    // can differ).
+    return CompareReport(
+      input: first, graceNs: graceNs, graceSource: source, workload: driver.recorder.counts,
       strategies: rows)
-    report.input.modelSelection = first.modelSelection
-    return report
   }
 
   /// The strategies `ids` name (every registered model when empty), in the given order.

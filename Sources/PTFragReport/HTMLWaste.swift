@@ -68,7 +68,7 @@ extension HTMLReport {
             let m = t.mean
             return [
               hexAddress(rec.mm),
-              "\(formatTimestamp(t.firstNs ?? 0))–\(formatTimestamp(t.lastNs))\(rec.died ? "" : " (alive)")",
+              "\(formatTimestamp(t.firstNs ?? 0))–\(formatTimestamp(t.lastNs))\(rec.lifeNote)",
               String(t.peak.pagesHeld), formatMean(m?.pagesHeld ?? 0), String(t.peak.live),
               formatMean(m?.live ?? 0), formatMean(m?.reusableNow ?? 0), formatMean(m?.reusableLater ?? 0),
               formatMean(m?.stranded ?? 0), t.heldLiveRatio.map(formatRatio) ?? "–",

@@ -104,10 +104,18 @@ extension TextReport {
       let t = r.timeline
       guard let m = t.mean else { continue }
       let waste = "\(formatMean(m.reusableNow)) / \(formatMean(m.reusableLater)) / \(formatMean(m.stranded))"
-      let life = "\(formatTimestamp(t.firstNs ?? 0))–\(formatTimestamp(t.lastNs))\(r.died ? "" : " (alive at end)")"
+      let life = "\(formatTimestamp(t.firstNs ?? 0))–\(formatTimestamp(t.lastNs))\(r.lifeNote)"
       o += "\(indent)  \(pad(hexAddress(r.mm), 12, left: true)) \(pad(String(t.peak.pagesHeld), 10)) \(pad(formatMean(m.pagesHeld), 10)) \(pad(String(t.peak.live), 9)) \(pad(formatMean(m.live), 9)) \(pad(waste, 38)) \(pad(t.heldLiveRatio.map(formatRatio) ?? "–", 9))  \(life)\n"
     }
     return o
+  }
+}
+
+extension MMOccupancyRecord {
+  /// How the mm's life in the report ended, when not by its death with nothing held.
+  public var lifeNote: String {
+    if !died { return " (alive at the end)" }
+    return timeline.current.pagesHeld > 0 ? " (dead; pages held at the end)" : ""
   }
 }
 

@@ -20,8 +20,6 @@ extension Occupancy {
       && reusableLater == 0 && stranded == 0
   }
 
-  /// The additive fields, for comparisons that ignore the geometry.
-  var counts: [Int] { [pagesHeld, live, pending, unknown, reusableNow, reusableLater, stranded] }
 }
 
 /// One mm's occupancy over its life in the capture (`MMOccupancyBook`).
@@ -48,6 +46,7 @@ public struct MMOccupancyRecord: Sendable {
 /// pages held; `droppedFinished` counts the others).
 public struct MMOccupancyBook: Sendable {
   struct Entry: Sendable {
+    var serial: Int32
     var mm: UInt64
     var now = Occupancy()
     var timeline = OccupancyTimeline()
@@ -61,59 +60,97 @@ public struct MMOccupancyBook: Sendable {
   public var maxFinished = 10_000
   public private(set) var droppedFinished = 0
 
-  private var open: [Int32: Entry] = [:]
-  private var dirty: [Int32] = []
+  /// Open entries live in `entries` (slots reused); `index` maps a serial to its slot.
+  private var index: [Int32: Int] = [:]
+  private var entries: [Entry] = []
+  private var freeSlots: [Int] = []
+  /// Slots touched by the current event.
+  private var dirty: [Int] = []
   private var finished: [MMOccupancyRecord] = []
 
   public init() {}
 
-  /// Adds `sign` × `d` to mm `serial` (at `address`; the address of an mm seen first is
-  /// taken from its first adjustment). Serial −1 (owner unknown) is not followed.
+  /// The slot of `serial`'s entry, created (with the address `address()` gives) if needed.
   @inline(__always)
-  public mutating func adjust(_ serial: Int32, _ address: UInt64?, _ d: Occupancy, sign: Int = 1) {
-    guard enabled, serial >= 0 else { return }
-    if open[serial] == nil { open[serial] = Entry(mm: address ?? 0) }
-    open[serial]!.now.add(d, sign: sign)
-    if !open[serial]!.dirty {
-      open[serial]!.dirty = true
-      dirty.append(serial)
+  private mutating func slot(_ serial: Int32, _ address: () -> UInt64?) -> Int {
+    if let i = index[serial] { return i }
+    let e = Entry(serial: serial, mm: address() ?? 0)
+    let i: Int
+    if let f = freeSlots.popLast() {
+      entries[f] = e
+      i = f
+    } else {
+      entries.append(e)
+      i = entries.count - 1
     }
+    index[serial] = i
+    return i
+  }
+
+  @inline(__always)
+  private mutating func touch(_ i: Int) {
+    if !entries[i].dirty {
+      entries[i].dirty = true
+      dirty.append(i)
+    }
+  }
+
+  /// Adds `sign` × `d` to mm `serial` (at `address`, read only for an mm seen first).
+  /// Serial −1 (owner unknown) is not followed.
+  @inline(__always)
+  public mutating func adjust(
+    _ serial: Int32, _ address: @autoclosure () -> UInt64?, _ d: Occupancy, sign: Int = 1
+  ) {
+    guard enabled, serial >= 0 else { return }
+    let i = slot(serial, address)
+    entries[i].now.add(d, sign: sign)
+    touch(i)
+  }
+
+  /// A page changed during an event: its share `before` leaves mm `serialBefore`, its share
+  /// `after` goes to `serialAfter` (the same mm, mostly). Nothing when nothing changed.
+  @inline(__always)
+  public mutating func move(
+    from serialBefore: Int32, _ before: Occupancy, to serialAfter: Int32, _ after: Occupancy,
+    address: (Int32) -> UInt64?
+  ) {
+    guard enabled else { return }
+    if serialBefore == serialAfter {
+      guard serialBefore >= 0, before != after else { return }
+      let i = slot(serialBefore) { address(serialBefore) }
+      entries[i].now.add(before, sign: -1)
+      entries[i].now.add(after)
+      touch(i)
+      return
+    }
+    adjust(serialBefore, address(serialBefore), before, sign: -1)
+    adjust(serialAfter, address(serialAfter), after)
   }
 
   /// The mm died (its pgd was freed): once it holds nothing, its record is finished.
   public mutating func died(_ serial: Int32) {
-    guard enabled, open[serial] != nil else { return }
-    open[serial]!.died = true
-    if !open[serial]!.dirty {
-      open[serial]!.dirty = true
-      dirty.append(serial)
-    }
+    guard enabled, let i = index[serial] else { return }
+    entries[i].died = true
+    touch(i)
   }
 
   /// Replaces every mm's occupancy by a recount (`byMM`: serial → address, occupancy); mms
   /// not in it hold nothing.
   public mutating func replaceAll(_ byMM: [Int32: (UInt64, Occupancy)]) {
     guard enabled else { return }
-    for s in open.keys where byMM[s] == nil && !open[s]!.now.isEmpty {
-      let geometry = open[s]!.now
-      open[s]!.now = Occupancy()
-      open[s]!.now.pageBytes = geometry.pageBytes
-      open[s]!.now.slotsPerPage = geometry.slotsPerPage
-      markDirty(s)
+    for (s, i) in index where byMM[s] == nil && !entries[i].now.isEmpty {
+      let geometry = entries[i].now
+      entries[i].now = Occupancy()
+      entries[i].now.pageBytes = geometry.pageBytes
+      entries[i].now.slotsPerPage = geometry.slotsPerPage
+      touch(i)
     }
     for (s, (address, o)) in byMM where s >= 0 {
-      if open[s] == nil { open[s] = Entry(mm: address) }
-      if open[s]!.now.counts != o.counts || open[s]!.now.slotsPerPage != o.slotsPerPage {
-        open[s]!.now = o
-        markDirty(s)
+      let i = slot(s) { address }
+      if entries[i].now != o {
+        entries[i].now = o
+        touch(i)
       }
-    }
-  }
-
-  private mutating func markDirty(_ s: Int32) {
-    if !open[s]!.dirty {
-      open[s]!.dirty = true
-      dirty.append(s)
     }
   }
 
@@ -121,15 +158,16 @@ public struct MMOccupancyBook: Sendable {
   @inline(__always)
   public mutating func commit(atNs ns: UInt64) {
     guard !dirty.isEmpty else { return }
-    for s in dirty {
-      guard var e = open[s] else { continue }
-      e.dirty = false
-      e.timeline.observe(e.now, atNs: ns)
-      if e.died && e.now.isEmpty {
-        open[s] = nil
-        keep(MMOccupancyRecord(mm: e.mm, serial: s, died: true, timeline: e.timeline))
-      } else {
-        open[s] = e
+    for i in dirty {
+      entries[i].dirty = false
+      let now = entries[i].now
+      entries[i].timeline.observe(now, atNs: ns)
+      if entries[i].died && now.isEmpty {
+        let e = entries[i]
+        index[e.serial] = nil
+        freeSlots.append(i)
+        entries[i].timeline = OccupancyTimeline()
+        keep(MMOccupancyRecord(mm: e.mm, serial: e.serial, died: true, timeline: e.timeline))
       }
     }
     dirty.removeAll(keepingCapacity: true)
@@ -157,7 +195,7 @@ public struct MMOccupancyBook: Sendable {
   /// The current occupancy of every followed mm with something held (for self-checks).
   public var currentByMM: [Int32: Occupancy] {
     var out: [Int32: Occupancy] = [:]
-    for (s, e) in open where !e.now.isEmpty { out[s] = e.now }
+    for (s, i) in index where !entries[i].now.isEmpty { out[s] = entries[i].now }
     return out
   }
 
@@ -165,10 +203,11 @@ public struct MMOccupancyBook: Sendable {
   /// pages held (then mean), at most `maxFinished`.
   public func records(endNs: UInt64) -> [MMOccupancyRecord] {
     var all = finished
-    for (s, e) in open where e.timeline.samples > 0 {
+    for i in index.values where entries[i].timeline.samples > 0 {
+      let e = entries[i]
       var t = e.timeline
       t.observe(e.now, atNs: max(endNs, t.lastNs))
-      all.append(MMOccupancyRecord(mm: e.mm, serial: s, died: e.died, timeline: t))
+      all.append(MMOccupancyRecord(mm: e.mm, serial: e.serial, died: e.died, timeline: t))
     }
     all.sort(by: Self.order)
     return Array(all.prefix(maxFinished))
@@ -176,6 +215,7 @@ public struct MMOccupancyBook: Sendable {
 
   /// Records beyond `maxFinished` left out of `records` (never kept, or cut at the end).
   public func dropped(endNs: UInt64) -> Int {
-    droppedFinished + max(0, finished.count + open.values.filter { $0.timeline.samples > 0 }.count - maxFinished)
+    let open = index.values.filter { entries[$0].timeline.samples > 0 }.count
+    return droppedFinished + max(0, finished.count + open - maxFinished)
   }
 }

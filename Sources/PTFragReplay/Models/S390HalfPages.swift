@@ -314,9 +314,9 @@ public class S390HalfPagesModel: RCUCallbackSource {
       headsWithFree += after - headsBefore
       if ctx.mmBook.enabled {
         if touchesPage {
-          let sa = pages[key]?.owner ?? -1
-          ctx.mmBook.adjust(serialBefore, mmBySerial[serialBefore]?.address, tallyBefore.occupancy, sign: -1)
-          ctx.mmBook.adjust(sa, mmBySerial[sa]?.address, tallyAfter.occupancy)
+          ctx.mmBook.move(
+            from: serialBefore, tallyBefore.occupancy, to: pages[key]?.owner ?? -1, tallyAfter.occupancy,
+            address: { mmBySerial[$0]?.address })
         }
         syncHead(ownerBefore)
         if namedAfter !== ownerBefore { syncHead(namedAfter) }

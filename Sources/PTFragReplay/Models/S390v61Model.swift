@@ -496,9 +496,9 @@ public class S390v61Model: AllocatorModel {
         // By the page's owner serial: a dead mm's pending halves stay its own until they go.
         let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
         if touchesPage {
-          let sb = serialBefore, sa = pages[key]?.owner ?? -1
-          ctx.mmBook.adjust(sb, mmBySerial[sb]?.address, slots(tallyBefore), sign: -1)
-          ctx.mmBook.adjust(sa, mmBySerial[sa]?.address, slots(tallyAfter))
+          ctx.mmBook.move(
+            from: serialBefore, slots(tallyBefore), to: pages[key]?.owner ?? -1, slots(tallyAfter),
+            address: { mmBySerial[$0]?.address })
         }
         syncHead(ownerBefore)
         if namedAfter !== ownerBefore { syncHead(namedAfter) }

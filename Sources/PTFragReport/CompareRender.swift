@@ -126,12 +126,18 @@ extension CompareReport {
     for s in strategies where s.callbacksPending > 0 {
       out.append("\(s.descriptor.id): \(s.callbacksPending) RCU callbacks still pending when the capture ended (counted as pending)")
     }
+    // What the replay itself found (the workload carries it, e.g. a leak).
+    let captured = Set((input.result?.findings.map(\.rule.id) ?? []) + (input.result?.inconclusive.compactMap(\.wouldBeRule) ?? []))
     for s in strategies where !s.selfCheck.isEmpty {
-      let kernelBugs = s.selfCheck.filter { $0.hasPrefix("released-with-active ") }.count
-      let what =
-        kernelBugs == s.selfCheck.count
-        ? "its kernel's own bug fires on this workload (fda4d71651f7 fixed it)"
-        : "the simulation broke the model's rules: a ptfrag bug, please report it"
+      let rules = Set(s.selfCheck.map { String($0.prefix { $0 != " " }) })
+      let what: String
+      if rules.isSubset(of: captured) {
+        what = "the capture's own \(rules.sorted().joined(separator: ", ")), carried by the workload"
+      } else if rules.isSubset(of: captured.union(["released-with-active"])) {
+        what = "its kernel's own bug fires on this workload (fda4d71651f7 fixed it)"
+      } else {
+        what = "the simulation broke the model's rules: a ptfrag bug, please report it"
+      }
       out.append("\(s.descriptor.id): \(s.selfCheck.count) finding(s) on its own simulation — \(what): \(s.selfCheck.prefix(3).joined(separator: "; "))")
     }
     return out

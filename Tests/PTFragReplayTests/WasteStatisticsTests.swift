@@ -250,6 +250,16 @@ final class CompareFixtureTests: XCTestCase {
     XCTAssertTrue(c.notes.contains { $0.hasPrefix("s390-6.6 simulated differs from the replay") }, "\(c.notes)")
   }
 
+  /// A capture whose mm dies with a table never freed: every strategy sees the same leak on
+  /// its own simulation, and the report says it is the capture's, not a ptfrag bug.
+  func testFindingsTheWorkloadCarriesAreNamedAsTheCaptures() throws {
+    let c = try compare("Fixtures/rules/leak.trace", models: ["s390-6.1", "s390-6.7"])
+    XCTAssertEqual(c.input.result?.findings.map(\.rule.id), ["leak"])
+    for s in c.strategies { XCTAssertEqual(s.selfCheck.map { String($0.prefix(5)) }, ["leak "], s.descriptor.id) }
+    XCTAssertEqual(c.notes.filter { $0.contains("the capture's own leak, carried by the workload") }.count, 2, "\(c.notes)")
+    XCTAssertFalse(c.notes.contains { $0.contains("ptfrag bug") })
+  }
+
   /// The real 6.1 capture: every strategy is compared; the 6.1 row equals the replay.
   func testRealSixOneSampleEveryStrategyAndTheRanRowEqualsTheReplay() throws {
     var options = CompareOptions(analyze: AnalyzeOptions(modelID: "auto"))

@@ -120,11 +120,13 @@ extension HTMLReport {
   func compareSection(_ c: CompareReport) -> String {
     var o = "<h2>Strategies on the same workload</h2>\n"
     if let ran = c.ranStrategy, let base = c.ranMeanBytesHeld {
-      let best = c.strategies.min { ($0.timeline.meanPagesHeld ?? 0) * Double($0.timeline.pageBytes) < ($1.timeline.meanPagesHeld ?? 0) * Double($1.timeline.pageBytes) }
+      func held(_ s: StrategyResult) -> Double { (s.timeline.meanPagesHeld ?? 0) * Double(s.timeline.pageBytes) }
+      let least = c.strategies.map(held).min() ?? base
+      let best = c.strategies.filter { held($0) == least }.map(\.descriptor.id)
       o += "<p class=\"lead\">The kernel ran <b>\(esc(ran.descriptor.id))</b>, holding <b>\(esc(formatBytes(base)))</b> of page tables on average"
-      if let best, let bm = best.timeline.meanPagesHeld, bm * Double(best.timeline.pageBytes) < base {
-        let b = bm * Double(best.timeline.pageBytes)
-        o += "; the least on this workload: <b>\(esc(best.descriptor.id))</b> with \(esc(formatBytes(b))) (\(esc(ComparisonTable.delta(b, base))))"
+      if least < base {
+        let pct = formatMean(((base - least) / base * 1000).rounded() / 10)
+        o += "; the least on this workload: <b>\(esc(best.joined(separator: ", ")))</b> with \(esc(formatBytes(least))), \(esc(formatBytes(base - least))) (\(pct)%) less"
       } else {
         o += "; no other strategy holds less on this workload"
       }

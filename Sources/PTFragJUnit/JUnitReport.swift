@@ -117,6 +117,12 @@ public struct JUnitReport: Sendable {
       p.append(P("findings.known", String(known)))
       p.append(P("inconclusive", String(r.inconclusive.count + r.droppedInconclusive)))
       if let ratio = r.stats.occupancy.wasteRatio { p.append(P("waste-ratio", formatRatio(ratio))) }
+      // The waste statistics (kernel-models.md §8): peak and time-weighted mean of each.
+      for f in r.stats.occupancy.wasteFigures {
+        p.append(P("waste.\(f.key).peak", String(f.peak)))
+        p.append(P("waste.\(f.key).mean", formatRatio(f.mean)))
+      }
+      if let hl = r.stats.occupancy.heldLiveRatio { p.append(P("waste.held-live-ratio", formatRatio(hl))) }
     }
     if let max = run.maxWasteRatio { p.append(P("max-waste-ratio", formatRatio(max))) }
     if let b = run.baselinePath { p.append(P("baseline", b)) }

@@ -43,6 +43,26 @@ public enum JUnitSchema {
     return sink.messages
   }
 
+  /// The problems libxml2 finds parsing `xml` as XML 1.0 (no network, no DTD loading),
+  /// `line N: message` each; empty when the document is well-formed. The HTML reports are
+  /// XHTML, so this checks them too.
+  public static func wellFormedProblems(xml: [UInt8], name: String = "document.xml") -> [String] {
+    xmlInitParser()
+    let sink = ErrorSink()
+    let ctxPtr = Unmanaged.passUnretained(sink).toOpaque()
+    xmlSetStructuredErrorFunc(ctxPtr, collect)
+    defer { xmlSetStructuredErrorFunc(nil, nil) }
+    let options = Int32(XML_PARSE_NONET.rawValue)
+    let doc = xml.withUnsafeBufferPointer { b in
+      b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) {
+        xmlReadMemory($0, Int32(b.count), name, nil, options)
+      }
+    }
+    guard let doc else { return sink.messages.isEmpty ? ["not well-formed XML"] : sink.messages }
+    xmlFreeDoc(doc)
+    return sink.messages
+  }
+
   public struct SchemaError: Error, CustomStringConvertible {
     public var description: String
   }

@@ -20,6 +20,8 @@ public struct AnalyzeOptions: Sendable {
   /// Read and parse on a second thread while this one normalizes and replays (when the machine has
   /// two or more CPUs). Same results either way; false runs everything on one thread.
   public var pipelined: Bool
+  /// Called now and then with the bytes read so far (progress on a terminal); nil: none.
+  public var progress: (@Sendable (UInt64) -> Void)? = nil
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
     profilePath: String? = nil, malformedTolerance: Int = 1000,
@@ -70,8 +72,8 @@ public enum Analyzer {
   /// buffer and the rest of the stream. The input is read once (standard input works). When
   /// detection refuses, the report's error is exit 64 (nothing decisive: give `--model`) or 65
   /// (contradictory evidence, or a v6.14+ capture), and reading stops there.
-  public static func analyze(path: String, options: AnalyzeOptions) throws(AnalyzeError)
-    -> InputReport
+  public static func analyze(path: String, options: AnalyzeOptions, tap: ReplayTap? = nil)
+    throws(AnalyzeError) -> InputReport
   {
     let auto = options.modelID == autoModelID
     var fixedModel: (any AllocatorModel.Type)? = nil
@@ -94,7 +96,7 @@ public enum Analyzer {
         ? VariantDetector(
           profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
           maxEvents: options.detectionLookahead)
-        : nil)
+        : nil, tap: tap)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
     let digest = DigestSink()
@@ -102,7 +104,9 @@ public enum Analyzer {
       // Text, JSON Lines or a JSON array, plain or gzip: detected from the first bytes. The
       // digest is of the file as stored, hashed as it is read.
       let open = { () throws(ReadError) -> CaptureInput in
-        try CaptureInput(sniffing: SHA256Source(try FileSource(path: path), sink: digest))
+        try CaptureInput(
+          sniffing: ProgressSource(
+            SHA256Source(try FileSource(path: path), sink: digest), report: options.progress))
       }
       var refused = false
       if options.pipelined && Pipeline.onlineCPUs > 1 {
@@ -191,10 +195,25 @@ struct ReplayStage {
   /// Evidence past the look-ahead already reported as a model mismatch.
   private var mismatchReported = false
 
-  init(fixed: (any AllocatorModel.Type)?, detector: VariantDetector?) {
+  private let tap: ReplayTap?
+
+  init(fixed: (any AllocatorModel.Type)?, detector: VariantDetector?, tap: ReplayTap? = nil) {
     self.detector = detector
-    if let fixed { replayer = Replayer(model: fixed) }
+    self.tap = tap
+    if let fixed { replayer = make(fixed) }
     buffer.reserveCapacity(detector == nil ? 0 : 1024)
+  }
+
+  private func make(_ m: any AllocatorModel.Type) -> Replayer {
+    let r = Replayer(model: m)
+    tap?.prepare(r)
+    return r
+  }
+
+  @inline(__always)
+  private func feed(_ r: Replayer, _ e: Event) {
+    r.apply(e)
+    tap?.after(e)
   }
 
   /// Hands one event on; false once detection refused (stop reading).
@@ -202,7 +221,7 @@ struct ReplayStage {
     if refusal != nil { return false }
     if let r = replayer {
       if detector != nil { checkLate(e, r) }
-      r.apply(e)
+      feed(r, e)
       return true
     }
     buffer.append(e)
@@ -233,9 +252,9 @@ struct ReplayStage {
   }
 
   private mutating func start(_ m: any AllocatorModel.Type) {
-    let r = Replayer(model: m)
+    let r = make(m)
     replayer = r
-    for e in buffer { r.apply(e) }
+    for e in buffer { feed(r, e) }
     buffer = []
   }
 
@@ -252,5 +271,42 @@ struct ReplayStage {
         message:
           "\(e.kind == .rcuFree ? "pte_free_now" : "pte_free_defer") at line \(e.line): the kernel is v6.6 (variant B), but --model auto chose s390-6.1 from the first \(detector!.observed) events; s390-6.1 ignores pte_free_defer, so findings from here on may be artefacts: re-run with --model s390-6.6"
       ))
+  }
+}
+
+/// A look at the replay as it runs (`compare` records its workload this way): `prepare` gets
+/// the replayer once it exists (before its first event), `after` each event once the model
+/// applied it.
+public struct ReplayTap {
+  public var prepare: (Replayer) -> Void
+  public var after: (Event) -> Void
+  public init(prepare: @escaping (Replayer) -> Void = { _ in }, after: @escaping (Event) -> Void) {
+    self.prepare = prepare
+    self.after = after
+  }
+}
+
+/// A byte source that reports the bytes read so far to `report`, every 8 MiB.
+struct ProgressSource<Base: ByteSource>: ByteSource {
+  var base: Base
+  let report: (@Sendable (UInt64) -> Void)?
+  private var count: UInt64 = 0
+  private var next: UInt64 = 8 << 20
+
+  init(_ base: Base, report: (@Sendable (UInt64) -> Void)?) {
+    self.base = base
+    self.report = report
+  }
+
+  var name: String { base.name }
+
+  mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(ReadError) -> Int {
+    let n = try base.read(into: buffer)
+    count += UInt64(n)
+    if let report, count >= next {
+      next = count + (8 << 20)
+      report(count)
+    }
+    return n
   }
 }

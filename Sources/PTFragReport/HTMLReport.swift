@@ -6,10 +6,14 @@ public struct PlotLine: Sendable {
   /// (seconds since the capture's first event, value).
   public var points: [(Double, Double)]
   public var dashed: Bool
-  public init(label: String, points: [(Double, Double)], dashed: Bool = false) {
+  /// Drawn wide and translucent on top (the strategy that ran), so that lines it coincides
+  /// with stay visible under it.
+  public var emphasis: Bool
+  public init(label: String, points: [(Double, Double)], dashed: Bool = false, emphasis: Bool = false) {
     self.label = label
     self.points = points
     self.dashed = dashed
+    self.emphasis = emphasis
   }
 }
 
@@ -18,10 +22,16 @@ public struct Plot: Sendable {
   public var title: String
   public var yUnit: String
   public var lines: [PlotLine]
-  public init(title: String, yUnit: String, lines: [PlotLine]) {
+  /// The part of the time axis to show (s); nil: from 0 to the last point.
+  public var xRange: ClosedRange<Double>?
+  /// A line under the plot.
+  public var note: String?
+  public init(title: String, yUnit: String, lines: [PlotLine], xRange: ClosedRange<Double>? = nil, note: String? = nil) {
     self.title = title
     self.yUnit = yUnit
     self.lines = lines
+    self.xRange = xRange
+    self.note = note
   }
 }
 
@@ -48,21 +58,36 @@ public struct HTMLReport {
   public init(title: String) { self.title = title }
 
   public func render(run: RunReport, tables: [HTMLTable] = [], plots: [Plot] = []) -> String {
-    var o = """
+    var o = head()
+    o += "<p class=\"muted\">ptfrag \(esc(run.toolVersion)) · fail-on \(esc(run.failOn?.description ?? "never")) · exit code \(run.exitCode.rawValue)</p>\n"
+    for input in run.inputs {
+      o += section(input, failOn: run.failOn)
+      o += wasteSection(input)
+    }
+    for t in tables { o += table(t) }
+    for p in plots { o += svg(p) }
+    o += "</body>\n</html>\n"
+    return o
+  }
+
+  /// The document up to the title (the style sheet, `<h1>`).
+  func head() -> String {
+    """
       <!DOCTYPE html>
       <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
       <head>
       <meta charset="utf-8"/>
       <title>\(esc(title))</title>
       <style>
-      body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2430;padding:0 16px}
+      body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1240px;color:#1d2430;padding:0 16px}
       h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
       .muted{color:#5b6576} code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,monospace;font-size:12.5px}
       .verdict{display:inline-block;padding:3px 10px;border-radius:4px;font-weight:600;color:#fff;margin-right:8px}
       .clean{background:#1f7a3a} .fail,.error,.incomplete{background:#b42318} .inconclusive{background:#b7791f}
       table{border-collapse:collapse;margin:6px 0 12px;width:100%} caption{text-align:left;font-weight:600;padding:4px 0}
       th,td{border-bottom:1px solid #e3e7ee;padding:4px 8px;text-align:left;vertical-align:top}
-      th{background:#f3f5f9;font-weight:600} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+      th{background:#f3f5f9;font-weight:600} td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+      table.wide{font-size:12.5px} table.wide td:first-child{white-space:nowrap} .scroll{overflow-x:auto}
       tr.hl td{background:#fff7e0;font-weight:600}
       .sev-error{color:#b42318;font-weight:600} .sev-warning{color:#b7791f;font-weight:600} .sev-info{color:#3b5b9a}
       details{margin:2px 0} summary{cursor:pointer}
@@ -70,18 +95,14 @@ public struct HTMLReport {
       .card{border:1px solid #e3e7ee;border-radius:6px;padding:8px 12px;min-width:150px}
       .card b{display:block;font-size:20px}
       svg text{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif}
+      .note{background:#f3f5f9;border-left:3px solid #9aa5b8;padding:6px 10px;margin:8px 0}
+      .lead{font-size:15px}
       </style>
       </head>
       <body>
       <h1>\(esc(title))</h1>
-      <p class="muted">ptfrag \(esc(run.toolVersion)) · fail-on \(esc(run.failOn?.description ?? "never")) · exit code \(run.exitCode.rawValue)</p>
 
       """
-    for input in run.inputs { o += section(input, failOn: run.failOn) }
-    for t in tables { o += table(t) }
-    for p in plots { o += svg(p) }
-    o += "</body>\n</html>\n"
-    return o
   }
 
   func section(_ i: InputReport, failOn: Severity?) -> String {
@@ -137,8 +158,11 @@ public struct HTMLReport {
     "<div class=\"card\"><span class=\"muted\">\(esc(label))</span><b>\(esc(value))</b></div>"
   }
 
+  /// A table; one with many columns is set smaller and scrolls sideways on a narrow screen.
   func table(_ t: HTMLTable) -> String {
-    var o = "<table><caption>\(esc(t.caption))</caption>\n<tr>"
+    let wide = t.header.count > 8
+    var o = wide ? "<div class=\"scroll\"><table class=\"wide\">" : "<table>"
+    o += "<caption>\(esc(t.caption))</caption>\n<tr>"
     for (i, h) in t.header.enumerated() { o += "<th\(i > 0 ? " class=\"num\"" : "")>\(esc(h))</th>" }
     o += "</tr>\n"
     for (ri, row) in t.rows.enumerated() {
@@ -146,62 +170,104 @@ public struct HTMLReport {
       for (i, c) in row.enumerated() { o += "<td\(i > 0 ? " class=\"num\"" : "")>\(esc(c))</td>" }
       o += "</tr>\n"
     }
-    return o + "</table>\n"
+    return o + (wide ? "</table></div>\n" : "</table>\n")
   }
 
   static let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#a16207", "#db2777", "#4b5563"]
 
-  /// An SVG line plot with axes, ticks, units and a legend.
+  /// An SVG line plot with axes, ticks, units and a legend (entries flow left to right and
+  /// wrap). `p.xRange` zooms into part of the time axis: each line starts there with the
+  /// value it had, and stops at its end.
   func svg(_ p: Plot) -> String {
     let w = 1000.0
-    let h = 340.0
     let left = 64.0
     let right = 16.0
-    let top = 34.0
     let bottom = 46.0
     let pw = w - left - right
+    // Legend layout: (x, row) per entry, about 6.3 px per character at 11.5 px.
+    var legend: [(Double, Int)] = []
+    var lx = 0.0
+    var row = 0
+    for line in p.lines {
+      let width = 34 + 6.3 * Double(line.label.count) + 14
+      if lx > 0 && lx + width > pw {
+        lx = 0
+        row += 1
+      }
+      legend.append((lx, row))
+      lx += width
+    }
+    let top = 14.0 + 16.0 * Double(row + 1)
+    let h = 300.0 + top
     let ph = h - top - bottom
     let allX = p.lines.flatMap { $0.points.map(\.0) }
-    let allY = p.lines.flatMap { $0.points.map(\.1) }
-    let xMax = max(allX.max() ?? 1, 1e-9)
-    let yMax = max(allY.max() ?? 1, 1)
-    let (yTicks, yTop) = niceTicks(yMax)
-    let (xTicks, xTop) = niceTicks(xMax)
-    func X(_ x: Double) -> Double { left + pw * x / xTop }
+    let x0 = p.xRange?.lowerBound ?? 0
+    let xEnd = p.xRange?.upperBound ?? max(allX.max() ?? 1, 1e-9)
+    let lines = p.lines.map { clip($0.points, x0, xEnd) }
+    let yMax = max(lines.flatMap { $0.map(\.1) }.max() ?? 1, 1)
+    let (yTicks, yTop, yStep) = niceTicks(0, yMax)
+    let (xTicks, xTop, xStep) = niceTicks(x0, xEnd)
+    let xLow = p.xRange == nil ? 0 : x0
+    let xHigh = p.xRange == nil ? xTop : xEnd
+    func X(_ x: Double) -> Double { left + pw * (x - xLow) / max(xHigh - xLow, 1e-12) }
     func Y(_ y: Double) -> Double { top + ph * (1 - y / yTop) }
     var o = "<h2>\(esc(p.title))</h2>\n"
     o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" role=\"img\" aria-label=\"\(esc(p.title))\">\n"
     o += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(pw))\" height=\"\(f(ph))\" fill=\"#fbfcfe\" stroke=\"#c9d0db\"/>\n"
     for t in yTicks {
       o += "<line x1=\"\(f(left))\" x2=\"\(f(left + pw))\" y1=\"\(f(Y(t)))\" y2=\"\(f(Y(t)))\" stroke=\"#e6eaf0\"/>"
-      o += "<text x=\"\(f(left - 6))\" y=\"\(f(Y(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#4b5563\">\(label(t))</text>\n"
+      o += "<text x=\"\(f(left - 6))\" y=\"\(f(Y(t) + 4))\" font-size=\"11\" text-anchor=\"end\" fill=\"#4b5563\">\(label(t, step: yStep))</text>\n"
     }
-    for t in xTicks {
+    for t in xTicks where t >= xLow - xStep / 1e6 && t <= xHigh + xStep / 1e6 {
       o += "<line x1=\"\(f(X(t)))\" x2=\"\(f(X(t)))\" y1=\"\(f(top + ph))\" y2=\"\(f(top + ph + 4))\" stroke=\"#4b5563\"/>"
-      o += "<text x=\"\(f(X(t)))\" y=\"\(f(top + ph + 17))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\">\(label(t))</text>\n"
+      o += "<text x=\"\(f(X(t)))\" y=\"\(f(top + ph + 17))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\">\(label(t, step: xStep))</text>\n"
     }
     o += "<text x=\"\(f(left + pw / 2))\" y=\"\(f(h - 8))\" font-size=\"12\" text-anchor=\"middle\" fill=\"#1d2430\">time since the first event (s)</text>\n"
     o += "<text transform=\"translate(14 \(f(top + ph / 2))) rotate(-90)\" font-size=\"12\" text-anchor=\"middle\" fill=\"#1d2430\">\(esc(p.yUnit))</text>\n"
-    for (i, line) in p.lines.enumerated() {
+    // Emphasised lines last (on top).
+    let order = p.lines.indices.filter { !p.lines[$0].emphasis } + p.lines.indices.filter { p.lines[$0].emphasis }
+    for i in order {
+      let line = p.lines[i]
       let color = Self.palette[i % Self.palette.count]
-      guard let first = line.points.first else { continue }
-      // Step line: a value holds until the next point.
-      var d = "M\(f(X(first.0))) \(f(Y(first.1)))"
-      var prevY = first.1
-      for (x, y) in line.points.dropFirst() {
-        d += " H\(f(X(x)))"
-        if y != prevY { d += " V\(f(Y(y)))" }
-        prevY = y
+      let dash = line.dashed ? " stroke-dasharray=\"5 4\"" : ""
+      let width = line.emphasis ? "3.4\" stroke-opacity=\"0.55" : "1.6"
+      if let first = lines[i].first {
+        // Step line: a value holds until the next point.
+        var d = "M\(f(X(first.0))) \(f(Y(first.1)))"
+        var prevY = first.1
+        for (x, y) in lines[i].dropFirst() {
+          d += " H\(f(X(x)))"
+          if y != prevY { d += " V\(f(Y(y)))" }
+          prevY = y
+        }
+        d += " H\(f(X(xEnd)))"
+        o += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(width)\"\(dash)/>\n"
       }
-      d += " H\(f(X(xMax)))"
-      o += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.6\"\(line.dashed ? " stroke-dasharray=\"5 4\"" : "")/>\n"
-      // Legend entry.
-      let lx = left + 8 + Double(i % 4) * (pw / 4)
-      let ly = 14.0 + Double(i / 4) * 14
-      o += "<line x1=\"\(f(lx))\" x2=\"\(f(lx + 22))\" y1=\"\(f(ly - 4))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"\(line.dashed ? " stroke-dasharray=\"5 4\"" : "")/>"
-      o += "<text x=\"\(f(lx + 27))\" y=\"\(f(ly))\" font-size=\"11.5\" fill=\"#1d2430\">\(esc(line.label))</text>\n"
+      let ex = left + 8 + legend[i].0
+      let ey = 16.0 + Double(legend[i].1) * 16
+      o += "<line x1=\"\(f(ex))\" x2=\"\(f(ex + 22))\" y1=\"\(f(ey - 4))\" y2=\"\(f(ey - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"\(dash)/>"
+      o += "<text x=\"\(f(ex + 27))\" y=\"\(f(ey))\" font-size=\"11.5\" fill=\"#1d2430\">\(esc(line.label))</text>\n"
     }
-    return o + "</svg>\n"
+    o += "</svg>\n"
+    if let note = p.note { o += "<p class=\"muted\">\(esc(note))</p>\n" }
+    return o
+  }
+
+  /// The points of a step line inside [x0, x1]: the value holding at x0 first.
+  func clip(_ pts: [(Double, Double)], _ x0: Double, _ x1: Double) -> [(Double, Double)] {
+    var out: [(Double, Double)] = []
+    var before: (Double, Double)? = nil
+    for (x, y) in pts {
+      if x < x0 {
+        before = (x0, y)
+        continue
+      }
+      if x > x1 { break }
+      if out.isEmpty, let b = before, x > x0 { out.append(b) }
+      out.append((x, y))
+    }
+    if out.isEmpty, let b = before { out.append(b) }
+    return out
   }
 
   func f(_ v: Double) -> String {
@@ -209,28 +275,40 @@ public struct HTMLReport {
     return r == r.rounded() ? String(Int(r)) : String(r)
   }
 
-  func label(_ v: Double) -> String {
-    if v == v.rounded() && abs(v) < 1e15 { return String(Int(v)) }
-    var s = String(v)
-    if s.count > 8 { s = String(s.prefix(8)) }
-    return s
+  /// A tick label with as many decimals as the step needs.
+  func label(_ v: Double, step: Double) -> String {
+    var decimals = 0
+    var st = step
+    while st < 1 && decimals < 9 {
+      st *= 10
+      decimals += 1
+    }
+    if decimals == 0 { return String(Int(v.rounded())) }
+    let scale = pow10(decimals)
+    let n = Int((v * scale).rounded())
+    let whole = n / Int(scale)
+    var frac = String(abs(n) % Int(scale))
+    frac = String(repeating: "0", count: decimals - frac.count) + frac
+    return "\(n < 0 && whole == 0 ? "-" : "")\(whole).\(frac)"
   }
 
-  /// Tick values 0…top at a 1/2/5 step, about five ticks.
-  func niceTicks(_ maxValue: Double) -> ([Double], Double) {
-    let raw = max(maxValue / 5, 1e-12)
+  func pow10(_ k: Int) -> Double { (0..<k).reduce(1.0) { a, _ in a * 10 } }
+
+  /// Tick values at a 1/2/5 step covering [lo, hi], about five ticks: (ticks, top, step).
+  func niceTicks(_ lo: Double, _ hi: Double) -> ([Double], Double, Double) {
+    let raw = max((hi - lo) / 5, 1e-12)
     var mag = 1.0  // the power of ten at or below raw
     while mag > raw { mag /= 10 }
     while mag * 10 <= raw { mag *= 10 }
     let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
-    let top = (maxValue / step).rounded(.up) * step
+    let top = max((hi / step).rounded(.up) * step, lo + step)
     var ticks: [Double] = []
-    var k = 0.0
+    var k = (lo / step).rounded(.up)
     while k * step <= top + step / 2 {
       ticks.append(k * step)
       k += 1
     }
-    return (ticks, max(top, step))
+    return (ticks, top, step)
   }
 }
 

@@ -107,17 +107,7 @@ public enum JSONReport {
     ])
   }
 
-  static func occupancy(_ t: OccupancyTimeline) -> JSON {
-    .object([
-      ("slotsPerPage", .int(t.slotsPerPage)),
-      ("peakPagesHeld", .int(t.peakPagesHeld)),
-      ("peakLiveTables", .int(t.peakLiveTables)),
-      ("meanPagesHeld", t.meanPagesHeld.map { .double($0) } ?? .null),
-      ("meanLiveTables", t.meanLiveTables.map { .double($0) } ?? .null),
-      ("spanNs", .int(Int(clamping: t.spanNs))),
-      ("wasteRatio", t.wasteRatio.map { .double($0) } ?? .null),
-    ])
-  }
+  static func occupancy(_ t: OccupancyTimeline) -> JSON { .object(occupancyFields(t)) }
 
   static func history(_ h: [HistoryEntry]) -> JSON {
     .array(
@@ -223,6 +213,8 @@ public enum JSONReport {
             ("lostEvents", .int(Int(clamping: s.lostEvents))),
             ("concurrencyResolved", .int(s.concurrencyResolved)),
             ("occupancy", occupancy(s.occupancy)),
+            ("mms", mms(s)),
+            ("mmsNotListed", .int(s.perMMDropped)),
             ("eventsByKind",
               .object(s.eventsByKind.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.label, .int($0.value)) })),
           ])))

@@ -106,6 +106,8 @@ public struct TextReport {
     if s.allocationsFailed > 0 { o += ", \(s.allocationsFailed) returned NULL" }
     o += "\n"
     o += "  \(occupancyLine(s.occupancy))\n"
+    o += wasteBlock(s.occupancy, indent: "  ")
+    o += mmBlock(s, indent: "  ")
     if s.freesUntracked + s.execsUntracked > 0 {
       o +=
         "  untracked: \(s.freesUntracked) frees and \(s.execsUntracked) tlb executions of tables allocated before the capture\n"

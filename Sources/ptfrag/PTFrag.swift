@@ -23,6 +23,6 @@ struct PTFrag: ParsableCommand {
       With several inputs the worst one decides.
       """,
     version: ptfragVersion,
-    subcommands: [Analyze.self, Models.self, Probes.self, Convert.self, Synth.self],
+    subcommands: [Analyze.self, Compare.self, Models.self, Probes.self, Convert.self, Synth.self],
     defaultSubcommand: Analyze.self)
 }

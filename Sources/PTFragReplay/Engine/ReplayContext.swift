@@ -67,6 +67,12 @@ public struct ReplayStats: Sendable {
   public var concurrencyResolved = 0
   /// Pages held and tables live over time (peaks, time-weighted means, waste ratio).
   public var occupancy = OccupancyTimeline()
+  /// The same, bounded, for plots.
+  public var series = OccupancySeries()
+  /// Per mm (set when the replay ends; see `MMOccupancyBook`): sorted by peak pages held.
+  public var perMM: [MMOccupancyRecord] = []
+  /// mm records left out of `perMM` (beyond its cap).
+  public var perMMDropped = 0
   public init() {}
 }
 
@@ -100,6 +106,30 @@ public final class ReplayContext {
   /// not from a kernel: a simulation-only model checks its allocation choices only then.
   public var simulating = false
 
+  /// Per-mm occupancy, kept by the model, sampled by the engine after each event.
+  public var mmBook = MMOccupancyBook()
+
+  // MARK: Simulation hooks (a model calls them; they do nothing unless a driver listens)
+
+  /// A what-if driver (`Simulation`): receives every `call_rcu` a simulated model makes, as
+  /// the event its callback will be (`.rcuFree` with the `pte_free_now` argument, or
+  /// `.tlbExec` with the tagged table for a per-half callback), and delivers it later.
+  public var onCallRCU: ((Event.Kind, UInt64) -> Void)?
+  /// A workload recorder: receives what the replay infers the kernel did without the
+  /// capture showing it (a missed `__tlb_remove_table` when it resynchronises).
+  public var onInferred: ((InferredOperation) -> Void)?
+  /// A simulated page allocator: receives every page the model gives back to the buddy
+  /// allocator (`released(page:)`).
+  public var onRelease: ((UInt64) -> Void)?
+
+  /// `call_rcu` during a simulation: `kind`/`table` is the callback's event.
+  @inline(__always)
+  public func callRCU(_ kind: Event.Kind, _ table: UInt64) { onCallRCU?(kind, table) }
+
+  /// The replay resynchronised on an operation the capture did not show.
+  @inline(__always)
+  public func inferred(_ op: InferredOperation) { onInferred?(op) }
+
   public init() {}
 
   /// Records `event` in the history of `page`.
@@ -113,6 +143,7 @@ public final class ReplayContext {
 
   /// The page left the allocator: its history moves to a bounded recently-released set.
   public func released(page: UInt64) {
+    onRelease?(page)
     guard let h = histories.removeValue(forKey: page) else { return }
     if recentlyReleased[page] != nil {
       // Released before and still remembered: keep its slot in the order, newest history.
@@ -208,6 +239,15 @@ struct HistoryRing {
   }
 }
 
+/// An operation the replay concludes the kernel did although the capture does not show it
+/// (silent kprobe misses), reported when the model resynchronises.
+public enum InferredOperation: Sendable, Equatable {
+  /// `__tlb_remove_table` of `table` (the table address, tag bits cleared) ran unseen.
+  case exec(table: UInt64)
+  /// The table was freed unseen (no tlb batch): its page came back as a fresh page.
+  case free(table: UInt64)
+}
+
 /// What the allocator holds at one moment, in table slots (s390: 2 KiB halves; powerpc:
 /// fragments; one-table-per-page variants: 1 slot per page).
 ///
@@ -250,4 +290,8 @@ public protocol AllocatorModel: AnyObject {
   /// `fresh()` returns the base of a new page from the buddy allocator when one is needed.
   /// The caller then applies the matching `.alloc` event.
   func simulateAlloc(mm: UInt64, fresh: () -> UInt64) -> UInt64
+  /// Simulation (what-if): the events this model's kernel shows for one operation of a
+  /// workload, in order (`SimulatedOperation`). The default is the s390 2 KiB-fragment
+  /// vocabulary; one-table-per-page s390 and powerpc have their own.
+  func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void)
 }

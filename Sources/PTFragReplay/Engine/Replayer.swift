@@ -74,7 +74,16 @@ public final class Replayer {
     events += 1
     if e.line > lastLine { lastLine = e.line }
     model.apply(e)
-    if e.kind != .lost { context.stats.occupancy.observe(model.occupancy, atNs: e.timestampNs) }
+    if e.kind != .lost { observe(e.timestampNs) }
+  }
+
+  /// Samples the occupancy after an event stamped `ns`: totals, plot series, touched mms.
+  @inline(__always)
+  func observe(_ ns: UInt64) {
+    let o = model.occupancy
+    context.stats.occupancy.observe(o, atNs: ns)
+    context.stats.series.observe(o, atNs: ns)
+    context.mmBook.commit(atNs: ns)
   }
 
   /// Ends the replay. `overwritten` = entries the ring buffer dropped per the header;
@@ -84,6 +93,9 @@ public final class Replayer {
     -> ReplayResult
   {
     model.finish(lastLine: lastLine)
+    let endNs = context.stats.occupancy.lastNs
+    context.stats.perMM = context.mmBook.records(endNs: endNs)
+    context.stats.perMMDropped = context.mmBook.dropped(endNs: endNs)
     var findings = context.findings
     var inconclusive: [Inconclusive] = []
     // Items that hinge on a probe's silent misses: settled by the profile.

@@ -137,6 +137,30 @@ struct FragTally: Equatable {
   }
 }
 
+extension PgtableFrag {
+  /// Moves page `p`'s share (`sign` ±1) of the occupancy to or from its owner's book entry.
+  @inline(__always)
+  func book(_ p: FragPage, _ sign: Int) {
+    guard ctx.mmBook.enabled, p.owner >= 0 else { return }
+    ctx.mmBook.adjust(p.owner, mmBySerial[p.owner]?.address, share(p), sign: sign)
+  }
+
+  /// Page `p` as occupancy: one page of this geometry and its slots.
+  func share(_ p: FragPage) -> Occupancy {
+    let t = FragTally(p, nr: nr)
+    var o = Occupancy()
+    o.pageBytes = Int(geo.pageBytes)
+    o.slotsPerPage = nr
+    o.pagesHeld = 1
+    o.live = t.live
+    o.pending = t.pending
+    o.unknown = t.unknown
+    o.reusableNow = t.reusableNow
+    o.stranded = t.stranded
+    return o
+  }
+}
+
 /// An mm as pgtable-frag.c sees it: its cursor, plus what a replay needs.
 final class FragMM {
   let serial: Int32
@@ -196,15 +220,21 @@ final class PgtableFrag {
   @inline(__always) func update(_ key: UInt64, _ body: (inout FragPage) -> Void) {
     guard var p = pages.removeValue(forKey: key) else { return }
     tally.remove(FragTally(p, nr: nr))
+    book(p, -1)
     body(&p)
     tally.add(FragTally(p, nr: nr))
+    book(p, 1)
     pages[key] = p
   }
 
   func insert(_ key: UInt64, _ p: FragPage) {
-    if let old = pages[key] { tally.remove(FragTally(old, nr: nr)) }
+    if let old = pages[key] {
+      tally.remove(FragTally(old, nr: nr))
+      book(old, -1)
+    }
     pages[key] = p
     tally.add(FragTally(p, nr: nr))
+    book(p, 1)
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
@@ -213,6 +243,7 @@ final class PgtableFrag {
   func drop(_ key: UInt64) {
     guard let p = pages.removeValue(forKey: key) else { return }
     tally.remove(FragTally(p, nr: nr))
+    book(p, -1)
     if p.owner >= 0 { mmBySerial[p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
     if p.cursorOf >= 0, let m = mmBySerial[p.cursorOf], let c = m.cursor, geo.page(c) == key {
       setCursor(m, nil)
@@ -232,6 +263,7 @@ final class PgtableFrag {
   }
 
   func forget(_ m: FragMM) {
+    ctx.mmBook.died(m.serial)
     setCursor(m, nil)
     mmByAddress[m.address] = nil
     mmBySerial[m.serial] = nil
@@ -319,6 +351,8 @@ final class PgtableFrag {
       $0.rcuSeenAtEntry = rcuSeen
     }
     rcuQueue.append(key)
+    // call_rcu(pte_free_now): callbacks are matched in call_rcu order (`rcuCallback`).
+    ctx.callRCU(.rcuFree, key)
     return .rcuQueued
   }
 
@@ -444,6 +478,13 @@ final class PgtableFrag {
       if p.ref <= 0 { out.append("\(hex(k)): held with ref \(p.ref)") }
     }
     if t != tally { out.append("occupancy tally \(tally) ≠ recount \(t)") }
+    // The per-mm book: each owned page's share counted for its owner.
+    if ctx.mmBook.enabled {
+      var byMM: [Int32: Occupancy] = [:]
+      for p in pages.values where p.owner >= 0 { byMM[p.owner, default: Occupancy()].add(share(p)) }
+      let kept = ctx.mmBook.currentByMM
+      if byMM.filter({ !$0.value.isEmpty }) != kept { out.append("per-mm book \(kept.count) mms ≠ recount \(byMM.count)") }
+    }
     for m in mmByAddress.values {
       if let c = m.cursor {
         let key = geo.page(c)

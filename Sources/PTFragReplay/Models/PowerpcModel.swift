@@ -176,6 +176,25 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     return c
   }
 
+  /// Simulation: the powerpc vocabulary. `pte_fragment_alloc(mm, 0)`; `pte_fragment_free`;
+  /// `pte_free_tlb` queues `table | PTE_INDEX` (0) and `__tlb_remove_table` frees it;
+  /// `pte_free_defer`; no mm birth event, and at the mm's death `pte_frag_destroy` of its
+  /// cursor (`destroy_context`).
+  public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
+    switch op {
+    case .birth: break
+    case .death(let mm):
+      if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
+    case .alloc(let mm, let t):
+      emit(SimulatedEvent(.allocBegin, mm: mm))
+      emit(SimulatedEvent(.alloc, mm: mm, table: t))
+    case .freeNow(_, let t): emit(SimulatedEvent(.fragmentFree, table: t))
+    case .freeTLB(_, let t): emit(SimulatedEvent(.tlbQueue, table: t))
+    case .exec(let t): emit(SimulatedEvent(.tlbExec, table: t))
+    case .deferFree(let mm, let t): emit(SimulatedEvent(.deferBegin, mm: mm, table: t))
+    }
+  }
+
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
     if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
@@ -381,6 +400,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       stateAfter: before, message: message, relatedLines: window.map { [$0.line] } ?? [])
     let choice = PgtableFrag.isChoice(kind)
     if kind == .missedExec {
+      // The page came back: its fragments in a tlb batch were executed unseen.
+      if let p = frag.pages[key] {
+        for j in 0..<geo.nr where p.slots[j] == .queued {
+          ctx.inferred(.exec(table: key + UInt64(j) * geo.fragBytes))
+        }
+      }
       ctx.report(
         Inconclusive(
           reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,

@@ -54,3 +54,33 @@ extension Event.Kind {
     }
   }
 }
+
+/// One page of 2 KiB halves as occupancy (kernel-models.md §8): one page; free halves on a
+/// list are reusable later (the head's, reusable now, is moved by `s390HeadDelta`), the
+/// others stranded.
+func s390PageOccupancy(live: Int, pending: Int, unknown: Int, free: Int, freeListed: Int) -> Occupancy {
+  var o = Occupancy()
+  o.pagesHeld = live + pending + unknown + free > 0 ? 1 : 0
+  o.live = live
+  o.pending = pending
+  o.unknown = unknown
+  o.reusableLater = freeListed
+  o.stranded = free - freeListed
+  return o
+}
+
+/// Re-counts an mm's list head into its `ReplayContext.mmBook` entry: `now` is whether the
+/// head has the free half the next alloc takes (0/1), `counted` what the entry holds.
+func syncHeadCount(_ ctx: ReplayContext, _ serial: Int32, _ address: UInt64, now: Int, counted: inout Int) {
+  guard now != counted else { return }
+  ctx.mmBook.adjust(serial, address, s390HeadDelta, sign: now - counted)
+  counted = now
+}
+
+/// A list head's free half moves from reusable-later to reusable-now.
+let s390HeadDelta: Occupancy = {
+  var o = Occupancy()
+  o.reusableNow = 1
+  o.reusableLater = -1
+  return o
+}()

@@ -111,6 +111,8 @@ public class S390HalfPagesModel: RCUCallbackSource {
     var liveTables = 0
     /// nil: not known whether the mm allocates pgste (whole-page) tables.
     var pgste: Bool?
+    /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
+    var headCounted = 0
     init(serial: Int32, address: UInt64, known: Bool) {
       self.serial = serial
       self.address = address
@@ -162,6 +164,11 @@ public class S390HalfPagesModel: RCUCallbackSource {
 
   /// `call_rcu(&page->rcu_head, …)`: the one rcu_head of the page must be free.
   func callRCU(_ key: UInt64, _ which: Int8, _ e: Event) {
+    if ctx.simulating {
+      // The callback is `pte_free_now0/1` (→ `__tlb_remove_table(table | (0x01 << h))`) or
+      // `pte_free_pgste` (tag 3): its event is that `__tlb_remove_table`.
+      ctx.callRCU(.tlbExec, which == 2 ? key | 3 : key + UInt64(which) * 0x800 + UInt64(which) + 1)
+    }
     if let busy = pages[key]?.rcuHead, busy >= 0 {
       finding(
         "list-invariant", e, mm: owner(of: key)?.address, page: key, half: Int(which),
@@ -286,15 +293,18 @@ public class S390HalfPagesModel: RCUCallbackSource {
       e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.kind != .crstAlloc
       && e.kind != .crstFree && e.table != 0
     let ownerBefore = touchesPage ? owner(of: key) : nil
+    let serialBefore = touchesPage ? pages[key]?.owner ?? -1 : -1
     let named = e.mm.flatMap { mmByAddress[$0] }
-    if touchesPage { tally.remove(contribution(key)) }
+    let tallyBefore = touchesPage ? contribution(key) : Tally()
+    if touchesPage { tally.remove(tallyBefore) }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
     dispatch(e)
     if e.kind == .mmDeath || e.kind == .mmBirth || e.kind == .lost || needsRecount {
       needsRecount = false
       recount()
     } else {
-      if touchesPage { tally.add(contribution(key)) }
+      let tallyAfter = touchesPage ? contribution(key) : Tally()
+      if touchesPage { tally.add(tallyAfter) }
       let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }
       let ownerAfter = touchesPage ? owner(of: key) : nil
       var after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
@@ -302,6 +312,16 @@ public class S390HalfPagesModel: RCUCallbackSource {
         after += headFree(ownerAfter)
       }
       headsWithFree += after - headsBefore
+      if ctx.mmBook.enabled {
+        if touchesPage {
+          ctx.mmBook.move(
+            from: serialBefore, tallyBefore.occupancy, to: pages[key]?.owner ?? -1, tallyAfter.occupancy,
+            address: { mmBySerial[$0]?.address })
+        }
+        syncHead(ownerBefore)
+        if namedAfter !== ownerBefore { syncHead(namedAfter) }
+        if let ownerAfter, ownerAfter !== ownerBefore, ownerAfter !== namedAfter { syncHead(ownerAfter) }
+      }
     }
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
@@ -494,6 +514,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
       }
     }
     // Resynchronise: the missing executions ran.
+    for mh in missing where p.phase(mh) == .pending { ctx.inferred(.exec(table: key + UInt64(mh) * 0x800)) }
     if freshCase {
       drop(key)
       freshPage(m, key, 0)
@@ -820,6 +841,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
 
   /// By the time the pgd goes, exit_mmap has freed every table of the mm (A's I8).
   func bury(_ m: MM, _ e: Event, seen: Bool) {
+    ctx.mmBook.died(m.serial)
     var live: [UInt64] = []
     for (k, p) in pages where m.liveTables != 0 && p.owner == m.serial {
       if p.pgste && !p.pgsteFreed { live.append(k) }
@@ -912,6 +934,10 @@ public class S390HalfPagesModel: RCUCallbackSource {
       live -= b.live; pending -= b.pending; unknown -= b.unknown
       free -= b.free; freeListed -= b.freeListed
     }
+    /// One page's tally as occupancy.
+    var occupancy: Occupancy {
+      s390PageOccupancy(live: live, pending: pending, unknown: unknown, free: free, freeListed: freeListed)
+    }
   }
   var tally = Tally()
   /// Σ over mms: 1 if the list head has the free half the next alloc takes.
@@ -949,13 +975,30 @@ public class S390HalfPagesModel: RCUCallbackSource {
     tally = Tally()
     for k in pages.keys { tally.add(contribution(k)) }
     headsWithFree = mmByAddress.values.reduce(0) { $0 + headFree($1) }
+    guard ctx.mmBook.enabled else { return }
+    var byMM: [Int32: (UInt64, Occupancy)] = [:]
+    for (k, p) in pages where p.owner >= 0 {
+      byMM[p.owner, default: (mmBySerial[p.owner]?.address ?? 0, Occupancy())].1.add(contribution(k).occupancy)
+    }
+    for m in mmByAddress.values {
+      m.headCounted = headFree(m)
+      if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
+    }
+    ctx.mmBook.replaceAll(byMM)
+  }
+
+  /// Re-counts `m`'s head into its book entry.
+  func syncHead(_ m: MM?) {
+    guard let m else { return }
+    syncHeadCount(ctx, m.serial, m.address, now: headFree(m), counted: &m.headCounted)
   }
 
   /// Self-check for tests: the kept occupancy equals a full recount.
   public func occupancyMatchesRecount() -> Bool {
     let kept = occupancy
+    let keptByMM = ctx.mmBook.currentByMM
     recount()
-    return kept == occupancy
+    return kept == occupancy && keptByMM == ctx.mmBook.currentByMM
   }
 
   public var occupancy: Occupancy {

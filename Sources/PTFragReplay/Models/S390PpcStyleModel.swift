@@ -236,6 +236,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         message:
           "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of page \(hex(key)) is in a tlb batch: probable missed __tlb_remove_table(\(hex(key + UInt64(h) * 0x800 + UInt64(h + 1))))",
         wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+    ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
     frag.fragmentFree(key, h, kernel: false)
   }
 

@@ -54,6 +54,17 @@ struct RCUHeadMapper {
 
   mutating func confirm() { confirmations += 1 }
 
+  /// A simulation's `call_rcu(&ptdesc->pt_rcu_head, pte_free_now)` for `page`: the head its
+  /// callback gets, mapped with bias 0 (calibrated and trusted at the first call).
+  mutating func simulatedHead(for page: UInt64) -> UInt64 {
+    let head = Self.headOffset + (page >> 12) * Self.structPageBytes
+    if bias == nil {
+      calibrate(head: head, page: page)
+      confirm()
+    }
+    return head
+  }
+
   mutating func keep(_ head: UInt64) {
     if unresolved.count < Self.maxUnresolved {
       unresolved.append(head)

@@ -200,6 +200,8 @@ public class S390v61Model: AllocatorModel {
     @exclusivity(unchecked) var liveTables = 0
     @exclusivity(unchecked) var pgste: Tri = .unknown
     @exclusivity(unchecked) var windows: [Window] = []
+    /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
+    @exclusivity(unchecked) var headCounted = 0
     /// A concurrent list push may have landed on either side of a fresh page.
     @exclusivity(unchecked) var ambiguousSince: Int? = nil
     /// The last `page_table_free` that pushed a page to the front (its transient P).
@@ -454,15 +456,44 @@ public class S390v61Model: AllocatorModel {
   /// Self-check for tests: the kept occupancy equals a full recount.
   public func occupancyMatchesRecount() -> Bool {
     let kept = (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+    let keptByMM = ctx.mmBook.currentByMM
     recount()
     return kept == (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
+      && keptByMM == ctx.mmBook.currentByMM
   }
 
   func recount() {
     tally = Tally()
     for (k, _) in pages { tally += contribution(k) }
     headsWithFree = mmByAddress.reduce(0) { $0 + headFree($1.value) }
+    guard ctx.mmBook.enabled else { return }
+    var byMM: [Int32: (UInt64, Occupancy)] = [:]
+    for (k, p) in pages where p.owner >= 0 {
+      byMM[p.owner, default: (mmBySerial[UInt64(p.owner)]?.address ?? 0, Occupancy())].1.add(slots(contribution(k)))
+    }
+    for (_, m) in mmByAddress {
+      m.headCounted = headFree(m)
+      if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
+    }
+    addToRecount(&byMM)
+    ctx.mmBook.replaceAll(byMM)
   }
+
+  // MARK: Per-mm occupancy (`ctx.mmBook`), kept with the tally
+
+  /// One page's tally as an occupancy.
+  func slots(_ t: Tally) -> Occupancy {
+    s390PageOccupancy(live: t.live, pending: t.pending, unknown: t.unknown, free: t.free, freeListed: t.freeListed)
+  }
+
+  /// Re-counts `m`'s head into its book entry.
+  func syncHead(_ m: MM?) {
+    guard let m else { return }
+    syncHeadCount(ctx, m.serial, m.address, now: headFree(m), counted: &m.headCounted)
+  }
+
+  /// What a subclass holds outside `pages` (B: pages waiting in R), per mm, for a recount.
+  func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {}
 
   public var occupancy: Occupancy {
     var o = Occupancy()
@@ -482,6 +513,13 @@ public class S390v61Model: AllocatorModel {
     case .fresh: return fresh()
     case .half(let k, let h): return k + UInt64(h) * 0x800
     }
+  }
+
+  /// Simulation: the s390 fragment vocabulary; a kernel without `pte_free_defer` (≤ v6.5,
+  /// per the descriptor's functions) frees khugepaged's table with `pte_free` instead.
+  public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
+    let hasDefer = Self.descriptor.functions.contains("pte_free_defer")
+    s390FragmentEvents(for: op, deferAs: hasDefer ? .deferBegin : .freeNow, emit)
   }
 
   public func apply(_ e: Event) {
@@ -521,8 +559,10 @@ public class S390v61Model: AllocatorModel {
     let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
     let pageBefore = touchesPage ? pages[key] : nil
     let ownerBefore = pageBefore.flatMap { owner(of: $0) }
+    let serialBefore = pageBefore?.owner ?? -1
     let named = e.mm.flatMap { mmByAddress[$0] }
-    if touchesPage { tally -= contribution(pageBefore) }
+    let tallyBefore = touchesPage ? contribution(pageBefore) : Tally()
+    if touchesPage { tally -= tallyBefore }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
     let findingsBefore = ctx.findingCount
     dispatch(e)
@@ -534,10 +574,23 @@ public class S390v61Model: AllocatorModel {
       needsRecount = false
       recount()
     } else {
-      if touchesPage { tally += contribution(pages[key]) }
+      let tallyAfter = touchesPage ? contribution(pages[key]) : Tally()
+      if touchesPage { tally += tallyAfter }
       let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
       let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
       headsWithFree += after - headsBefore
+      if ctx.mmBook.enabled {
+        // By the page's owner serial: a dead mm's pending halves stay its own until they go.
+        let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+        if touchesPage {
+          ctx.mmBook.move(
+            from: serialBefore, slots(tallyBefore), to: pages[key]?.owner ?? -1, slots(tallyAfter),
+            address: { mmBySerial[UInt64($0)]?.address })
+        }
+        syncHead(ownerBefore)
+        if namedAfter !== ownerBefore { syncHead(namedAfter) }
+        if ownerAfter !== ownerBefore && ownerAfter !== namedAfter { syncHead(ownerAfter) }
+      }
     }
   }
 
@@ -814,11 +867,13 @@ public class S390v61Model: AllocatorModel {
     } else {
       ctx.report(base)
     }
-    // Resynchronise on what the kernel did.
+    // Resynchronise on what the kernel did: the missing executions ran.
     if isFreshCase {
+      for ph in 0..<2 where p[ph] == .pending { ctx.inferred(.exec(table: key + UInt64(ph) * 0x800)) }
       release(key)
       freshPage(m, key, 0)
     } else {
+      ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
       pages[key]![h] = .free
       pages[key]!.queued &= ~(1 << UInt8(h))
       if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
@@ -1209,6 +1264,7 @@ public class S390v61Model: AllocatorModel {
 
   /// I8: by the time the pgd goes, exit_mmap has freed every table of the mm.
   func bury(_ m: MM, _ e: Event, seen: Bool) {
+    ctx.mmBook.died(m.serial)
     if m.liveTables > 0 || m.listCount > 0 {
       var live: [(UInt64, Int)] = []
       for (k, p) in pages where p.owner == m.serial {

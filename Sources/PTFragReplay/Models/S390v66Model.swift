@@ -148,6 +148,29 @@ public final class S390v66Model: S390v61Model {
     unlink(key)
     pages.removeValue(forKey: key)
     rcu[key] = Waiting(owner: p.owner, line: e.line)
+    ctx.mmBook.adjust(p.owner, mmBySerial[UInt64(p.owner)]?.address, Self.waitingPage)
+    // call_rcu(&ptdesc->pt_rcu_head, pte_free_now), in a simulation.
+    if ctx.simulating { ctx.callRCU(.rcuFree, heads.simulatedHead(for: key)) }
+  }
+
+  /// A page in R, as occupancy: held, both halves pending.
+  static let waitingPage: Occupancy = {
+    var o = Occupancy()
+    o.pagesHeld = 1
+    o.pending = 2
+    return o
+  }()
+
+  override func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {
+    for w in rcu.values where w.owner >= 0 {
+      byMM[w.owner, default: (mmBySerial[UInt64(w.owner)]?.address ?? 0, Occupancy())].1.add(Self.waitingPage)
+    }
+  }
+
+  /// The page leaves R (its callback ran, or the trace shows it otherwise).
+  func leaveR(_ key: UInt64) {
+    guard let w = rcu.removeValue(forKey: key) else { return }
+    ctx.mmBook.adjust(w.owner, mmBySerial[UInt64(w.owner)]?.address, Self.waitingPage, sign: -1)
   }
 
   override func release(_ key: UInt64) {
@@ -348,7 +371,7 @@ public final class S390v66Model: S390v61Model {
     if let d = overlappingWindow(key, h, e) {
       // §3.3 in trace order: the alloc took its half before the deferring free's lock
       // section, so the page never emptied. Back to the page as the kernel has it.
-      rcu[key] = nil
+      leaveR(key)
       pages[key] = Page(lo: .free, hi: .free, owner: w.owner)
       active.insert(key)
       return acceptInWindow(
@@ -389,7 +412,7 @@ public final class S390v66Model: S390v61Model {
 
   /// The page leaves R: back to the buddy allocator.
   func endWaiting(_ key: UInt64) {
-    rcu[key] = nil
+    leaveR(key)
     windowsByPage[key] = nil
     ctx.released(page: key)
   }

@@ -199,21 +199,36 @@ public final class S390v67Model: AllocatorModel {
 
   /// Sets a page's state, keeping the per-state counts.
   func set(_ key: UInt64, _ p: Page) {
-    if let old = pages[key] { count(key, old.state, -1) }
+    if let old = pages[key] { count(key, old, -1) }
     pages[key] = p
-    count(key, p.state, 1)
+    count(key, p, 1)
   }
 
-  /// Adds `d` (±1) pages in state `s` to the counts.
-  func count(_ key: UInt64, _ s: State, _ d: Int) {
+  /// Adds `d` (±1) pages like `p` to the counts (global and its owner's).
+  func count(_ key: UInt64, _ p: Page, _ d: Int) {
+    let s = p.state
     if s == .live { liveCount += d } else { pendingCount += d }
     if s == .rcu { if d > 0 { rcuPages.insert(key) } else { rcuPages.remove(key) } }
+    if p.owner >= 0 {
+      ctx.mmBook.adjust(p.owner, mmBySerial[p.owner]?.address, s == .live ? Self.livePage : Self.pendingPage, sign: d)
+    }
+  }
+
+  /// One held page as occupancy: its table live (or pending), its upper 2 KiB stranded.
+  static let livePage = heldPage(live: true)
+  static let pendingPage = heldPage(live: false)
+  static func heldPage(live: Bool) -> Occupancy {
+    var o = Occupancy()
+    o.pagesHeld = 1
+    if live { o.live = 1 } else { o.pending = 1 }
+    o.stranded = 1
+    return o
   }
 
   /// The page goes back to the buddy allocator.
   func release(_ key: UInt64) {
     guard let p = pages.removeValue(forKey: key) else { return }
-    count(key, p.state, -1)
+    count(key, p, -1)
     if p.state == .live { owner(of: p)?.liveTables -= 1 }
     ctx.released(page: key)
   }
@@ -243,11 +258,27 @@ public final class S390v67Model: AllocatorModel {
     var perMM: [Int32: Int] = [:]
     for p in pages.values where p.state == .live && p.owner >= 0 { perMM[p.owner, default: 0] += 1 }
     let mmsAgree = mmBySerial.values.allSatisfy { $0.liveTables == perMM[$0.serial, default: 0] }
+    // The book: every owned page counted for its owner, live or pending, one stranded slot.
+    var byMM: [Int32: Occupancy] = [:]
+    for p in pages.values where p.owner >= 0 { byMM[p.owner, default: Occupancy()].add(p.state == .live ? Self.livePage : Self.pendingPage) }
+    guard byMM.filter({ !$0.value.isEmpty }) == ctx.mmBook.currentByMM || !ctx.mmBook.enabled else { return false }
     return live == liveCount && pages.count - live == pendingCount && rcu == rcuPages && mmsAgree
   }
 
   /// Every allocation takes a fresh page from the buddy allocator.
   public func simulateAlloc(mm: UInt64, fresh: () -> UInt64) -> UInt64 { fresh() }
+
+  /// Simulation: the 6.12 vocabulary. `pte_free_tlb` queues the untagged table with
+  /// `tlb_remove_table` (no `page_table_free_rcu`), `__tlb_remove_table` runs the same value,
+  /// `pte_free_defer` is `call_rcu`.
+  public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
+    switch op {
+    case .freeTLB(_, let t): emit(SimulatedEvent(.tlbQueue, table: t))
+    case .exec(let t): emit(SimulatedEvent(.tlbExec, table: t))
+    case .deferFree(let mm, let t): emit(SimulatedEvent(.deferBegin, mm: mm, table: t))
+    default: s390FragmentEvents(for: op, deferAs: .deferBegin, emit)
+    }
+  }
 
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
@@ -311,6 +342,11 @@ public final class S390v67Model: AllocatorModel {
   /// Each case hinges on the probe whose silent miss would explain it.
   func reuseHeld(_ e: Event, _ m: MM?, _ key: UInt64, _ p: Page, _ before: String) {
     let t = hex(e.table)
+    switch p.state {
+    case .live: ctx.inferred(.free(table: key))
+    case .queued: ctx.inferred(.exec(table: key))
+    case .rcu: break
+    }
     switch p.state {
     case .live:
       probableMiss(
@@ -571,6 +607,8 @@ public final class S390v67Model: AllocatorModel {
     p.state = .rcu
     p.since = e.line
     set(key, p)
+    // call_rcu(&ptdesc->pt_rcu_head, pte_free_now), in a simulation.
+    if ctx.simulating { ctx.callRCU(.rcuFree, heads.simulatedHead(for: key)) }
   }
 
   func rcuFree(_ e: Event) {
@@ -680,6 +718,7 @@ public final class S390v67Model: AllocatorModel {
 
   /// By the time the pgd goes, exit_mmap has freed (or queued) every table of the mm.
   func bury(_ m: MM, _ e: Event, seen: Bool) {
+    ctx.mmBook.died(m.serial)
     if m.liveTables > 0 {
       var live: [UInt64] = []
       for (k, p) in pages where p.owner == m.serial && p.state == .live { live.append(k) }
@@ -694,7 +733,11 @@ public final class S390v67Model: AllocatorModel {
             : "mm \(hex(m.address)) was born again while \(live.count) tables of its previous life were never freed: \(list)\(live.count > 6 ? ", …" : "")")
       }
       // Later events of these tables are judged as of unknown history.
-      for k in live { pages[k]!.owner = -1 }
+      for k in live {
+        var p = pages[k]!
+        p.owner = -1
+        set(k, p)
+      }
       m.liveTables = 0
     }
     mmByAddress[m.address] = nil

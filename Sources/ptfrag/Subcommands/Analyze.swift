@@ -87,6 +87,9 @@ struct Analyze: ParsableCommand {
 
   @OptionGroup var report: ReportOptions
 
+  @Option(name: .customLong("html"), help: ArgumentHelp("Also write a self-contained HTML page (verdict, findings, waste, plots) to FILE.", valueName: "FILE"))
+  var htmlPath: String?
+
   @OptionGroup var gate: GateOptions
 
   func validate() throws {
@@ -113,6 +116,10 @@ struct Analyze: ParsableCommand {
     let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []
     for path in inputs {
+      let progress = ProgressLine(path: path)
+      var options = options
+      options.progress = progress.reporter
+      defer { progress.clear() }
       do {
         var r = try Stopwatch.timed { () throws(AnalyzeError) in
           try Analyzer.analyze(path: path, options: options)
@@ -128,6 +135,9 @@ struct Analyze: ParsableCommand {
       inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion,
       maxWasteRatio: gate.maxWasteRatio, baselinePath: gate.baseline)
     try gate.writeBaseline(of: run)
+    if let path = htmlPath {
+      try write(HTMLReport(title: "ptfrag analyze — \(inputs.joined(separator: ", "))").render(run: run), to: path)
+    }
     try emit(run, report)
     throw ExitCode(run.exitCode.rawValue)
   }

@@ -1,0 +1,49 @@
+import PTFragReplay
+
+/// One strategy's figures on the workload.
+public struct StrategyResult: Sendable {
+  public var descriptor: ModelDescriptor
+  /// The capture's own model (the strategy the kernel ran).
+  public var ran: Bool
+  public var timeline: OccupancyTimeline
+  public var series: OccupancySeries
+  public var callbacksRun: Int
+  public var callbacksPending: Int
+  /// Findings the model reported on its own simulation (expected: none).
+  public var selfCheck: [String]
+  public init(
+    descriptor: ModelDescriptor, ran: Bool, timeline: OccupancyTimeline, series: OccupancySeries,
+    callbacksRun: Int, callbacksPending: Int, selfCheck: [String]
+  ) {
+    self.descriptor = descriptor
+    self.ran = ran
+    self.timeline = timeline
+    self.series = series
+    self.callbacksRun = callbacksRun
+    self.callbacksPending = callbacksPending
+    self.selfCheck = selfCheck
+  }
+}
+
+/// What `compare` found for one input.
+public struct CompareReport: Sendable {
+  /// The replay (verdict, findings, the replayed occupancy); its `error` when unreadable.
+  public var input: InputReport
+  public var graceNs: UInt64
+  public var graceSource: String
+  public var workload: WorkloadCounts
+  public var strategies: [StrategyResult]
+  public init(
+    input: InputReport, graceNs: UInt64, graceSource: String, workload: WorkloadCounts,
+    strategies: [StrategyResult]
+  ) {
+    self.input = input
+    self.graceNs = graceNs
+    self.graceSource = graceSource
+    self.workload = workload
+    self.strategies = strategies
+  }
+
+  /// The strategy that ran (the capture's model), when simulated.
+  public var ranStrategy: StrategyResult? { strategies.first { $0.ran } }
+}

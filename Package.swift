@@ -19,6 +19,10 @@ let package = Package(
   products: [
     .executable(name: "ptfrag", targets: ["ptfrag"]),
     .library(name: "PTFragKit", targets: ["PTFragKit"]),
+    // Every stage as a library, for the fuzz package under Fuzz/ (kept out of this package).
+    .library(
+      name: "PTFragStages",
+      targets: ["PTFragKit", "PTFragRead", "PTFragEvents", "PTFragReplay", "PTFragReport", "PTFragJUnit"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -141,13 +141,14 @@ public struct JUnitReport: Sendable {
     if rd.malformed > rd.malformedSamples.count {
       samples += "… \(rd.malformed - rd.malformedSamples.count) more malformed lines\n"
     }
-    if rd.beyondTolerance {
+    if rd.incomplete {
+      let message =
+        rd.beyondTolerance
+        ? "\(rd.malformed) malformed lines, more than the tolerance of \(rd.malformedTolerance): the replay is incomplete"
+        : "\(input.path):\(rd.cutLine ?? 0): the capture ends inside this record: the replay is incomplete"
       return JUnitCase(
         classname: r.model.id, name: "read", timeNs: time,
-        outcome: .failure(
-          type: "malformed-input",
-          message: "\(rd.malformed) malformed lines, more than the tolerance of \(rd.malformedTolerance): the replay is incomplete",
-          body: cap(facts + samples, maxBodyBytes)))
+        outcome: .failure(type: "malformed-input", message: message, body: cap(facts + samples, maxBodyBytes)))
     }
     return JUnitCase(
       classname: r.model.id, name: "read", timeNs: time, outcome: .passed,

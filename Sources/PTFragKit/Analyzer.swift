@@ -155,6 +155,7 @@ public enum Analyzer {
     summary.malformedSamples = diagnostics.samples.map { .init(line: $0.line, reason: $0.reason) }
     summary.foreignLines = diagnostics.foreignLines
     summary.truncatedLastLine = diagnostics.truncatedLastLine
+    summary.cutLine = diagnostics.cutLine
     summary.backwardsTimestamps = diagnostics.backwardsTimestamps
     summary.firstBackwardsLine = diagnostics.firstBackwardsLine
     summary.incompleteHits = normalizer.issueCount

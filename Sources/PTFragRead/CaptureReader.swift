@@ -28,6 +28,12 @@ public struct ReadDiagnostics: Sendable {
   public var bytes: UInt64 = 0
   /// The last line had no newline (a capture cut while being written).
   public var truncatedLastLine: Int? = nil
+  /// 1-based line (JSON array: element) of a record the input ends inside of — a last line
+  /// without newline that does not parse, a JSON record or array never closed: the capture was
+  /// cut while being written, and the report is incomplete (exit 65).
+  public var cutLine: Int? = nil
+  /// 1-based line of the last malformed line counted.
+  public var lastMalformedLine: Int? = nil
   /// Event names seen in the capture, by the function they probe and entry/return.
   public var eventNames: [String: (KernelFunction, ProbeHit.Kind)] = [:]
   /// `entries-in-buffer/entries-written: A/B` from the header, when present.
@@ -43,6 +49,7 @@ public struct ReadDiagnostics: Sendable {
 
   mutating func malformed(_ line: Int, _ reason: String) {
     malformedCount += 1
+    lastMalformedLine = line
     if samples.count < maxSamples { samples.append(Sample(line: line, reason: reason)) }
   }
 }
@@ -109,6 +116,7 @@ public struct TextCaptureReader {
     }
     d.lines = lines
     d.bytes = bytes
+    if let t = d.truncatedLastLine, t == d.lastMalformedLine { d.cutLine = t }
     return d
   }
 
@@ -166,12 +174,17 @@ public struct TextCaptureReader {
       while i < buf.count && buf[i] == UInt8(ascii: " ") { i += 1 }
       var v: UInt64 = 0
       var any = false
+      var overflow = false
       while i < buf.count && buf[i] &- 48 < 10 {
-        v = v &* 10 &+ UInt64(buf[i] &- 48)
+        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+        let (s, o2) = m.addingReportingOverflow(UInt64(buf[i] &- 48))
+        overflow = overflow || o1 || o2
+        v = s
         i += 1
         any = true
       }
-      return any ? v : nil
+      // A count past 64 bits is no count: the header is ignored rather than wrapped.
+      return any && !overflow ? v : nil
     }
     guard let a = number(), i < buf.count, buf[i] == UInt8(ascii: "/") else { return }
     i += 1

@@ -219,6 +219,8 @@ public enum FtraceLineParser {
     }
     var pid: Int32 = 0
     var x = dash + 1
+    // Over 9 digits could wrap an Int32 (pid_max is at most 2^22; CPUs are far fewer).
+    if pidEnd - (dash + 1) > 9 { return .malformed(.valueOverflow) }
     while x < pidEnd {
       pid = pid &* 10 &+ Int32(p[x] &- 48)
       x += 1
@@ -226,6 +228,7 @@ public enum FtraceLineParser {
     let comm = Comm(UnsafeBufferPointer(start: p + commStart, count: dash - commStart))
     var cpu: Int32 = 0
     x = cpuOpen + 1
+    if find(UInt8(ascii: "]"), p, x, n) - x > 9 { return .malformed(.valueOverflow) }
     while p[x] != UInt8(ascii: "]") {
       cpu = cpu &* 10 &+ Int32(p[x] &- 48)
       x += 1
@@ -579,6 +582,7 @@ public enum FtraceLineParser {
     var cpu: Int32 = 0
     var cd = 0
     while k < n && isDigit(p[k]) {
+      if cd == 9 { return .malformed(.valueOverflow) }
       cpu = cpu &* 10 &+ Int32(p[k] &- 48)
       k += 1
       cd += 1

@@ -231,7 +231,15 @@ public struct JSONCaptureReader {
             // The input ends inside the record: a capture cut while being written.
             let number = mode == .lines ? startLine : elements + 1
             d.malformed(number, JSONRecordIssue.incomplete.text)
-            d.truncatedLastLine = number
+            d.cutLine = number
+            if mode == .lines {
+              // The record may run over several lines (an unclosed brace): count them, and
+              // call the last line cut only when it has no newline.
+              line = startLine + lines(pos, filled)
+              if lastByte != 0x0A { d.truncatedLastLine = line }
+            } else {
+              d.truncatedLastLine = number
+            }
             pos = filled
             break loop
           case .syntax(let why, let at):
@@ -278,6 +286,7 @@ public struct JSONCaptureReader {
         d.malformed(1, JSONRecordIssue.incomplete.text)
         d.truncatedLastLine = 1
       }
+      d.cutLine = d.truncatedLastLine
     }
     // Lines: those of the input (a last line without '\n' counts); records in an array.
     d.lines = mode == .lines || mode == .start ? line - (lastByte == 0x0A ? 1 : 0) : elements

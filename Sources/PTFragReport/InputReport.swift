@@ -50,6 +50,8 @@ public struct ReadSummary: Sendable {
   public var malformedSamples: [Sample] = []
   public var foreignLines = 0
   public var truncatedLastLine: Int? = nil
+  /// The input ends inside a record at this 1-based line (JSON array: element): cut.
+  public var cutLine: Int? = nil
   public var backwardsTimestamps = 0
   public var firstBackwardsLine: Int? = nil
   public var incompleteHits = 0
@@ -58,6 +60,9 @@ public struct ReadSummary: Sendable {
   public init() {}
   /// Malformed lines beyond the tolerance: the replay is incomplete.
   public var beyondTolerance: Bool { malformed > malformedTolerance }
+  /// The replay does not cover the whole capture: malformed lines beyond the tolerance, or a
+  /// capture cut inside its last record. Verdict "incomplete", exit 65.
+  public var incomplete: Bool { beyondTolerance || cutLine != nil }
 }
 
 /// One input's whole analysis, ready to render.
@@ -97,14 +102,14 @@ public struct InputReport: Sendable {
   /// `maxWasteRatio`: the `--max-waste-ratio` gate (nil: not gated).
   public func verdictText(failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
     if error != nil { return "error" }
-    if read.beyondTolerance { return "incomplete" }
+    if read.incomplete { return "incomplete" }
     if wasteRatioExceeded(maxWasteRatio) { return "fail" }
     return result?.verdict(failOn: failOn).rawValue ?? "error"
   }
 
   public func exitCode(failOn: Severity?, maxWasteRatio: Double? = nil) -> ExitCode {
     if let error { return error.code }
-    if read.beyondTolerance { return .malformedInput }
+    if read.incomplete { return .malformedInput }
     if wasteRatioExceeded(maxWasteRatio) { return .findings }
     switch result?.verdict(failOn: failOn) {
     case .clean?: return .clean

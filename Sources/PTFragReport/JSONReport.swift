@@ -144,7 +144,8 @@ public enum JSONReport {
     kv.append(("lines", .int(rd.lines)))
     kv.append(("bytes", .int(Int(rd.bytes))))
     kv.append(("events", .int(r?.events ?? 0)))
-    kv.append(("complete", .bool(i.error == nil && !rd.beyondTolerance)))
+    kv.append(("complete", .bool(i.error == nil && !rd.incomplete)))
+    kv.append(("cutLine", .num(rd.cutLine)))
     kv.append(
       ("malformed",
         .object([

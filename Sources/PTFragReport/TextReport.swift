@@ -77,6 +77,9 @@ public struct TextReport {
       o +=
         "incomplete: \(input.read.malformed) malformed lines, more than the tolerance of \(input.read.malformedTolerance); the replay covers only the lines that parsed\n"
     }
+    if let c = input.read.cutLine {
+      o += "incomplete: \(input.path):\(c): the capture ends inside this record (cut while being written); the replay covers only what came before\n"
+    }
     if let loss = r.lossReason { o += "lost events: \(loss); divergences are reported as inconclusive\n" }
     o += "model: \(r.model.id) (\(r.model.kernels)) — \(input.modelSelection)\n"
     if let pp = input.profilePath {

@@ -424,7 +424,7 @@ public final class S390v66Model: S390v61Model {
     ctx.record(page: key, e, mm: e.mm)
     let w = rcu[key]!
     finding(
-      "use-while-rcu-pending", e, mm: e.mm ?? mmBySerial[UInt64(w.owner)]?.address, page: key, half: h,
+      "use-while-rcu-pending", e, mm: e.mm ?? (w.owner >= 0 ? mmBySerial[UInt64(w.owner)]?.address : nil), page: key, half: h,
       before: "R",
       "\(e.kind.symbol)(\(hex(e.table))) names page \(hex(key)), whose last table went at line \(w.line) while Active: it waits in R for pte_free_now and holds no table",
       related: [w.line])

@@ -147,7 +147,8 @@ public enum Analyzer {
     if let a = diagnostics.entriesInBuffer, let b = diagnostics.entriesWritten, b > a {
       overwritten = b - a
     }
-    let result = replayer.finish(overwritten: overwritten, profileMisses: misses)
+    let result = replayer.finish(
+      overwritten: overwritten, profileMisses: misses, damagedEvents: diagnostics.damagedProbeLines)
     summary.format = diagnostics.format.name
     summary.lines = diagnostics.lines
     summary.bytes = diagnostics.bytes

@@ -47,6 +47,9 @@ public struct ReadDiagnostics: Sendable {
 
   public init() {}
 
+  /// Malformed lines that name a probed function: events that may be missing from the replay.
+  public var damagedProbeLines = 0
+
   mutating func malformed(_ line: Int, _ reason: String) {
     malformedCount += 1
     lastMalformedLine = line
@@ -155,7 +158,26 @@ public struct TextCaptureReader {
       d.foreignLines += 1
     case .malformed(let why):
       d.malformed(lineNo, why.text)
+      if Self.namesAProbedFunction(buf) { d.damagedProbeLines += 1 }
     }
+  }
+
+  /// Whether a line names a function the models replay (a damaged event, not an oops splat).
+  static func namesAProbedFunction(_ buf: UnsafeBufferPointer<UInt8>) -> Bool {
+    for f in KernelFunction.allCases {
+      let sym = Array(f.symbol.utf8)
+      guard buf.count >= sym.count else { continue }
+      var i = 0
+      while i + sym.count <= buf.count {
+        if buf[i] == sym[0] {
+          var k = 1
+          while k < sym.count && buf[i + k] == sym[k] { k += 1 }
+          if k == sym.count { return true }
+        }
+        i += 1
+      }
+    }
+    return false
   }
 
   /// Picks `entries-in-buffer/entries-written: A/B` out of a header comment.

@@ -354,9 +354,11 @@ final class BadInputTests: XCTestCase {
 
   func testRegressionS390v66UseWhileRCUPendingWithoutOwner() throws {
     // Found by the analyze fuzzer: a page waiting in R whose owner was never known (-1) was
-    // named by a later event; the finding's mm lookup trapped on the negative serial.
+    // named by a later event; the finding's mm lookup trapped on the negative serial. The
+    // fuzzed file also has 6 damaged lines that name probed functions, so the divergence is
+    // inconclusive (their events are missing), not an error.
     let r = try ptfrag(["analyze", "Fixtures/regressions/s390-6.6-use-while-rcu-pending-no-owner.trace", "--model", "s390-6.6"])
-    XCTAssertEqual(r.code, 1, r.all)
-    XCTAssertTrue(r.all.contains("no-owner.trace:25: error [use-while-rcu-pending]"), r.all)
+    XCTAssertEqual(r.code, 2, r.all)
+    XCTAssertTrue(r.all.contains("no-owner.trace:25: lost-events (would be [use-while-rcu-pending])"), r.all)
   }
 }

@@ -140,6 +140,21 @@ final class SampleTests: XCTestCase {
     XCTAssertEqual(r.exitCode(failOn: .error), .findings)
   }
 
+  /// The same dropped return, but as a damaged line (its timestamp garbled): the line names a
+  /// probed function, so its event is missing like a lost one and nothing is an error.
+  func testDamagedProbeLineMakesDivergencesInconclusive() throws {
+    let path = try mutate { l in
+      l[19] = l[19].replacingOccurrences(of: "192.055048:", with: "19x.05504B:")
+    }
+    let r = try analyze(path, profile: profile)
+    let res = try XCTUnwrap(r.result)
+    XCTAssertEqual(r.read.malformed, 1)
+    XCTAssertEqual(res.findings.filter { $0.rule.severity == .error }.count, 0)
+    XCTAssertTrue(res.inconclusive.contains { $0.wouldBeRule == "alloc-without-return" && $0.line == 19 })
+    XCTAssertNotNil(res.lossReason)
+    XCTAssertEqual(r.exitCode(failOn: .error), .inconclusive)
+  }
+
   /// Line 20 returns 0x37b9800 (upper half of the head); the other half is allocated.
   func testReturnedTableChangedToTheOtherHalf() throws {
     let path = try mutate { l in

@@ -89,9 +89,11 @@ public final class Replayer {
   /// Ends the replay. `overwritten` = entries the ring buffer dropped per the header;
   /// `profileMisses` = silent misses per probed function from a kprobe_profile (nil: none
   /// given, so misses stay possible and items that hinge on them stay open).
-  public func finish(overwritten: UInt64 = 0, profileMisses: [KernelFunction: UInt64]? = nil)
-    -> ReplayResult
-  {
+  /// `damagedEvents` = malformed input lines that name a probed function (events that may be
+  /// missing, like lost ones).
+  public func finish(
+    overwritten: UInt64 = 0, profileMisses: [KernelFunction: UInt64]? = nil, damagedEvents: Int = 0
+  ) -> ReplayResult {
     model.finish(lastLine: lastLine)
     let endNs = context.stats.occupancy.lastNs
     context.stats.perMM = context.mmBook.records(endNs: endNs)
@@ -130,6 +132,11 @@ public final class Replayer {
       lossReason =
         (lossReason.map { $0 + "; " } ?? "")
         + "the ring buffer overwrote \(overwritten) entries (entries-in-buffer < entries-written)"
+    }
+    if damagedEvents > 0 {
+      lossReason =
+        (lossReason.map { $0 + "; " } ?? "")
+        + "\(damagedEvents) malformed line(s) name a probed function: their events are missing"
     }
     if let why = lossReason {
       // A capture with losses cannot support an error verdict on anything a missing event

@@ -628,39 +628,26 @@ public class S390v61Model: AllocatorModel {
     guard let m = mm(at: e.mm) else { return }
     let w = m.windows.first { $0.pid == e.pid }
     m.windows.removeAll { $0.pid == e.pid }
-    if e.count == 1 {
-      var i = Inconclusive(
-        reason: .unreturnedAlloc, line: e.line, mm: m.address,
-        message: "the capture ended while pid \(e.pid) was inside page_table_alloc")
-      i.explainedBy = "the capture ended"
-      ctx.report(i)
-      return
-    }
-    // The same task entered again: its return is missing. Unless the return probe missed
-    // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so the
-    // mm is no longer predicted either way. Resynchronise: the half the model predicted may
-    // or may not have been taken, so it becomes unknown (later events of it are accepted).
     let wasKnown = m.known
-    if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
-      pages[k]![h] == .free
-    {
-      ctx.record(page: k, e, mm: m.address)
-      needsRecount = true
-      pages[k]![h] = .unknown
-      unlink(k)
+    if e.count == 0 {
+      // The same task entered again: its return is missing. Unless the return probe missed
+      // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so
+      // the mm is no longer predicted either way. Resynchronise: the half the model
+      // predicted may or may not have been taken, so it becomes unknown (later events of it
+      // are accepted).
+      if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
+        pages[k]![h] == .free
+      {
+        ctx.record(page: k, e, mm: m.address)
+        needsRecount = true
+        pages[k]![h] = .unknown
+        unlink(k)
+      }
+      m.known = false
     }
-    m.known = false
-    let f = Finding(
-      rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: nil, half: nil,
-      stateBefore: wasKnown ? "mm synchronized" : "mm not predicted", stateAfter: "mm not predicted",
-      message:
-        "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(m.address)) is no longer predicted")
-    ctx.report(
-      Inconclusive(
-        reason: .missedProbe, line: e.line, mm: m.address,
-        message:
-          "page_table_alloc entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it; mm \(hex(m.address)) is no longer predicted",
-        wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
+      wasPredicted: wasKnown, rule: Self.ruleByID["alloc-without-return"]!)
   }
 
   func alloc(_ e: Event) {
@@ -788,7 +775,6 @@ public class S390v61Model: AllocatorModel {
       unlink(k)
       pages[k]!.hi = .allocated
       pages[k]!.pgste = true
-      m.liveTables += 0
     }
   }
 

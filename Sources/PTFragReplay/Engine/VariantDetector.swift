@@ -120,8 +120,9 @@ public struct VariantDetector {
           )
         }
       }
-    case .mmBirth:
-      if let mm = e.mm, born.count < maxEvents { born[mm] = ([], [], false) }
+    case .mmBirth, .crstAlloc:
+      if e.kind == .mmBirth, let mm = e.mm, born.count < maxEvents { born[mm] = ([], [], false) }
+      forgetPages(coveredByCRST: e.table)
     case .freeNow, .freeTLB, .deferBegin:
       if e.kind == .freeTLB { sawFreeTLB = true }
       if e.kind == .deferBegin {
@@ -160,6 +161,21 @@ public struct VariantDetector {
 
   private static func note(_ slot: inout Evidence?, _ line: Int, _ text: @autoclosure () -> String) {
     if slot == nil { slot = Evidence(line: line, text: text()) }
+  }
+
+  /// A page's identity ends when `crst_table_alloc` hands it out inside a CRST block (order 2,
+  /// 16 KiB: arch/s390/mm/pgalloc.c, `crst_table_alloc`, v5.17 … v6.13): the PTE table that
+  /// page_table_alloc returned there earlier was released (a `__tlb_remove_table` that may have
+  /// been missed silently), and an untagged `pmd_free_tlb`/`pud_free_tlb` of the CRST says
+  /// nothing about how the kernel tags PTE tables.
+  private mutating func forgetPages(coveredByCRST table: UInt64) {
+    guard table != 0, !allocated.isEmpty else { return }
+    let base = table & ~0x3fff
+    for k in 0..<4 {
+      let page = base + UInt64(k) * 0x1000
+      allocated[page] = nil
+      allocated[page + 0x800] = nil
+    }
   }
 
   private mutating func markFreed(_ table: UInt64) {

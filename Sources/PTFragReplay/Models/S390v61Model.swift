@@ -699,6 +699,12 @@ public class S390v61Model: AllocatorModel {
         changed(m)
         return
       }
+      // The lower half of an unlisted page with nothing allocated and a half still pending:
+      // page_table_alloc takes halves only from the list, so this is the page coming back
+      // fresh after the missed __tlb_remove_table of that half released it.
+      if h == 0, !p.pgste, !p.listed, p.aCount == 0, p.hi == .pending {
+        releasedUnseen(key, e, as: "as a fresh page for mm \(hex(m?.address))")
+      }
       // A page held with a half of unknown history that is not on this mm's list may have
       // been released unseen (its other half freed before the capture): it comes back fresh.
       if h == 0 && p.hi == .unknown && !(p.listed && p.owner == m?.serial) {
@@ -1083,6 +1089,13 @@ public class S390v61Model: AllocatorModel {
       if tag == 0 { crstQueued[base] = mark(e) }
       return
     }
+    if tag == 0 && heldOnlyAsReleased(p) {
+      // A CRST table on a page whose PTE tables were all freed: the page went back to the
+      // buddy allocator unseen and crst_table_alloc handed it out again.
+      releasedUnseen(key, e, as: "as the CRST table that tlb_remove_table(\(hex(e.table))) queues")
+      crstQueued[base] = mark(e)
+      return
+    }
     ctx.record(page: key, e, mm: e.mm)
     let before = Before(page: p)
     switch tag {
@@ -1159,6 +1172,10 @@ public class S390v61Model: AllocatorModel {
       }
       return
     }
+    if tag == 0 && heldOnlyAsReleased(p) {
+      releasedUnseen(key, e, as: "as the CRST table that __tlb_remove_table(\(hex(e.table))) frees")
+      return
+    }
     ctx.record(page: key, e, mm: nil)
     let before = Before(page: p)
     let pageOwner = owner(of: p)
@@ -1210,10 +1227,84 @@ public class S390v61Model: AllocatorModel {
     }
   }
 
+  /// The kernel shows that a page the model holds went back to the buddy allocator: it came
+  /// back `how` (inside a CRST block, or as a fresh PTE page). In v6.1 (arch/s390/mm/pgalloc.c)
+  /// a page is freed only when its last bit clears — in `page_table_free` or in
+  /// `__tlb_remove_table` (cases 1/2, then `__free_page`) — so every half the model holds was
+  /// released by an event the capture does not show:
+  /// - a pending half: its `__tlb_remove_table` was missed (the nested-kprobe kind the
+  ///   kprobe_profile counts) — inconclusive, settled by the profile;
+  /// - an allocated half: its free was missed, or the kernel released a page in use —
+  ///   inconclusive while `page_table_free_rcu` may have missed hits, else `release-with-bits`;
+  /// - a half of unknown history (an mm born before the capture, a lost event): nothing to say.
+  /// Then the model forgets the page (resynchronises on what the kernel did).
+  /// No table of the page is allocated: every half is free, pending or of unknown history,
+  /// so the page may have gone back to the buddy allocator through events the capture lacks.
+  func heldOnlyAsReleased(_ p: Page) -> Bool {
+    p.pgste ? p.pgsteQueued : p.aCount == 0
+  }
+
+  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String) {
+    guard let p = pages[key] else { return }
+    ctx.record(page: key, e, mm: e.mm)
+    let before = Before(page: p)
+    let holder = owner(of: p)
+    let halves = p.pgste ? [0] : [0, 1]
+    var first = true
+    for h in halves where p[h] == .pending || (p.pgste && p.pgsteQueued) {
+      let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
+      let table = key + UInt64(h) * 0x800
+      let tagged = table + UInt64(p.pgste ? 3 : h + 1)
+      let f = Finding(
+        rule: Self.ruleByID["release-with-bits"]!, event: e, mm: holder?.address, page: key,
+        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
+        message:
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) was pending since line \(freeLine) and no __tlb_remove_table(\(hex(tagged))) ran, and the kprobe_profile shows no missed __tlb_remove_table",
+        relatedLines: freeLine > 0 ? [freeLine] : [])
+      ctx.report(
+        Inconclusive(
+          reason: .missedTLBExec, line: e.line, mm: holder?.address, page: key,
+          message:
+            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is pending since line \(freeLine): probable missed __tlb_remove_table(\(hex(tagged)))",
+          wouldBeRule: "release-with-bits", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+      first = false
+      ctx.inferred(.exec(table: table))
+    }
+    for h in halves where p[h] == .allocated && !(p.pgste && p.pgsteQueued) {
+      let table = key + UInt64(h) * 0x800
+      let f = Finding(
+        rule: Self.ruleByID["release-with-bits"]!, event: e, mm: holder?.address, page: key,
+        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
+        message:
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
+      ctx.report(
+        Inconclusive(
+          reason: .missedProbe, line: e.line, mm: holder?.address, page: key,
+          message:
+            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
+          wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU, asFinding: f))
+      ctx.inferred(.free(table: table))
+    }
+    if p.aCount > 0 { holder?.liveTables -= p.pgste ? 1 : p.aCount }
+    release(key)
+    needsRecount = true
+    changed(holder)
+  }
+
   /// A CRST table handed out again while its queued tlb free was never seen executing: the
   /// block went back to the buddy allocator, so the `__tlb_remove_table` was missed.
   func crstAlloc(_ e: Event) {
-    guard e.table != 0, let mark = crstQueued.removeValue(forKey: e.table) else { return }
+    guard e.table != 0 else { return }
+    // crst_table_alloc takes an order-2 block (CRST_ALLOC_ORDER, 16 KiB) from the buddy
+    // allocator: any page of it the model still holds as PTE tables was released unseen.
+    let block = e.table & ~0x3fff
+    for k in 0..<4 {
+      let key = block + UInt64(k) * 0x1000
+      if pages[key] != nil {
+        releasedUnseen(key, e, as: "inside the CRST table \(hex(e.table)) that crst_table_alloc returned")
+      }
+    }
+    guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
       rule: Self.ruleByID["tlb-exec-missing"]!,
       event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),

@@ -327,10 +327,22 @@ public final class S390v67Model: AllocatorModel {
     }
     if let base = crstBlock(containing: key) {
       let c = crst[base]!
-      finding(
-        "reuse-before-release", e, mm: m?.address, page: key, before: before,
-        "page_table_alloc returned \(hex(e.table)), inside the CRST table \(hex(base)) that crst_table_alloc returned at line \(c.line)\(c.queued ? " and whose __tlb_remove_table was not seen" : ", still in use")",
-        related: [c.line])
+      let text =
+        "page_table_alloc returned \(hex(e.table)), inside the CRST table \(hex(base)) that crst_table_alloc returned at line \(c.line)"
+      if c.queued {
+        // pmd_free_tlb/pud_free_tlb queued the CRST: a missed __tlb_remove_table (case 0,
+        // free_pages of the order-2 block) released it.
+        ctx.inferred(.exec(table: base))
+        probableMiss(
+          "reuse-before-release", e, mm: m?.address, key, before: before, after: "Live",
+          related: c.line, .missedTLBExec, .tlbRemoveTableExec,
+          "\(text) and whose __tlb_remove_table was not seen",
+          "\(text) and queued since: probable missed __tlb_remove_table(\(hex(base)))")
+      } else {
+        finding(
+          "reuse-before-release", e, mm: m?.address, page: key, before: before,
+          "\(text), still in use", related: [c.line])
+      }
       crst[base] = nil
     }
     if let p = pages[key] { reuseHeld(e, m, key, p, before) }
@@ -340,8 +352,11 @@ public final class S390v67Model: AllocatorModel {
 
   /// `page_table_alloc` returned a page the model still holds: the kernel released it unseen.
   /// Each case hinges on the probe whose silent miss would explain it.
-  func reuseHeld(_ e: Event, _ m: MM?, _ key: UInt64, _ p: Page, _ before: String) {
-    let t = hex(e.table)
+  /// `how` names the allocation ("page_table_alloc returned 0x…", or a CRST block covering it).
+  func reuseHeld(
+    _ e: Event, _ m: MM?, _ key: UInt64, _ p: Page, _ before: String, how: String? = nil
+  ) {
+    let t = how ?? "page_table_alloc returned \(hex(e.table))"
     switch p.state {
     case .live: ctx.inferred(.free(table: key))
     case .queued: ctx.inferred(.exec(table: key))
@@ -351,21 +366,21 @@ public final class S390v67Model: AllocatorModel {
     case .live:
       probableMiss(
         e, m, key, before, p, .missedProbe, .pageTableFree,
-        "page_table_alloc returned \(t), whose table (allocated at line \(p.since)) was never freed",
-        "page_table_alloc returned \(t) while its table from line \(p.since) is live: probable missed page_table_free(\(hex(key)))")
+        "\(t), whose table (allocated at line \(p.since)) was never freed",
+        "\(t) while its table from line \(p.since) is live: probable missed page_table_free(\(hex(key)))")
     case .queued:
       probableMiss(
         e, m, key, before, p, .missedTLBExec, .tlbRemoveTableExec,
-        "page_table_alloc returned \(t), queued by tlb_remove_table at line \(p.since); no __tlb_remove_table released it",
-        "page_table_alloc returned \(t) while it is queued since line \(p.since): probable missed __tlb_remove_table(\(hex(key)))")
+        "\(t), queued by tlb_remove_table at line \(p.since); no __tlb_remove_table released it",
+        "\(t) while it is queued since line \(p.since): probable missed __tlb_remove_table(\(hex(key)))")
     case .rcu:
       // The page is back from the buddy allocator: its pte_free_now must have run. Only a
       // trusted struct page mapping makes its absence suspicious.
       if heads.trusted {
         probableMiss(
           e, m, key, before, p, .missedProbe, .pteFreeNow,
-          "page_table_alloc returned \(t), deferred by pte_free_defer at line \(p.since); no pte_free_now released it",
-          "page_table_alloc returned \(t) while it waits for RCU since line \(p.since): probable missed pte_free_now")
+          "\(t), deferred by pte_free_defer at line \(p.since); no pte_free_now released it",
+          "\(t) while it waits for RCU since line \(p.since): probable missed pte_free_now")
       }
     }
     release(key)
@@ -671,10 +686,11 @@ public final class S390v67Model: AllocatorModel {
     var k = base
     while k < base + Self.crstBytes {
       if let p = pages[k] {
-        finding(
-          "reuse-before-release", e, mm: m?.address, page: k, before: describe(k),
-          "crst_table_alloc returned \(hex(base)), whose 16 KiB cover the PTE table \(hex(k)) (\(p.state.name) since line \(p.since))",
-          related: [p.since])
+        // The same evidence as a page_table_alloc of a held page: the kernel released it.
+        ctx.record(page: k, e, mm: m?.address)
+        reuseHeld(
+          e, m, k, p, describe(k),
+          how: "crst_table_alloc returned \(hex(base)), whose 16 KiB cover the PTE table \(hex(k))")
         release(k)
       }
       k += 0x1000

@@ -1,0 +1,171 @@
+import Foundation
+import PTFragEvents
+import PTFragKit
+import PTFragRead
+import PTFragReport
+import PTFragReplay
+import XCTest
+
+/// The real s390x corpus (Fixtures/corpus/s390, unedited captures of Debian's 6.1.0-50 and
+/// 6.12.95 kernels under QEMU; see its README): what a correct replay must do with them.
+/// - 0 error findings under the capture's own model and under `--model auto`, which picks
+///   s390-6.1 for the 6.1 captures and s390-6.7 for the 6.12 one;
+/// - per probe, the misses the replay infers never exceed the kprobe_profile's count;
+/// - the capture without softirq RCU (nothing missed) has nothing inconclusive;
+/// - ≥ 90 % of allocations are predicted and checked.
+final class CorpusTests: XCTestCase {
+  static let dir = fixtures + "/corpus/s390"
+  static let captures: [(name: String, model: String)] = [
+    ("s390x-6.1-dev", "s390-6.1"),
+    ("s390x-6.1-dev-nosoftirq", "s390-6.1"),
+    ("s390x-6.1-dev-smp4", "s390-6.1"),
+    ("s390x-6.12-dev", "s390-6.7"),
+  ]
+
+  func analyze(_ path: String, profile: String?, model: String) throws -> InputReport {
+    try Analyzer.analyze(path: path, options: AnalyzeOptions(modelID: model, profilePath: profile))
+  }
+
+  func check(_ name: String, model: String, expected: String) throws {
+    let r = try analyze(
+      "\(Self.dir)/\(name).trace.gz", profile: "\(Self.dir)/\(name).kprobe_profile", model: model)
+    XCTAssertNil(r.error?.message, "\(name) --model \(model)")
+    let res = try XCTUnwrap(r.result, "\(name) --model \(model)")
+    XCTAssertEqual(res.model.id, expected, "\(name) --model \(model): \(r.modelSelection)")
+    let errors = res.findings.filter { $0.rule.severity == .error }
+    XCTAssertEqual(
+      errors.count, 0,
+      "\(name) --model \(model): " + errors.prefix(5).map { "\($0.rule.id)@\($0.line) \($0.message)" }.joined(separator: "\n"))
+    // Inferred misses per probe within the profile's count, every one explained by it.
+    let misses = try XCTUnwrap(r.profileMisses)
+    var inferred: [KernelFunction: UInt64] = [:]
+    for i in res.inconclusive { if let f = i.hingesOn { inferred[f, default: 0] += 1 } }
+    for (f, n) in inferred {
+      XCTAssertLessThanOrEqual(n, misses[f] ?? 0, "\(name) --model \(model): inferred misses of \(f.symbol)")
+    }
+    XCTAssertEqual(
+      res.inconclusive.filter { $0.explainedBy == nil }.count, 0,
+      "\(name) --model \(model): " + res.inconclusive.filter { $0.explainedBy == nil }.prefix(5).map { "\($0.reason.rawValue)@\($0.line) \($0.message)" }.joined(separator: "\n"))
+    if misses.values.allSatisfy({ $0 == 0 }) {
+      XCTAssertEqual(res.inconclusive.count, 0, "\(name): nothing missed, nothing inconclusive")
+    }
+    let allocs = res.stats.allocationsPredicted + res.stats.allocationsUnverified
+    XCTAssertGreaterThan(allocs, 1000)
+    XCTAssertGreaterThanOrEqual(
+      Double(res.stats.allocationsPredicted) / Double(allocs), 0.9,
+      "\(name) --model \(model): \(res.stats.allocationsPredicted) of \(allocs) predicted")
+    XCTAssertEqual(r.exitCode(failOn: .error), .clean, "\(name) --model \(model)")
+  }
+
+  func testEveryCaptureReplaysCleanUnderItsOwnModel() throws {
+    for c in Self.captures { try check(c.name, model: c.model, expected: c.model) }
+  }
+
+  func testAutoDetectionPicksTheKernelsModel() throws {
+    for c in Self.captures { try check(c.name, model: Analyzer.autoModelID, expected: c.model) }
+  }
+
+  // MARK: Faults injected into the real captures: an error at the line where a correct
+  // replay must first diverge.
+
+  /// The capture's lines (gunzipped with gzip(1)).
+  func lines(_ name: String) throws -> [String] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", "gzip -dc '\(Self.dir)/\(name).trace.gz'"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    XCTAssertEqual(p.terminationStatus, 0)
+    return String(decoding: data, as: UTF8.self)
+      .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+  }
+
+  func write(_ lines: [String]) throws -> String {
+    let dir = NSTemporaryDirectory() + "ptfrag-corpus-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/mutated.trace"
+    try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  static func value(_ line: String, _ key: String) -> UInt64? {
+    guard let r = line.range(of: " \(key)=0x") else { return nil }
+    let hexDigits = line[r.upperBound...].prefix { $0.isHexDigit }
+    return UInt64(hexDigits, radix: 16)
+  }
+
+  func errors(_ path: String, _ name: String, profile: String? = nil) throws -> [Finding] {
+    let r = try analyze(path, profile: profile ?? "\(Self.dir)/\(name).kprobe_profile", model: "s390-6.1")
+    let res = try XCTUnwrap(r.result)
+    return res.findings.filter { $0.rule.severity == .error }
+  }
+
+  /// The 5000th page_table_free_rcu after line 60000, duplicated: freeing a pending half.
+  func testDuplicatedFreeInTheCaptureWithMisses() throws {
+    for name in ["s390x-6.1-dev", "s390x-6.1-dev-nosoftirq"] {
+      var l = try lines(name)
+      let i = try XCTUnwrap((60000..<l.count).first { l[$0].contains(" page_table_free_rcu: ") })
+      l.insert(l[i], at: i + 1)
+      let e = try errors(try write(l), name)
+      XCTAssertEqual(e.first.map { "\($0.rule.id)@\($0.line)" }, "double-free@\(i + 2)", name)
+    }
+  }
+
+  /// A __tlb_remove_table moved before the page_table_free_rcu that made its half pending:
+  /// the exec of an allocated half, at its new line.
+  func testExecMovedBeforeItsFree() throws {
+    let name = "s390x-6.1-dev-nosoftirq"
+    var l = try lines(name)
+    let x = try XCTUnwrap((60000..<l.count).first { l[$0].contains(" __tlb_remove_table: ") && Self.value(l[$0], "table")! & 3 != 0 })
+    let table = Self.value(l[x], "table")! & ~3
+    let f = try XCTUnwrap((0..<x).last { l[$0].contains(" page_table_free_rcu: ") && Self.value(l[$0], "table") == table })
+    let exec = l.remove(at: x)
+    l.insert(exec, at: f)
+    let e = try errors(try write(l), name)
+    XCTAssertEqual(e.first.map { "\($0.rule.id)@\($0.line)" }, "exec-without-pending@\(f + 1)")
+  }
+
+  /// An upper-half allocation whose lower half is allocated to the same mm, changed to the
+  /// lower half: a busy half handed out again.
+  func testAllocationChangedToTheOtherHalf() throws {
+    for name in ["s390x-6.1-dev", "s390x-6.1-dev-nosoftirq"] {
+      var l = try lines(name)
+      // An upper half returned right after its lower half (same page), with no free of the
+      // lower half in between.
+      var target: Int? = nil
+      var lastLower: [UInt64: Int] = [:]
+      for i in 60000..<l.count where l[i].contains(" page_table_alloc_ret: ") || l[i].contains(" page_table_free") {
+        guard let t = Self.value(l[i], "table") else { continue }
+        if l[i].contains("page_table_free") { lastLower[t] = nil; continue }
+        if t & 0xfff == 0 { lastLower[t] = i } else if t & 0xfff == 0x800, lastLower[t - 0x800] != nil {
+          target = i
+          break
+        }
+      }
+      let i = try XCTUnwrap(target)
+      let t = Self.value(l[i], "table")!
+      l[i] = l[i].replacingOccurrences(of: "table=0x\(String(t, radix: 16))", with: "table=0x\(String(t - 0x800, radix: 16))")
+      let e = try errors(try write(l), name)
+      XCTAssertEqual(e.first.map { "\($0.rule.id)@\($0.line)" }, "alloc-busy-half@\(i + 1)", name)
+    }
+  }
+
+  /// An exec dropped from the capture that missed nothing, replayed with its zero-miss
+  /// profile: the half stays pending, and the kernel's next use of it is an error that names
+  /// that table's page.
+  func testExecDroppedFromTheMissFreeCapture() throws {
+    let name = "s390x-6.1-dev-nosoftirq"
+    var l = try lines(name)
+    let x = try XCTUnwrap((60000..<l.count).first { l[$0].contains(" __tlb_remove_table: ") && Self.value(l[$0], "table")! & 3 != 0 })
+    let table = Self.value(l[x], "table")!
+    l.remove(at: x)
+    let e = try errors(try write(l), name)
+    let first = try XCTUnwrap(e.first, "no error")
+    XCTAssertEqual(first.page, table & ~0xfff, "\(first.rule.id)@\(first.line): \(first.message)")
+    XCTAssertGreaterThanOrEqual(first.line, x)
+  }
+}

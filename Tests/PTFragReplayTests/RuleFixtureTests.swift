@@ -65,6 +65,12 @@ final class RuleFixtureTests: XCTestCase {
   func testAnOpenGatherIsNotOrdered() throws { try run("open-gather-orders-nothing") }
   func testMissedExecSupersededByLaterEntries() throws { try run("missed-exec-superseded") }
   func testMissedExecFreshPage() throws { try run("missed-exec-fresh") }
+  /// A page whose last __tlb_remove_table was missed comes back inside a CRST block.
+  /// __pte_alloc's pte_free right after a page_table_alloc whose return was missed.
+  func testPteFreeAfterMissedReturn() throws { try run("pte-free-after-missed-return") }
+  func testPteFreeAfterReturnWithZeroMissProfile() throws { try run("alloc-without-return-at-free") }
+  func testCRSTReuseAfterMissedExec() throws { try run("crst-reuse-after-missed-exec") }
+  func testCRSTReuseWithZeroMissProfileIsReleaseWithBits() throws { try run("release-with-bits-crst") }
   func testAllocBusyHalf() throws { try run("alloc-busy-half") }
   func testAllocNotHead() throws { try run("alloc-not-head") }
   func testAllocFreshWhileHeadUsable() throws { try run("alloc-fresh-while-head-usable") }

@@ -269,6 +269,8 @@ public class S390v61Model: AllocatorModel {
     }
     return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
   }
+  /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
+  var returnInferredAtFree: [Int32: Int] = [:]
   /// CRST tables (tag 0) queued and not yet executed.
   var crstQueued: [UInt64: QueueMark] = [:]
 
@@ -626,6 +628,11 @@ public class S390v61Model: AllocatorModel {
 
   func allocUnreturned(_ e: Event) {
     guard let m = mm(at: e.mm) else { return }
+    if returnInferredAtFree[e.pid] == e.line {
+      // Its missing return was already inferred (and reported) at the pte_free that followed.
+      returnInferredAtFree[e.pid] = nil
+      return
+    }
     let w = m.windows.first { $0.pid == e.pid }
     m.windows.removeAll { $0.pid == e.pid }
     let wasKnown = m.known
@@ -945,6 +952,32 @@ public class S390v61Model: AllocatorModel {
       finding(
         "free-unknown", e, mm: e.mm, page: key, half: h, before: snapshot(key),
         "page_table_free(\(hex(table))) is not a 2 KiB-aligned table")
+      return
+    }
+    if let m, let wi = m.windows.firstIndex(where: { $0.pid == e.pid }),
+      m.windows[wi].candidates.contains(pages[key] == nil ? .fresh : .half(key, h))
+        || (pages[key] == nil && h == 0)
+    {
+      // mm/memory.c __pte_alloc (v6.1): pte_alloc_one, then pmd_install; when another thread
+      // installed a table first, pte_free(mm, new) frees it at once. The task is still inside
+      // its page_table_alloc window, so that return was missed (a kretprobe miss the profile
+      // counts under page_table_alloc): the free names the table the alloc returned, and an
+      // alloc and free of one half leave the page as it was.
+      let w = m.windows.remove(at: wi)
+      returnInferredAtFree[e.pid] = w.beginLine
+      ctx.stats.allocationsUnverified += 1
+      let f = Finding(
+        rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: key, half: h,
+        stateBefore: snapshot(key).text, stateAfter: snapshot(key).text,
+        message:
+          "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
+        relatedLines: [w.beginLine])
+      ctx.report(
+        Inconclusive(
+          reason: .missedProbe, line: e.line, mm: m.address, page: key,
+          message:
+            "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc",
+          wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
       return
     }
     let before = snapshot(key)

@@ -65,6 +65,22 @@ final class CorpusTests: XCTestCase {
     for c in Self.captures { try check(c.name, model: Analyzer.autoModelID, expected: c.model) }
   }
 
+  /// The other fragment models check every table's life on the 6.1 captures: no error there
+  /// either, and no more inferred misses than the profile counts.
+  func testOtherFragmentModelsRaiseNoFalseAlarmOn61Captures() throws {
+    for c in Self.captures where c.model == "s390-6.1" {
+      for model in ["s390-6.6", "s390-hugh-v2", "s390-gerald", "s390-ppc-style"] {
+        let r = try analyze(
+          "\(Self.dir)/\(c.name).trace.gz", profile: "\(Self.dir)/\(c.name).kprobe_profile", model: model)
+        let res = try XCTUnwrap(r.result)
+        let errors = res.findings.filter { $0.rule.severity == .error }
+        XCTAssertEqual(errors.count, 0, "\(c.name) --model \(model): " + errors.prefix(3).map { "\($0.rule.id)@\($0.line) \($0.message)" }.joined(separator: "\n"))
+        XCTAssertEqual(res.inconclusive.filter { $0.explainedBy == nil }.count, 0, "\(c.name) --model \(model)")
+        XCTAssertEqual(r.exitCode(failOn: .error), .clean, "\(c.name) --model \(model)")
+      }
+    }
+  }
+
   // MARK: Faults injected into the real captures: an error at the line where a correct
   // replay must first diverge.
 

@@ -260,7 +260,7 @@ public class S390v61Model: AllocatorModel {
         if gathers[g]!.cpu != e.cpu { gathers[g]!.migrated = true }
         gathers[g]!.lastNs = e.timestampNs
       } else {
-        if let o = openGather[e.pid] { gathers[o.id]?.closedNs = e.timestampNs }
+        if let o = openGather[e.pid] { close(o.id, by: e) }
         g = nextGather
         nextGather += 1
         openGather[e.pid] = (tlb, g)
@@ -271,6 +271,17 @@ public class S390v61Model: AllocatorModel {
   }
   /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
   var returnInferredAtFree: [Int32: Int] = [:]
+  /// The task's next event `e` outside gather `id`: the batch was flushed by then
+  /// (`tlb_finish_mmu` → `tlb_table_flush` → `call_rcu`), on the CPU the task ran on at that
+  /// moment (mm/mmu_gather.c, v6.1). Seen on another CPU than the entries, the task may have
+  /// migrated before the flush: the batch may sit on either CPU's callback list, so the
+  /// gather orders nothing.
+  func close(_ id: Int, by e: Event) {
+    guard gathers[id] != nil else { return }
+    gathers[id]!.closedNs = e.timestampNs
+    if gathers[id]!.cpu != e.cpu { gathers[id]!.migrated = true }
+  }
+
   /// CRST tables (tag 0) queued and not yet executed.
   var crstQueued: [UInt64: QueueMark] = [:]
 
@@ -539,7 +550,7 @@ public class S390v61Model: AllocatorModel {
       let o = openGather[e.pid]
     {
       // The task moved on: its gather was flushed by now.
-      gathers[o.id]?.closedNs = e.timestampNs
+      close(o.id, by: e)
       openGather[e.pid] = nil
     }
     switch e.kind {

@@ -48,6 +48,12 @@ import PTFragEvents
 /// - Concurrency: an alloc's decision lies anywhere in its entry→return window, and a
 ///   concurrent `page_table_free`'s transient P can make the head look busy; any outcome
 ///   consistent with some point of the window is accepted.
+/// - Allocations of one mm in flight: the decision is made under
+///   `spin_lock_bh(&mm->context.lock)` and `spin_unlock_bh` runs pending softirqs, so a task
+///   that locked first may return last. A return the list allows only once other allocations
+///   still in flight decided first (they took the head's free half, or a fresh page whose
+///   `list_add` came before) reserves the halves they must have taken; each is checked when
+///   its task returns, and one no task in flight returns undoes the explanation (a finding).
 ///
 /// ## Subclassing
 /// `S390v66Model` (variant B) is this model plus the deltas of 8211dad62798. The kernel's
@@ -173,6 +179,20 @@ public class S390v61Model: AllocatorModel {
     var sawPush = false
   }
 
+  /// A half that one of the allocations still in flight (`eligible` pids) must return:
+  /// `page_table_alloc` decides under `spin_lock_bh(&mm->context.lock)`, and
+  /// `spin_unlock_bh` may run softirqs before the task returns, so a task that locked
+  /// first can return last. `fresh`: that allocation found the list empty and took the
+  /// page as a fresh one; the page's `list_add` came before the allocation at `line`
+  /// took its upper half.
+  struct Reservation {
+    var page: UInt64
+    var half: Int
+    var fresh: Bool
+    var line: Int
+    var eligible: [Int32]
+  }
+
   /// The outcomes an alloc window allows, in the order they became possible; inline for
   /// the usual one (no allocation per window).
   struct Candidates {
@@ -200,6 +220,9 @@ public class S390v61Model: AllocatorModel {
     @exclusivity(unchecked) var liveTables = 0
     @exclusivity(unchecked) var pgste: Tri = .unknown
     @exclusivity(unchecked) var windows: [Window] = []
+    /// Halves that other allocations of this mm, still in flight, must have taken (class 2:
+    /// an allocation returned what the list gives only after they decided).
+    @exclusivity(unchecked) var reserved: [Reservation] = []
     /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
     @exclusivity(unchecked) var headCounted = 0
     /// A concurrent list push may have landed on either side of a fresh page.
@@ -646,6 +669,7 @@ public class S390v61Model: AllocatorModel {
     }
     let w = m.windows.first { $0.pid == e.pid }
     m.windows.removeAll { $0.pid == e.pid }
+    if !m.reserved.isEmpty { claimUnreturned(m, pid: e.pid) }
     let wasKnown = m.known
     if e.count == 0 {
       // The same task entered again: its return is missing. Unless the return probe missed
@@ -684,6 +708,7 @@ public class S390v61Model: AllocatorModel {
     if checked { ctx.stats.allocationsPredicted += 1 } else { ctx.stats.allocationsUnverified += 1 }
     ctx.record(page: key, e, mm: m?.address)
     let before = snapshot(key)
+    if let m, !m.reserved.isEmpty, settleReservation(e, m, key, h) { return }
 
     if table & 0x7ff != 0 {
       finding(
@@ -752,6 +777,9 @@ public class S390v61Model: AllocatorModel {
           wouldBeRule: "alloc-fresh-while-head-usable")
         i.explainedBy = "concurrent page_table_free in flight"
         ctx.report(i)
+      } else if inFlightAllocsExplain(e, m, observed, key, h) {
+        needsRecount = true
+        ctx.stats.concurrencyResolved += 1
       } else if m.pgste == .unknown, observed == .fresh, h == 0, pgsteCandidate(m) {
         m.pgste = .yes
         convertToPgste(m)
@@ -771,6 +799,107 @@ public class S390v61Model: AllocatorModel {
       freshPage(m, key, h)
     }
     changed(m)
+  }
+
+  // MARK: Allocations of one mm in flight (class 2)
+
+  /// `page_table_alloc` returned what the list gives only once `j` of the other
+  /// allocations of `m` still in flight had decided first (they locked
+  /// `mm->context.lock` earlier but return later). Each of those took the list head's free
+  /// half and `list_del`ed the page, or — once the head had no usable half — a fresh page,
+  /// whose `list_add` may precede this allocation's lock section (so it can return that
+  /// page's upper half). The halves they must have taken are reserved for them and checked
+  /// when they return (`settleReservation`).
+  func inFlightAllocsExplain(
+    _ e: Event, _ m: MM, _ observed: Prediction, _ key: UInt64, _ h: Int
+  ) -> Bool {
+    guard m.pgste != .yes else { return false }
+    let others = m.windows.map(\.pid)
+    guard !others.isEmpty else { return false }
+    func usable(_ k: UInt64) -> Int? {
+      guard k != 0, let p = pages[k] else { return nil }
+      if p.lo == .free { return 0 }
+      return p.hi == .free ? 1 : nil
+    }
+    var cur = m.head
+    var taken: [(UInt64, Int)] = []
+    var freshAhead = 0
+    var chosen = false
+    var upperOfFresh = false
+    for _ in others.indices {
+      if let fh = usable(cur) {
+        taken.append((cur, fh))
+        cur = pages[cur]!.next
+      } else {
+        freshAhead += 1
+      }
+      let outcome: Prediction = usable(cur).map { .half(cur, $0) } ?? .fresh
+      if observed == outcome && (observed != .fresh || h == 0) {
+        chosen = true
+        break
+      }
+      if freshAhead > 0, observed == .fresh, h == 1 {
+        chosen = true
+        upperOfFresh = true
+        break
+      }
+    }
+    guard chosen else { return false }
+    for (k, th) in taken {
+      takeHalf(m, k, th)
+      m.reserved.append(Reservation(page: k, half: th, fresh: false, line: e.line, eligible: others))
+    }
+    if upperOfFresh {
+      // Another allocation's fresh page, listed with its upper half free: the lower half
+      // is that allocation's.
+      pages[key] = Page(lo: .allocated, hi: .free, owner: m.serial)
+      m.liveTables += 1
+      m.reserved.append(Reservation(page: key, half: 0, fresh: true, line: e.line, eligible: others))
+    }
+    return true
+  }
+
+  /// A return of `m` while halves are reserved for its allocations in flight: the one it
+  /// claims is already applied (returns true: nothing more to do). A task that returns
+  /// something else was not one of those; a reservation no task in flight can claim any
+  /// more is undone — the earlier return was not explained — and, for a fresh page's lower
+  /// half, that earlier return of its upper half is a divergence.
+  func settleReservation(_ e: Event, _ m: MM, _ key: UInt64, _ h: Int) -> Bool {
+    if let i = m.reserved.firstIndex(where: {
+      $0.page == key && $0.half == h && $0.eligible.contains(e.pid)
+    }), pages[key]?[h] == .allocated {
+      m.reserved.remove(at: i)
+      changed(m)
+      return true
+    }
+    for i in m.reserved.indices { m.reserved[i].eligible.removeAll { $0 == e.pid } }
+    let unclaimed = m.reserved.filter { $0.eligible.isEmpty }
+    guard !unclaimed.isEmpty else { return false }
+    m.reserved.removeAll { $0.eligible.isEmpty }
+    needsRecount = true
+    for r in unclaimed where pages[r.page]?[r.half] == .allocated {
+      m.liveTables -= 1
+      if r.fresh {
+        pages[r.page]![r.half] = .unknown
+        finding(
+          "alloc-divergence", e, mm: m.address, page: r.page, half: 1,
+          before: Before(page: pages[r.page]),
+          "page_table_alloc at line \(r.line) returned \(hex(r.page + 0x800)), the upper half of a page this mm never held; no allocation in flight then returned its lower half \(hex(r.page)) (pid \(e.pid) returned \(hex(e.table)))",
+          related: [r.line])
+      } else {
+        pages[r.page]![r.half] = .free
+        if pages[r.page]!.allFree { release(r.page) } else { pushFront(m, r.page) }
+      }
+    }
+    changed(m)
+    return false
+  }
+
+  /// An allocation of `m` in flight whose return was missed: it took the first half
+  /// reserved for it.
+  func claimUnreturned(_ m: MM, pid: Int32) {
+    if let i = m.reserved.firstIndex(where: { $0.eligible.contains(pid) }) { m.reserved.remove(at: i) }
+    for i in m.reserved.indices { m.reserved[i].eligible.removeAll { $0 == pid } }
   }
 
   /// Whether a free on `cpu` (line, ns) may still have been inside the kernel when the
@@ -1417,6 +1546,7 @@ public class S390v61Model: AllocatorModel {
     for (_, m) in mmByAddress {
       m.known = false
       m.windows.removeAll()
+      m.reserved.removeAll()
     }
   }
 

@@ -135,4 +135,37 @@ struct ModelSelectionTests {
     #expect(result.inconclusive.isEmpty)
     #expect(r.exitCode(failOn: .error) == .findings)
   }
+
+  @Test("s390-6.6: pte_free_now called directly for a page whose other half predates the capture is legal")
+  func directReleaseUnknownHalf() throws {
+    let r = try analyze(Self.fixture("s390-6.6/direct-release-unknown-half.trace"), model: "s390-6.6")
+    let result = try #require(r.result)
+    #expect(result.findings.isEmpty, "\(result.findings.map(\.message))")
+    #expect(result.inconclusive.isEmpty)
+    #expect(r.exitCode(failOn: .error) == .clean)
+  }
+
+  @Test("s390-6.6: pte_free_now for a page that still holds a table seen allocated fails at its line")
+  func directReleaseHoldingTable() throws {
+    let r = try analyze(Self.fixture("s390-6.6/direct-release-holding-table.trace"), model: "s390-6.6")
+    let result = try #require(r.result)
+    #expect(result.findings.map { "\($0.rule.id)@\($0.line)" } == ["rcu-free-not-pending@26"])
+    #expect(r.exitCode(failOn: .error) == .findings)
+  }
+
+  @Test("s390-6.6: a direct pte_free_now after a missed __tlb_remove_table hinges on the profile")
+  func directReleaseAfterMissedExec() throws {
+    let path = Self.fixture("s390-6.6/direct-release-after-missed-exec.trace")
+    let missed = try analyze(
+      path, model: "s390-6.6", profile: Self.fixture("s390-6.6/direct-release-after-missed-exec.kprobe_profile"))
+    let m = try #require(missed.result)
+    #expect(m.findings.isEmpty)
+    #expect(m.inconclusive.map { "\($0.reason.rawValue)@\($0.line)" } == ["missed-tlb-exec@28"])
+    #expect(m.unexplainedInconclusive == 0 && missed.exitCode(failOn: .error) == .clean)
+    let zero = try analyze(
+      path, model: "s390-6.6", profile: Self.fixture("s390-6.6/direct-release-zero-misses.kprobe_profile"))
+    let z = try #require(zero.result)
+    #expect(z.findings.map { "\($0.rule.id)@\($0.line)" } == ["rcu-free-not-pending@28"])
+    #expect(zero.exitCode(failOn: .error) == .findings)
+  }
 }

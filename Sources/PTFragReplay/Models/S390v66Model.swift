@@ -52,6 +52,11 @@ import PTFragEvents
 /// back as a fresh page (lower half): the callback must have run, which is legal. With a
 /// confirmed mapping such a return is a probable missed `pte_free_now`, settled by the
 /// kprobe_profile. At the end of the capture, pages still in R count as pending.
+/// A confirmed hit on a page the model holds with no table allocated is the direct call
+/// (not Active): if a half's state predates the capture, that half was free (legal,
+/// resynchronise); if a half is pending, its `__tlb_remove_table` ran unseen (a probable
+/// missed exec, settled by the profile). Only a page holding an allocated table is
+/// `rcu-free-not-pending`.
 ///
 /// ## Invariants (§3.4, on top of A's I1–I8)
 /// I2' listed ⇔ one A bit and not Active (outside §3.3); I9 Active ⇒ no alloc from the page
@@ -448,6 +453,10 @@ public final class S390v66Model: S390v61Model {
     case .unexpected(let key):
       guard heads.trusted, let p = pages[key] else { return }
       ctx.record(page: key, e, mm: nil)
+      if !p.pgste, p.aCount == 0, p.lo == .unknown || p.hi == .unknown || p.lo == .pending || p.hi == .pending {
+        releasedDirectly(e, key, p)
+        return
+      }
       finding(
         "rcu-free-not-pending", e, mm: owner(of: p)?.address, page: key, half: nil,
         before: describe(key), after: "(none)",
@@ -458,6 +467,37 @@ public final class S390v66Model: S390v61Model {
     case .kept, .unmapped:
       break
     }
+  }
+
+  /// `pte_free_now` called directly (the page was not Active: `page_table_free` or
+  /// `__tlb_remove_table` found `mask == 0` and `folio_test_clear_active` false) for a page
+  /// the model holds with no table allocated but a half it cannot clear: a half whose state
+  /// predates the capture was free (legal; nothing to report), or a pending half's
+  /// `__tlb_remove_table` ran unseen (a probable missed exec, settled by the profile).
+  func releasedDirectly(_ e: Event, _ key: UInt64, _ p: Page) {
+    let pendingHalves = [0, 1].filter { p[$0] == .pending }
+    if !pendingHalves.isEmpty {
+      let f = Finding(
+        rule: Self.ruleByID["rcu-free-not-pending"]!, event: e, mm: owner(of: p)?.address, page: key,
+        half: nil, stateBefore: describe(key), stateAfter: "(none)",
+        message:
+          "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(describe(key)) and not waiting in R, and the kprobe_profile shows no missed __tlb_remove_table",
+        relatedLines: [])
+      for (n, h) in pendingHalves.enumerated() {
+        let tagged = key + UInt64(h) * 0x800 + UInt64(h + 1)
+        ctx.report(
+          Inconclusive(
+            reason: .missedTLBExec, line: e.line, mm: owner(of: p)?.address, page: key,
+            message:
+              "pte_free_now(\(hex(e.table))) releases page \(hex(key)) while its \(halfName(h)) half is pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(tagged)))",
+            wouldBeRule: "rcu-free-not-pending", hingesOn: .tlbRemoveTableExec,
+            asFinding: n == 0 ? f : nil))
+        ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
+      }
+    }
+    active.remove(key)
+    release(key)
+    needsRecount = true
   }
 
   /// Once the bias is known, the heads kept before end R for the pages they name.

@@ -20,6 +20,11 @@ final class CorpusTests: XCTestCase {
     ("s390x-6.1-dev-nosoftirq", "s390-6.1"),
     ("s390x-6.1-dev-smp4", "s390-6.1"),
     ("s390x-6.12-dev", "s390-6.7"),
+    // Made for ptfrag with the same harness (see the README): 6.12 on 4 CPUs, and the
+    // `medium` workload on both kernels.
+    ("s390x-6.12-dev-smp4", "s390-6.7"),
+    ("s390x-6.1-medium", "s390-6.1"),
+    ("s390x-6.12-medium", "s390-6.7"),
   ]
 
   func analyze(_ path: String, profile: String?, model: String) throws -> InputReport {

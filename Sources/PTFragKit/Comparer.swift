@@ -71,7 +71,7 @@ public enum Comparer {
         StrategyResult(
           descriptor: s.descriptor, ran: s.descriptor.id == result.model.id, timeline: s.timeline,
           series: s.series, callbacksRun: s.callbacksRun, callbacksPending: s.callbacksPending,
-          selfCheck: s.selfCheck))
+          selfCheck: s.selfCheck, notes: s.notes))
     }
     // The report shows pass 1, exactly what `analyze` says (pass 2 replays the same events
     // through the same model, so its occupancy is the same; only an auto-detection note

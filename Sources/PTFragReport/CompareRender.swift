@@ -123,6 +123,9 @@ extension CompareReport {
           "\(ran.descriptor.id) simulated differs from the replay (peak \(a.peak.pagesHeld) vs \(b.peak.pagesHeld), mean \(formatMean(a.meanPagesHeld ?? 0)) vs \(formatMean(b.meanPagesHeld ?? 0)) pages): the simulation times RCU callbacks by the grace period, not by the capture's pte_free_now, and decides allocations sequentially (see README)")
       }
     }
+    for s in strategies {
+      for n in s.descriptor.notes + s.notes { out.append("\(s.descriptor.id): \(n)") }
+    }
     for s in strategies where s.callbacksPending > 0 {
       out.append("\(s.descriptor.id): \(s.callbacksPending) RCU callbacks still pending when the capture ended (counted as pending)")
     }
@@ -234,6 +237,7 @@ extension JSONReport {
             o.append(("rcuCallbacksRun", .int(s.callbacksRun)))
             o.append(("rcuCallbacksPendingAtEnd", .int(s.callbacksPending)))
             o.append(("selfCheck", .array(s.selfCheck.map { .string($0) })))
+            o.append(("notes", .array((s.descriptor.notes + s.notes).map { .string($0) })))
             return .object(o)
           })))
     return .object(kv)

@@ -11,10 +11,13 @@ public struct StrategyResult: Sendable {
   public var callbacksPending: Int
   /// Findings the model reported on its own simulation (expected: none).
   public var selfCheck: [String]
+  /// What the model says about its run (`Simulation.notes`).
+  public var notes: [String]
   public init(
     descriptor: ModelDescriptor, ran: Bool, timeline: OccupancyTimeline, series: OccupancySeries,
-    callbacksRun: Int, callbacksPending: Int, selfCheck: [String]
+    callbacksRun: Int, callbacksPending: Int, selfCheck: [String], notes: [String] = []
   ) {
+    self.notes = notes
     self.descriptor = descriptor
     self.ran = ran
     self.timeline = timeline

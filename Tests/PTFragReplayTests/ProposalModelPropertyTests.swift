@@ -329,6 +329,7 @@ final class ProposalModelPropertyTests: XCTestCase {
   /// held once every mm died and every callback ran.
   func runS390(_ name: String, useDefer: Bool, _ make: (ReplayContext) -> ModelProbe) {
     var events = 0
+    var strandedInAll = 0
     for seed in Self.seeds {
       let ctx = ReplayContext()
       ctx.simulating = true
@@ -341,11 +342,18 @@ final class ProposalModelPropertyTests: XCTestCase {
       XCTAssertEqual(check.failures, [], "\(name) seed \(seed)")
       XCTAssertEqual(ctx.findings.map { "\($0.line) \($0.rule.id): \($0.message)" }, [], "\(name) seed \(seed)")
       XCTAssertEqual(ctx.inconclusive.map { "\($0.line): \($0.message)" }, [], "\(name) seed \(seed)")
-      XCTAssertEqual(probe.model.occupancy.pagesHeld, 0, "\(name) seed \(seed): pages held after every mm died")
+      // Hugh's v2 and Gerald's pte_free_half as posted never queue the other half's
+      // callback (`mask & 0x0CU` on the unshifted _refcount): exactly those pages stay.
+      let stranded = (probe.model as? S390HalfPagesModel)?.strandedPages ?? 0
+      strandedInAll += stranded
+      XCTAssertEqual(probe.model.occupancy.pagesHeld, stranded, "\(name) seed \(seed): pages held after every mm died")
       XCTAssertGreaterThan(ctx.stats.allocationsPredicted, 200, "\(name) seed \(seed)")
       XCTAssertEqual(ctx.stats.allocationsUnverified, 0)
     }
     XCTAssertGreaterThan(events, 10_000)
+    if useDefer, name == "s390-hugh-v2" || name == "s390-gerald" {
+      XCTAssertGreaterThan(strandedInAll, 0, "\(name): the workload defers both halves of a page within a grace period")
+    }
   }
 
   func testHughV2KeepsInvariantsOnItsOwnSimulation() {

@@ -173,7 +173,9 @@ final class S390ProposalTableTests: XCTestCase {
     ])
   }
 
-  func testHughRCUCallbackExecsAndChains() {
+  /// As posted (`if (mask & 0x0CU)` on the unshifted _refcount), the callback never queues
+  /// the other half's: with both halves D, the second stays D and the page is never freed.
+  func testHughRCUCallbackExecsAndDoesNotChainAsPosted() {
     // The callback of a queued D half: H off, then __tlb_remove_table as exec.
     checkLegal(hugh, "rcu cb", event: exec, from: "D", [
       "F": nil, "A": ("F", true), "P": ("F", false),
@@ -189,11 +191,10 @@ final class S390ProposalTableTests: XCTestCase {
       if h == 0 {
         XCTAssertEqual(x.rules, [])
         XCTAssertEqual(x.state(key), "FD –")
-        XCTAssertEqual(x.rcuHead(key), 1, "pte_free_half chains call_rcu(pte_free_now1)")
-        XCTAssertEqual(x.model.dueRCUCallbacks.map(\.table), [key + 0x800 + 2])
-        x.exec(key + 0x800)
-        XCTAssertEqual(x.state(key), "released")
-        XCTAssertEqual(x.rules, [])
+        XCTAssertEqual(x.rcuHead(key), -1, "pte_free_half as posted does not chain call_rcu(pte_free_now1)")
+        XCTAssertEqual(x.model.dueRCUCallbacks.map(\.table), [])
+        XCTAssertEqual(x.model.strandedPages, 1)
+        XCTAssertEqual(x.model.invariantViolations(), [])
       } else {
         // The upper half's callback was never queued: the halves share page->rcu_head.
         XCTAssertEqual(x.rules, ["rcu-callback-not-queued"])
@@ -274,12 +275,13 @@ final class S390ProposalTableTests: XCTestCase {
     checkLegal(gerald, "rcu cb", event: exec, from: "D", [
       "F": nil, "A": ("F", false), "P": ("F", false),
     ])
+    // Both halves D: the lower's callback, as posted, never queues the upper's.
     let x = HalfHarness(gerald)
     let key = x.page("D", "D")
     x.exec(key)
-    XCTAssertEqual(x.rcuHead(key), 1)
-    x.exec(key + 0x800)
-    XCTAssertEqual(x.state(key), "released")
+    XCTAssertEqual(x.rcuHead(key), -1)
+    XCTAssertEqual(x.state(key), "FD –")
+    XCTAssertEqual(x.model.strandedPages, 1)
     XCTAssertEqual(x.rules, [])
   }
 

@@ -237,6 +237,29 @@ final class CompareFixtureTests: XCTestCase {
     XCTAssertTrue(c.notes.contains { $0.hasPrefix("s390-6.6 simulated equals the replay") }, "\(c.notes)")
   }
 
+  /// defer-both-halves.trace (6.6): 0 T1 → P1 lower, 10 T2 → P1 upper, 20 pte_free_defer(T1),
+  /// 21 pte_free_defer(T2) (both halves deferred within one grace period), 40 T3, 70
+  /// free_tlb T3, 90 mm death. Hugh's v2 and Gerald's pte_free_half as posted test
+  /// `mask & 0x0CU` on the unshifted _refcount: T1's callback at 35 frees the lower half and
+  /// never queues T2's, so P1 is held to the end: P1 [0,90) + T3's P2 [40,85) = 135 → 135/90
+  /// (chained as intended, P1 would go at 50: 95/90).
+  func testProposalsAsPostedNeverFreeAPageWhoseHalvesWereBothDeferred() throws {
+    let c = try compare("Fixtures/compare/defer-both-halves.trace", graceMs: 15)
+    XCTAssertEqual(c.input.result?.model.id, "s390-6.6")
+    XCTAssertEqual(c.input.result?.findings.count, 0)
+    for id in ["s390-hugh-v2", "s390-gerald"] {
+      assertPages(c, id, peak: 2, mean: 135.0 / 90.0)
+      let s = try XCTUnwrap(c.strategies.first { $0.descriptor.id == id })
+      XCTAssertEqual(s.selfCheck, [], id)
+      XCTAssertEqual(s.notes.count, 1, id)
+      XCTAssertTrue(s.notes.first?.hasPrefix("1 page never freed") == true, "\(s.notes)")
+      XCTAssertTrue(c.notes.contains { $0.hasPrefix("\(id): 1 page never freed") }, "\(c.notes)")
+    }
+    // v6.6 as merged (PG_active, one call_rcu per page): P1 goes at 21 + 15 = 36, before
+    // T3 takes P2 at 40.
+    assertPages(c, "s390-6.6", peak: 1, mean: (36.0 + 45.0) / 90.0)
+  }
+
   func testDeferFixtureWithTheMeasuredGracePeriod() throws {
     // Delays T2 40→50 and T3 70→80: median 10 ms. 6.6's callback lands at 60, not at the
     // captured 65: [0,30) 1 + [30,60) 2 + [60,80) 1 = 30 + 60 + 20 = 110 → 110/90, while the

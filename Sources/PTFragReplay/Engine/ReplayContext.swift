@@ -22,6 +22,9 @@ public struct ModelDescriptor: Sendable {
   public var replayableOn: [String] = []
   /// What the model checks, and where each check applies (empty: every rule, everywhere).
   public var checks: [ModelCheck] = []
+  /// What a reader of its figures must know (e.g. a proposal modelled as posted, bug and
+  /// all); printed by `ptfrag models` and beside its `compare` row.
+  public var notes: [String] = []
   /// Checks a model cannot apply to some captures (e.g. prediction needs births).
   public init(
     id: String, kernels: String, commits: [String], functions: [String], summary: String,
@@ -294,4 +297,11 @@ public protocol AllocatorModel: AnyObject {
   /// workload, in order (`SimulatedOperation`). The default is the s390 2 KiB-fragment
   /// vocabulary; one-table-per-page s390 and powerpc have their own.
   func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void)
+  /// Simulation (what-if): what a reader of this strategy's figures must know about this
+  /// run (e.g. pages a proposal's posted code never frees). Empty by default.
+  var simulationNotes: [String] { get }
+}
+
+extension AllocatorModel {
+  public var simulationNotes: [String] { [] }
 }

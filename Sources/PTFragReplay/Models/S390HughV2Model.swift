@@ -173,10 +173,15 @@ func s390ProposalDescriptor(
     ],
     summary: summary, rules: rules)
   d.simulationOnly = true
+  d.notes = [s390ProposalChainNote]
   d.replayableOn = ["s390-6.1", "s390-6.6"]
   d.checks = s390ProposalChecks
   return d
 }
+
+/// Both proposals' `pte_free_half` as posted (`S390HalfPagesModel.procRCUCallback`).
+let s390ProposalChainNote =
+  "modelled as posted: pte_free_half tests `mask & 0x0CU` on the unshifted _refcount that atomic_xor_bits() returns, so the chained call_rcu for the other half never runs and a page whose two halves are both deferred within one grace period is never freed (the intent was to chain; no kernel ran either)"
 
 /// Where the C1/C2 rules apply (see `ModelCheck`).
 let s390ProposalChecks: [ModelCheck] = [

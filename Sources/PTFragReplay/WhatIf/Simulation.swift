@@ -55,6 +55,8 @@ public final class Simulation {
   /// RCU callbacks delivered, and still pending when the capture ended.
   public private(set) var callbacksRun = 0
   public var callbacksPending: Int { rcu.count - rcuHead }
+  /// What the model says about this run (`AllocatorModel.simulationNotes`).
+  public var notes: [String] { model.simulationNotes }
 
   private var pages: SimulatedPageAllocator
   /// Table id → the address this model chose, and its mm.

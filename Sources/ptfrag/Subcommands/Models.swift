@@ -14,6 +14,7 @@ struct Models: ParsableCommand {
       o += "\(m.id)\n  kernels:   \(m.kernels)\n  summary:   \(m.summary)\n"
       o += "  functions: \(m.functions.joined(separator: ", "))\n"
       for c in m.commits { o += "  commit:    \(c)\n" }
+      for n in m.notes { o += "  note:      \(n)\n" }
       if m.simulationOnly { o += "  runs:      simulation only (no kernel ran it; `compare` shows its choices)\n" }
       if !m.replayableOn.isEmpty { o += "  replays:   captures of \(m.replayableOn.joined(separator: ", "))\n" }
       for c in m.checks where rules {

@@ -135,7 +135,7 @@ public struct JUnitReport: Sendable {
     let rd = input.read
     var facts = "\(rd.lines) lines, \(rd.bytes) bytes, \(r.events) events replayed; \(rd.malformed) malformed (tolerance \(rd.malformedTolerance))\n"
     if rd.incompleteHits > 0 { facts += "\(rd.incompleteHits) probe lines lacked a needed value\n" }
-    if let t = rd.truncatedLastLine { facts += "the last line (\(t)) has no newline: the capture may be cut\n" }
+    if let t = rd.truncatedLastLine, t != rd.cutLine { facts += "the last line (\(t)) has no newline: the capture may be cut\n" }
     var samples = ""
     for s in rd.malformedSamples { samples += "\(input.path):\(s.line): \(s.reason)\n" }
     if rd.malformed > rd.malformedSamples.count {

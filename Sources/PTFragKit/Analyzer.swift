@@ -148,7 +148,8 @@ public enum Analyzer {
       overwritten = b - a
     }
     let result = replayer.finish(
-      overwritten: overwritten, profileMisses: misses, damagedEvents: diagnostics.damagedProbeLines)
+      overwritten: overwritten, profileMisses: misses, damagedEvents: diagnostics.damagedProbeLines,
+      valuelessEvents: normalizer.issueCount)
     summary.format = diagnostics.format.name
     summary.lines = diagnostics.lines
     summary.bytes = diagnostics.bytes

@@ -115,12 +115,29 @@ public struct TextCaptureReader {
       overlong: { line, n in d.malformed(line, Self.overlongReason(n, limit: overlongLimit)) },
       unterminatedLast: { line in d.truncatedLastLine = line }
     ) { (buf, lineNo) throws(ReadError) in
+      if lineNo == d.truncatedLastLine {
+        // ftrace ends every line with '\n': a last line without one was cut while being
+        // written, and any of its values may be cut short (`table=0x388` of `0x388f8`). It is
+        // not replayed; the capture is incomplete.
+        Self.cut(buf, lineNo, &d)
+        return
+      }
       try Self.handle(buf, lineNo, &d, &tally, &scratch, body)
     }
     d.lines = lines
     d.bytes = bytes
-    if let t = d.truncatedLastLine, t == d.lastMalformedLine { d.cutLine = t }
     return d
+  }
+
+  static let cutReason =
+    "the capture ends inside this line (no newline): cut while being written, its values cannot be trusted"
+
+  /// The last line, cut: counted as malformed, as a damaged event when it names a probed
+  /// function, and as the line the capture ends inside.
+  static func cut(_ buf: UnsafeBufferPointer<UInt8>, _ lineNo: Int, _ d: inout ReadDiagnostics) {
+    d.malformed(lineNo, cutReason)
+    if namesAProbedFunction(buf) { d.damagedProbeLines += 1 }
+    d.cutLine = lineNo
   }
 
   static func overlongReason(_ n: Int, limit: Int) -> String {

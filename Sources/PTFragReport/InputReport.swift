@@ -63,6 +63,19 @@ public struct ReadSummary: Sendable {
   /// The replay does not cover the whole capture: malformed lines beyond the tolerance, or a
   /// capture cut inside its last record. Verdict "incomplete", exit 65.
   public var incomplete: Bool { beyondTolerance || cutLine != nil }
+  /// Why the replay is incomplete (empty when it is not), one sentence each, for every report.
+  public func incompleteReasons(path: String) -> [String] {
+    var out: [String] = []
+    if beyondTolerance {
+      out.append(
+        "\(malformed) malformed lines, more than the tolerance of \(malformedTolerance); the replay covers only the lines that parsed")
+    }
+    if let c = cutLine {
+      out.append(
+        "\(path):\(c): the capture ends inside this record (cut while being written); the replay covers only what came before")
+    }
+    return out
+  }
 }
 
 /// One input's whole analysis, ready to render.

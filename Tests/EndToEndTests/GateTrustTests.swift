@@ -1,0 +1,183 @@
+import Foundation
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+import PTFragKit
+import PTFragReport
+import XCTest
+
+/// Issue 13: a CI gate that cannot go falsely green — cut captures, piped input, failed
+/// writes, mismatched kprobe profiles, honest diagnoses. Runs the built executable (as a CI
+/// job does) and, for the exhaustive cut test, the pipeline in-process.
+final class GateTrustTests: XCTestCase {
+  var root: String { TestPaths.root.path }
+  var scratch: URL!
+
+  override func setUpWithError() throws { scratch = try TestPaths.scratch() }
+  override func tearDownWithError() throws {
+    if let scratch { try? FileManager.default.removeItem(at: scratch) }
+  }
+
+  struct Run {
+    var code: Int32
+    var out: String
+    var err: String
+    var all: String { out + err }
+  }
+
+  /// Runs `ptfrag args` in the package root. Standard input: the file `stdin` (default
+  /// /dev/null); standard output: the file `stdout` (default a scratch file, read back).
+  /// Killed after 120 s (a hang fails the test).
+  func ptfrag(
+    _ args: [String], stdin: String = "/dev/null", stdout: String? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+  ) throws -> Run {
+    let p = Process()
+    p.executableURL = PTFragProcess.executable
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: root)
+    let id = UUID().uuidString
+    let outURL = URL(fileURLWithPath: stdout ?? scratch.appendingPathComponent("\(id).out").path)
+    let errURL = scratch.appendingPathComponent("\(id).err")
+    if stdout == nil { FileManager.default.createFile(atPath: outURL.path, contents: nil) }
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let out = try FileHandle(forWritingTo: outURL)
+    let err = try FileHandle(forWritingTo: errURL)
+    let inp = try XCTUnwrap(FileHandle(forReadingAtPath: stdin), "cannot open \(stdin)")
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = inp
+    let done = DispatchSemaphore(value: 0)
+    p.terminationHandler = { _ in done.signal() }
+    try p.run()
+    if done.wait(timeout: .now() + 120) == .timedOut {
+      kill(p.processIdentifier, SIGKILL)
+      done.wait()
+      XCTFail("ptfrag \(args.joined(separator: " ")): hang", file: file, line: line)
+    }
+    try out.close()
+    try err.close()
+    try inp.close()
+    XCTAssertNotEqual(p.terminationReason, .uncaughtSignal, "ptfrag \(args) died of a signal", file: file, line: line)
+    let o = stdout == nil ? String(decoding: try Data(contentsOf: outURL), as: UTF8.self) : ""
+    return Run(
+      code: p.terminationStatus, out: o, err: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+  }
+
+  func json(_ s: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+    try XCTUnwrap(
+      try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any], "not JSON:\n\(s.prefix(2000))",
+      file: file, line: line)
+  }
+  func firstInput(_ doc: [String: Any]) throws -> [String: Any] {
+    try XCTUnwrap((doc["inputs"] as? [[String: Any]])?.first)
+  }
+  /// Error findings in a JSON input report.
+  func errorFindings(_ input: [String: Any]) -> [String] {
+    ((input["findings"] as? [[String: Any]]) ?? []).filter { $0["severity"] as? String == "error" }
+      .map { "\($0["rule"] ?? "?"):\($0["line"] ?? "?")" }
+  }
+
+  func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+    let url = scratch.appendingPathComponent(name)
+    try Data(bytes).write(to: url)
+    return url.path
+  }
+  func bytes(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path.hasPrefix("/") ? path : root + "/" + path)))
+  }
+
+  let sample61 = "Fixtures/samples/s390x-6.1-fork-exec.trace"
+  let profile61 = "Fixtures/samples/s390x-6.1-fork-exec.kprobe_profile"
+  let sample612 = "Fixtures/samples/s390x-6.12-fork-exec.trace"
+  let profile612 = "Fixtures/samples/s390x-6.12-fork-exec.kprobe_profile"
+  let cleanArgs = ["--model", "s390-6.1", "--kprobe-profile", "Fixtures/rules/zero-misses.kprobe_profile"]
+
+  // MARK: 1. cut captures
+
+  /// `head -c N` of the 6.1 sample with its profile, N as in the issue: inside `mm=0x20c2`
+  /// (40000), inside `table=0x388f8` (88000, a false free-unknown before), and two more.
+  func testSampleCutInsideItsLastLineIsIncompleteInEveryFormat() throws {
+    let whole = try bytes(sample61)
+    for n in [30000, 40000, 50000, 88000] {
+      XCTAssertNotEqual(whole[n - 1], 0x0A, "the cut at \(n) must fall inside a line")
+      let cutLine = whole[0..<n].filter { $0 == 0x0A }.count + 1
+      let path = try write("head-\(n).trace", Array(whole[0..<n]))
+      let junit = scratch.appendingPathComponent("head-\(n).xml").path
+      let html = scratch.appendingPathComponent("head-\(n).html").path
+      let text = try ptfrag(["analyze", path, "--kprobe-profile", profile61, "--junit", junit, "--html", html])
+      XCTAssertEqual(text.code, 65, "cut at \(n)\n" + text.all)
+      XCTAssertTrue(text.out.contains("verdict: INCOMPLETE"), text.out)
+      XCTAssertTrue(text.out.contains("incomplete: \(path):\(cutLine): the capture ends inside this record"), text.out)
+      XCTAssertFalse(text.out.contains(": error ["), "no error finding from a cut line\n" + text.out)
+      XCTAssertFalse(text.out.contains("free-unknown"), text.out)
+      // JSON: complete false, the cut line, no error finding.
+      let js = try ptfrag(["analyze", path, "--kprobe-profile", profile61, "--format", "json"])
+      XCTAssertEqual(js.code, 65)
+      let input = try firstInput(try json(js.out))
+      XCTAssertEqual(input["complete"] as? Bool, false)
+      XCTAssertEqual(input["cutLine"] as? Int, cutLine)
+      XCTAssertEqual(input["verdict"] as? String, "incomplete")
+      XCTAssertEqual(errorFindings(input), [])
+      // JUnit: the read case fails and says why.
+      let xml = try String(contentsOfFile: junit, encoding: .utf8)
+      XCTAssertTrue(xml.contains("type=\"malformed-input\""), xml)
+      XCTAssertTrue(xml.contains("\(path):\(cutLine): the capture ends inside this record"), xml)
+      // HTML: the verdict and the reason.
+      let page = try String(contentsOfFile: html, encoding: .utf8)
+      XCTAssertTrue(page.contains("INCOMPLETE"), "HTML verdict")
+      XCTAssertTrue(page.contains("incomplete: \(path):\(cutLine): the capture ends inside this record"), "HTML reason")
+    }
+  }
+
+  /// Every prefix of a small clean capture (in-process, the same pipeline the executable runs):
+  /// one that ends inside a line is incomplete (65, `complete: false`); one that ends at a line
+  /// boundary is a shorter capture. Neither ever has an error finding.
+  func testCutAtEveryByteOffsetNeverPassesAndNeverAccuses() throws {
+    let whole = try bytes("Fixtures/rules/clean.trace")
+    XCTAssertEqual(whole.last, 0x0A)
+    let path = scratch.appendingPathComponent("prefix.trace").path
+    var insideLine = 0
+    for model in ["s390-6.1", "auto"] {
+      for n in 0..<whole.count {
+        try Data(whole[0..<n]).write(to: URL(fileURLWithPath: path))
+        let report = try Analyzer.analyze(
+          path: path,
+          options: AnalyzeOptions(
+            modelID: model, profilePath: root + "/Fixtures/rules/zero-misses.kprobe_profile", pipelined: false))
+        let run = RunReport(inputs: [report], failOn: .error, toolVersion: ptfragVersion)
+        let input = try firstInput(try json(JSONReport.render(run)))
+        XCTAssertEqual(errorFindings(input), [], "\(model), prefix of \(n) bytes")
+        if n > 0 && whole[n - 1] != 0x0A {
+          insideLine += 1
+          // Incomplete (65); under auto, a prefix too short to choose a model is refused (64).
+          let expected: Set<PTFragReport.ExitCode> = model == "auto" ? [.malformedInput, .usage] : [.malformedInput]
+          XCTAssertTrue(expected.contains(run.exitCode), "\(model), prefix of \(n) bytes: \(run.exitCode)")
+          XCTAssertEqual(input["complete"] as? Bool, false, "\(model), prefix of \(n) bytes")
+        } else if run.exitCode == .clean {
+          XCTAssertEqual(input["complete"] as? Bool, true)
+        }
+        XCTAssertFalse(
+          run.exitCode == .clean && input["complete"] as? Bool != true, "\(model), prefix of \(n) bytes")
+      }
+    }
+    XCTAssertGreaterThan(insideLine, whole.count)
+  }
+
+  /// A probe line that lost a value (`page_table_alloc_ret` without `table=`) is a damaged
+  /// event: what it leaves open is inconclusive, not a definite alloc-without-return.
+  func testLineWithoutItsValueIsADamagedEventNotAnError() throws {
+    var lines = try String(contentsOfFile: root + "/Fixtures/rules/clean.trace", encoding: .utf8)
+      .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    let i = try XCTUnwrap(lines.firstIndex { $0.contains("page_table_alloc_ret:") })
+    lines[i] = try XCTUnwrap(lines[i].components(separatedBy: " table=").first)
+    let path = try write("no-table.trace", Array(lines.joined(separator: "\n").utf8))
+    let r = try ptfrag(["analyze", path, "--format", "json"] + cleanArgs)
+    XCTAssertEqual(r.code, 2, r.all)
+    let input = try firstInput(try json(r.out))
+    XCTAssertEqual(errorFindings(input), [])
+    let inc = try XCTUnwrap(input["inconclusive"] as? [[String: Any]])
+    XCTAssertTrue(inc.contains { $0["wouldBeRule"] as? String == "alloc-without-return" }, "\(inc)")
+    XCTAssertTrue((input["lossReason"] as? String ?? "").contains("lack a value"), "\(input["lossReason"] ?? "nil")")
+  }
+}

@@ -29,11 +29,11 @@ final class GateTrustTests: XCTestCase {
   /// /dev/null); standard output: the file `stdout` (default a scratch file, read back).
   /// Killed after 120 s (a hang fails the test).
   func ptfrag(
-    _ args: [String], stdin: String = "/dev/null", stdout: String? = nil,
+    _ args: [String], stdin: String = "/dev/null", stdout: String? = nil, shell: Bool = false,
     file: StaticString = #filePath, line: UInt = #line
   ) throws -> Run {
     let p = Process()
-    p.executableURL = PTFragProcess.executable
+    p.executableURL = shell ? URL(fileURLWithPath: "/bin/sh") : PTFragProcess.executable
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: root)
     let id = UUID().uuidString
@@ -179,5 +179,34 @@ final class GateTrustTests: XCTestCase {
     let inc = try XCTUnwrap(input["inconclusive"] as? [[String: Any]])
     XCTAssertTrue(inc.contains { $0["wouldBeRule"] as? String == "alloc-without-return" }, "\(inc)")
     XCTAssertTrue((input["lossReason"] as? String ?? "").contains("lack a value"), "\(input["lossReason"] ?? "nil")")
+  }
+
+  // MARK: 2. piped input without '-'
+
+  /// `ptfrag analyze --junit x.xml < capture` and `cat capture | ptfrag analyze`: the capture
+  /// on standard input is analyzed (a failing one fails), never the bundled sample.
+  func testStandardInputIsReadWithoutDash() throws {
+    let failing = "Fixtures/rules/double-free.trace"
+    let junit = scratch.appendingPathComponent("stdin.xml").path
+    let r = try ptfrag(["analyze", "--junit", junit] + cleanArgs, stdin: root + "/" + failing)
+    XCTAssertEqual(r.code, 1, r.all)
+    XCTAssertTrue(r.out.hasPrefix("== -\n"), r.out)
+    XCTAssertTrue(r.out.contains("-:14: error [double-free]"), r.out)
+    XCTAssertFalse(r.all.contains("bundled"), r.all)
+    XCTAssertTrue(r.err.contains("reading the capture from standard input"), r.err)
+    let xml = try String(contentsOfFile: junit, encoding: .utf8)
+    XCTAssertTrue(xml.contains("<failure type=\"double-free\""), xml)
+    // Through a pipe, as `trace-cmd report | ptfrag analyze` gives it.
+    let piped = try ptfrag(
+      ["-c", "cat '\(failing)' | '\(PTFragProcess.executable.path)' analyze --format json " + cleanArgs.joined(separator: " ")],
+      shell: true)
+    XCTAssertEqual(piped.code, 1, piped.all)
+    let input = try firstInput(try json(piped.out))
+    XCTAssertEqual(input["path"] as? String, "-")
+    XCTAssertEqual(errorFindings(input), ["double-free:14"])
+    // Empty standard input (/dev/null): nothing was checked, never clean.
+    let empty = try ptfrag(["analyze"] + cleanArgs)
+    XCTAssertEqual(empty.code, 2, empty.all)
+    XCTAssertTrue(empty.out.contains("no page-table events"), empty.out)
   }
 }

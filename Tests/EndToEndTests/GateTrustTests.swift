@@ -209,4 +209,82 @@ final class GateTrustTests: XCTestCase {
     XCTAssertEqual(empty.code, 2, empty.all)
     XCTAssertTrue(empty.out.contains("no page-table events"), empty.out)
   }
+
+  // MARK: 3. failed writes, atomic files
+
+  /// Each output to /dev/full (no space left) is exit 74 with a message, whatever the
+  /// verdict: standard output as text and JSON, --json, --junit, --html, --write-baseline,
+  /// and compare's outputs.
+  func testEveryOutputToAFullDeviceIsExit74() throws {
+    let analyze = ["analyze", sample61, "--kprobe-profile", profile61]
+    let clean = try ptfrag(analyze)
+    XCTAssertEqual(clean.code, 0, "the sample is clean; 74 below is the write's doing\n" + clean.all)
+    let cases: [(args: [String], stdout: String?)] = [
+      (analyze, "/dev/full"),
+      (analyze + ["--format", "json"], "/dev/full"),
+      (analyze + ["--json", "/dev/full"], nil),
+      (analyze + ["--junit", "/dev/full"], nil),
+      (analyze + ["--html", "/dev/full"], nil),
+      (analyze + ["--write-baseline", "/dev/full"], nil),
+      (["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1"], "/dev/full"),
+      (["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1", "--format", "json"], "/dev/full"),
+      (["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1", "--json", "/dev/full"], nil),
+      (["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1", "--html", "/dev/full"], nil),
+      (["models"], "/dev/full"),
+    ]
+    for c in cases {
+      let r = try ptfrag(c.args, stdout: c.stdout)
+      XCTAssertEqual(r.code, 74, "\(c.args) > \(c.stdout ?? "scratch")\n" + r.err)
+      XCTAssertTrue(r.err.contains("No space left on device"), "\(c.args): \(r.err)")
+    }
+  }
+
+  /// Report files are replaced, never rewritten in place: a hard link to the old JUnit file
+  /// keeps the old bytes (an in-place rewrite would have truncated them), and no temporary
+  /// file is left beside it.
+  func testReportFilesAreReplacedAtomically() throws {
+    let dir = scratch.appendingPathComponent("reports")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let old = Array("<testsuites name=\"old\"/>\n".utf8)
+    for name in ["junit.xml", "report.json", "page.html", "baseline.json"] {
+      let path = dir.appendingPathComponent(name).path
+      try Data(old).write(to: URL(fileURLWithPath: path))
+      try FileManager.default.linkItem(atPath: path, toPath: path + ".link")
+    }
+    let r = try ptfrag(
+      ["analyze", sample61, "--kprobe-profile", profile61, "--junit", dir.path + "/junit.xml",
+       "--json", dir.path + "/report.json", "--html", dir.path + "/page.html",
+       "--write-baseline", dir.path + "/baseline.json"])
+    XCTAssertEqual(r.code, 0, r.all)
+    for name in ["junit.xml", "report.json", "page.html", "baseline.json"] {
+      let path = dir.appendingPathComponent(name).path
+      XCTAssertEqual(try bytes(path + ".link"), old, "\(name) was rewritten in place")
+      XCTAssertNotEqual(try bytes(path), old, "\(name) was not written")
+    }
+    let junit = try String(contentsOfFile: dir.path + "/junit.xml", encoding: .utf8)
+    XCTAssertTrue(junit.contains("<testsuite name=\"\(sample61) [s390-6.1]\""), junit)
+    let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+    XCTAssertEqual(left, [], "temporary files left behind")
+  }
+
+  /// A run killed while it writes the JUnit file (SIGXFSZ at a 2 KiB file-size limit, after
+  /// part of the file is out) leaves the old file whole: a CI system never reads a truncated
+  /// file as "0 tests".
+  func testRunKilledWhileWritingLeavesTheOldJUnitFile() throws {
+    let junit = scratch.appendingPathComponent("gate.xml").path
+    let old = Array(
+      "<?xml version=\"1.0\"?>\n<testsuites name=\"ptfrag\" tests=\"1\" failures=\"1\"><testsuite name=\"previous run\" tests=\"1\" failures=\"1\"><testcase name=\"read\"><failure/></testcase></testsuite></testsuites>\n".utf8)
+    try Data(old).write(to: URL(fileURLWithPath: junit))
+    let cmd =
+      "ulimit -f 2; exec '\(PTFragProcess.executable.path)' analyze '\(sample61)' --kprobe-profile '\(profile61)' --junit '\(junit)' >/dev/null"
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-c", cmd]
+    p.currentDirectoryURL = URL(fileURLWithPath: root)
+    try p.run()
+    p.waitUntilExit()
+    XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the run must have been killed while writing")
+    XCTAssertEqual(p.terminationStatus, SIGXFSZ)
+    XCTAssertEqual(try bytes(junit), old, "the old JUnit file must survive a killed run")
+  }
 }

@@ -151,22 +151,16 @@ struct Analyze: ParsableCommand {
 
 /// Writes the run in the requested formats.
 func emit(_ run: RunReport, _ options: ReportOptions) throws {
-  if let path = options.jsonPath {
-    do {
-      try FileHandleOutput.write(JSONReport.render(run), to: path)
-    } catch {
-      FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
-      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
-    }
-  }
+  if let path = options.jsonPath { try write(JSONReport.render(run), to: path) }
   if let path = options.junitPath {
+    let xml: [UInt8]
     do {
-      let xml = try JUnitReport().render(run)
-      try FileHandleOutput.write(String(decoding: xml, as: UTF8.self), to: path)
+      xml = try JUnitReport().render(run)
     } catch {
       FileHandleOutput.stderr("ptfrag: cannot write JUnit XML to \(path): \(error)\n")
       throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
     }
+    try write(String(decoding: xml, as: UTF8.self), to: path, what: "JUnit XML")
   }
   switch options.format {
   case .json:

@@ -108,6 +108,10 @@ public struct JUnitReport: Sendable {
         p.append(P("missed.\(f.symbol)", String(n)))
       }
       p.append(P("kprobe-profile", input.profilePath ?? ""))
+    } else if !input.profileMismatch.isEmpty {
+      p.append(P("missed", "unknown (the kprobe_profile does not fit the capture: not used)"))
+      p.append(P("kprobe-profile", input.profilePath ?? ""))
+      p.append(P("kprobe-profile.mismatch", input.profileMismatch.joined(separator: "; ")))
     } else {
       p.append(P("missed", "unknown (no kprobe_profile given)"))
     }

@@ -116,6 +116,9 @@ public struct HTMLReport {
     for why in i.read.incompleteReasons(path: i.path) {
       o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
     }
+    if !i.profileMismatch.isEmpty {
+      o += "<p class=\"sev-warning\">kprobe_profile \(esc(i.profilePath ?? "")) does not fit this capture (\(esc(i.profileMismatch.joined(separator: "; ")))): not used</p>\n"
+    }
     if let loss = r.lossReason { o += "<p class=\"sev-warning\">lost events: \(esc(loss))</p>\n" }
     let s = r.stats
     let errors = r.findings.filter { $0.rule.severity == .error }.count

@@ -84,8 +84,12 @@ public struct InputReport: Sendable {
   /// How the model was chosen, and why (e.g. "given with --model", or the detection).
   public var modelSelection: String
   public var profilePath: String?
-  /// Misses per probed function from the profile, for the report.
+  /// Misses per probed function from the profile, for the report (nil: no profile, or one
+  /// that does not fit the capture).
   public var profileMisses: [KernelFunction: UInt64]?
+  /// Why the kprobe_profile does not fit the capture (empty: it fits, or none was given); a
+  /// profile that does not fit is not used.
+  public var profileMismatch: [String] = []
   public var read: ReadSummary
   /// nil when the input could not be read at all (`error` says why).
   public var result: ReplayResult?

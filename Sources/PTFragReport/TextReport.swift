@@ -76,7 +76,11 @@ public struct TextReport {
     for why in input.read.incompleteReasons(path: path) { o += "incomplete: \(why)\n" }
     if let loss = r.lossReason { o += "lost events: \(loss); divergences are reported as inconclusive\n" }
     o += "model: \(r.model.id) (\(r.model.kernels)) — \(input.modelSelection)\n"
-    if let pp = input.profilePath {
+    if let pp = input.profilePath, !input.profileMismatch.isEmpty {
+      o += paint(
+        "kprobe_profile: \(pp) does not fit this capture (\(input.profileMismatch.joined(separator: "; ")): it is from another kernel or run, so it is not used (silent misses assumed possible)",
+        "1;33") + "\n"
+    } else if let pp = input.profilePath {
       let m = input.profileMisses ?? [:]
       let missed = m.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
         .map { "\($0.key.symbol) missed \($0.value)" }

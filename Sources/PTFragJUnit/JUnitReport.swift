@@ -108,6 +108,10 @@ public struct JUnitReport: Sendable {
         p.append(P("missed.\(f.symbol)", String(n)))
       }
       p.append(P("kprobe-profile", input.profilePath ?? ""))
+    } else if !input.profileMismatch.isEmpty {
+      p.append(P("missed", "unknown (the kprobe_profile does not fit the capture: not used)"))
+      p.append(P("kprobe-profile", input.profilePath ?? ""))
+      p.append(P("kprobe-profile.mismatch", input.profileMismatch.joined(separator: "; ")))
     } else {
       p.append(P("missed", "unknown (no kprobe_profile given)"))
     }
@@ -135,7 +139,7 @@ public struct JUnitReport: Sendable {
     let rd = input.read
     var facts = "\(rd.lines) lines, \(rd.bytes) bytes, \(r.events) events replayed; \(rd.malformed) malformed (tolerance \(rd.malformedTolerance))\n"
     if rd.incompleteHits > 0 { facts += "\(rd.incompleteHits) probe lines lacked a needed value\n" }
-    if let t = rd.truncatedLastLine { facts += "the last line (\(t)) has no newline: the capture may be cut\n" }
+    if let t = rd.truncatedLastLine, t != rd.cutLine { facts += "the last line (\(t)) has no newline: the capture may be cut\n" }
     var samples = ""
     for s in rd.malformedSamples { samples += "\(input.path):\(s.line): \(s.reason)\n" }
     if rd.malformed > rd.malformedSamples.count {

@@ -91,7 +91,7 @@ public enum Analyzer {
     summary.malformedTolerance = options.malformedTolerance
     var selection = options.modelSelection
     var stage = ReplayStage(
-      fixed: fixedModel,
+      fixed: fixedModel, profileListed: profile.map { Set($0.hitsByFunction(eventNames: [:]).keys) },
       detector: auto
         ? VariantDetector(
           profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
@@ -118,11 +118,13 @@ public enum Analyzer {
           },
           consume: { record in
             // After a refusal the rest is drained unread by the model.
+            stage.count(record)
             if !refused { normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } } }
           })
       } else {
         var input = try open()
         diagnostics = try CaptureReader.read(&input) { (record) throws(ReadError) in
+          stage.count(record)
           normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } }
           if refused {
             // Stop reading: nothing more can be replayed.
@@ -142,13 +144,19 @@ public enum Analyzer {
     if let r = stage.refusal { return refusalReport(path, options, summary, r) }
     if auto { selection = "auto-detected: " + stage.reason }
     let replayer = stage.replayer!
-    let misses = profile?.missesByFunction(eventNames: diagnostics.eventNames)
+    // A profile from another kernel or run says nothing about this capture's misses: it is
+    // checked against the capture and, when it does not fit, not used (misses stay possible).
+    let profileMismatch = profile.map {
+      ProfileFit.mismatches($0, hits: stage.hits, eventNames: diagnostics.eventNames)
+    } ?? []
+    let misses = profileMismatch.isEmpty ? profile?.missesByFunction(eventNames: diagnostics.eventNames) : nil
     var overwritten: UInt64 = 0
     if let a = diagnostics.entriesInBuffer, let b = diagnostics.entriesWritten, b > a {
       overwritten = b - a
     }
     let result = replayer.finish(
-      overwritten: overwritten, profileMisses: misses, damagedEvents: diagnostics.damagedProbeLines)
+      overwritten: overwritten, profileMisses: misses, damagedEvents: diagnostics.damagedProbeLines,
+      valuelessEvents: normalizer.issueCount)
     summary.format = diagnostics.format.name
     summary.lines = diagnostics.lines
     summary.bytes = diagnostics.bytes
@@ -165,6 +173,7 @@ public enum Analyzer {
     var report = InputReport(
       path: path, modelSelection: selection, profilePath: options.profilePath,
       profileMisses: misses, read: summary, result: result)
+    report.profileMismatch = profileMismatch
     report.sha256 = digest.hex
     return report
   }
@@ -198,10 +207,18 @@ struct ReplayStage {
   private var mismatchReported = false
 
   private let tap: ReplayTap?
+  /// Functions the kprobe_profile has probes on (nil: no profile).
+  private let profileListed: Set<KernelFunction>?
+  /// Probe lines read so far, by `KernelFunction.rawValue` (entry and return together).
+  private(set) var hits = [Int](repeating: 0, count: KernelFunction.allCases.count)
 
-  init(fixed: (any AllocatorModel.Type)?, detector: VariantDetector?, tap: ReplayTap? = nil) {
+  init(
+    fixed: (any AllocatorModel.Type)?, profileListed: Set<KernelFunction>? = nil,
+    detector: VariantDetector?, tap: ReplayTap? = nil
+  ) {
     self.detector = detector
     self.tap = tap
+    self.profileListed = profileListed
     if let fixed { replayer = make(fixed) }
     buffer.reserveCapacity(detector == nil ? 0 : 1024)
   }
@@ -235,7 +252,22 @@ struct ReplayStage {
     if replayer == nil && refusal == nil { choose(endOfInput: true) }
   }
 
+  /// Counts one record's probe line.
+  @inline(__always)
+  mutating func count(_ record: TraceRecord) {
+    if case .hit(let h) = record { hits[Int(h.function.rawValue)] &+= 1 }
+  }
+
   private mutating func choose(endOfInput: Bool) {
+    if let listed = profileListed {
+      // A profile that lacks a probe the capture has is from another kernel: its listing
+      // must not choose the model.
+      let lacking = KernelFunction.allCases.filter { hits[Int($0.rawValue)] > 0 && !listed.contains($0) }
+      if !lacking.isEmpty {
+        detector!.distrustProfile(
+          "it has no probe on \(lacking.map(\.symbol).joined(separator: ", ")), which the capture has: it is from another kernel")
+      }
+    }
     switch detector!.decide(endOfInput: endOfInput) {
     case .model(let id, let why):
       guard let m = ModelRegistry.model(id: id) else {
@@ -310,5 +342,30 @@ struct ProgressSource<Base: ByteSource>: ByteSource {
       report(count)
     }
     return n
+  }
+}
+
+/// Whether a kprobe_profile belongs to the capture it is given with.
+public enum ProfileFit {
+  /// What does not fit, one sentence each (empty: it fits): a probe the capture has and the
+  /// profile lacks (another kernel, or other probes), or fewer hits than the capture has
+  /// lines (another run: every line is a hit).
+  public static func mismatches(
+    _ profile: KprobeProfile, hits: [Int], eventNames: [String: (KernelFunction, ProbeHit.Kind)]
+  ) -> [String] {
+    let counted = profile.hitsByFunction(eventNames: eventNames)
+    var out: [String] = []
+    for f in KernelFunction.allCases {
+      let lines = hits[Int(f.rawValue)]
+      guard lines > 0 else { continue }
+      guard let h = counted[f] else {
+        out.append("the capture has \(lines) \(f.symbol) line(s), the profile no probe on \(f.symbol)")
+        continue
+      }
+      if h < UInt64(lines) {
+        out.append("the capture has \(lines) \(f.symbol) line(s), more than the profile's \(h) hit(s)")
+      }
+    }
+    return out
   }
 }

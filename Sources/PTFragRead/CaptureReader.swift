@@ -115,12 +115,29 @@ public struct TextCaptureReader {
       overlong: { line, n in d.malformed(line, Self.overlongReason(n, limit: overlongLimit)) },
       unterminatedLast: { line in d.truncatedLastLine = line }
     ) { (buf, lineNo) throws(ReadError) in
+      if lineNo == d.truncatedLastLine {
+        // ftrace ends every line with '\n': a last line without one was cut while being
+        // written, and any of its values may be cut short (`table=0x388` of `0x388f8`). It is
+        // not replayed; the capture is incomplete.
+        Self.cut(buf, lineNo, &d)
+        return
+      }
       try Self.handle(buf, lineNo, &d, &tally, &scratch, body)
     }
     d.lines = lines
     d.bytes = bytes
-    if let t = d.truncatedLastLine, t == d.lastMalformedLine { d.cutLine = t }
     return d
+  }
+
+  static let cutReason =
+    "the capture ends inside this line (no newline): cut while being written, its values cannot be trusted"
+
+  /// The last line, cut: counted as malformed, as a damaged event when it names a probed
+  /// function, and as the line the capture ends inside.
+  static func cut(_ buf: UnsafeBufferPointer<UInt8>, _ lineNo: Int, _ d: inout ReadDiagnostics) {
+    d.malformed(lineNo, cutReason)
+    if namesAProbedFunction(buf) { d.damagedProbeLines += 1 }
+    d.cutLine = lineNo
   }
 
   static func overlongReason(_ n: Int, limit: Int) -> String {
@@ -259,22 +276,34 @@ public struct KprobeProfile: Sendable, Equatable {
     -> [KernelFunction: UInt64]
   {
     var out: [KernelFunction: UInt64] = [:]
-    let bySymbol = Dictionary(uniqueKeysWithValues: KernelFunction.allCases.map { ($0.symbol, $0) })
     for e in entries {
-      let short = e.event.split(separator: "/").last.map(String.init) ?? e.event
-      let f: KernelFunction?
-      if let (fn, _) = eventNames[e.event] ?? eventNames[short] {
-        f = fn
-      } else if let fn = bySymbol[short] {
-        f = fn
-      } else if short.hasSuffix("_ret"), let fn = bySymbol[String(short.dropLast(4))] {
-        f = fn
-      } else {
-        f = nil
-      }
-      if let f { out[f, default: 0] += e.misses }
+      if let f = Self.function(of: e, eventNames: eventNames) { out[f, default: 0] += e.misses }
     }
     return out
+  }
+
+  /// Hits per probed function (entry and return probes together), resolved as in
+  /// `missesByFunction`; every function the profile has a probe on is a key.
+  public func hitsByFunction(eventNames: [String: (KernelFunction, ProbeHit.Kind)])
+    -> [KernelFunction: UInt64]
+  {
+    var out: [KernelFunction: UInt64] = [:]
+    for e in entries {
+      if let f = Self.function(of: e, eventNames: eventNames) { out[f, default: 0] += e.hits }
+    }
+    return out
+  }
+
+  /// The function an entry probes: through the event names seen in the capture, else its name.
+  static func function(of e: Entry, eventNames: [String: (KernelFunction, ProbeHit.Kind)])
+    -> KernelFunction?
+  {
+    let short = e.event.split(separator: "/").last.map(String.init) ?? e.event
+    if let (fn, _) = eventNames[e.event] ?? eventNames[short] { return fn }
+    let bySymbol = Dictionary(uniqueKeysWithValues: KernelFunction.allCases.map { ($0.symbol, $0) })
+    if let fn = bySymbol[short] { return fn }
+    if short.hasSuffix("_ret"), let fn = bySymbol[String(short.dropLast(4))] { return fn }
+    return nil
   }
 
   /// Hits per probed function, resolved as in `missesByFunction`.

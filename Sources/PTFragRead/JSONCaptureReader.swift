@@ -301,7 +301,20 @@ public struct JSONCaptureReader {
     _ rec: JSONRecord, _ number: Int, _ d: inout ReadDiagnostics, _ tally: inout HitTally,
     _ scratch: inout TextCaptureReader.LineScratch, _ body: (TraceRecord) throws(ReadError) -> Void
   ) throws(ReadError) {
-    if rec[.unterminated].kind == .bool && rec[.unterminated].flag { d.truncatedLastLine = number }
+    if rec[.unterminated].kind == .bool && rec[.unterminated].flag {
+      // The converted text line had no newline: cut while being written (as in the text
+      // reader, it is not replayed and the capture is incomplete).
+      d.truncatedLastLine = number
+      d.malformed(number, TextCaptureReader.cutReason)
+      d.cutLine = number
+      let t = rec[.text]
+      if recordKind(rec) == .probe
+        || (t.kind == .string && TextCaptureReader.namesAProbedFunction(t.bytes))
+      {
+        d.damagedProbeLines += 1
+      }
+      return
+    }
     switch recordKind(rec) {
     case nil:
       d.malformed(number, JSONRecordIssue.unknownType.text)

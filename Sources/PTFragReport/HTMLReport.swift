@@ -61,7 +61,7 @@ public struct HTMLReport {
     var o = head()
     o += "<p class=\"muted\">ptfrag \(esc(run.toolVersion)) · fail-on \(esc(run.failOn?.description ?? "never")) · exit code \(run.exitCode.rawValue)</p>\n"
     for input in run.inputs {
-      o += section(input, failOn: run.failOn)
+      o += section(input, verdict: run.verdictText(of: input))
       o += wasteSection(input)
     }
     for t in tables { o += table(t) }
@@ -105,8 +105,7 @@ public struct HTMLReport {
       """
   }
 
-  func section(_ i: InputReport, failOn: Severity?) -> String {
-    let v = i.verdictText(failOn: failOn)
+  func section(_ i: InputReport, verdict v: String) -> String {
     var o = "<h2>\(esc(i.path))</h2>\n<p><span class=\"verdict \(v)\">\(esc(v.uppercased()))</span>"
     if let e = i.error {
       o += esc(e.message) + "</p>\n"
@@ -114,6 +113,12 @@ public struct HTMLReport {
     }
     guard let r = i.result else { return o + "</p>\n" }
     o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    for why in i.read.incompleteReasons(path: i.path) {
+      o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
+    }
+    if !i.profileMismatch.isEmpty {
+      o += "<p class=\"sev-warning\">kprobe_profile \(esc(i.profilePath ?? "")) does not fit this capture (\(esc(i.profileMismatch.joined(separator: "; ")))): not used</p>\n"
+    }
     if let loss = r.lossReason { o += "<p class=\"sev-warning\">lost events: \(esc(loss))</p>\n" }
     let s = r.stats
     let errors = r.findings.filter { $0.rule.severity == .error }.count

@@ -109,7 +109,7 @@ extension HTMLReport {
     var o = head()
     o += "<p class=\"muted\">ptfrag \(esc(toolVersion)) · compare: the same table lifetimes through every allocator strategy</p>\n"
     for c in reports {
-      o += section(c.input, failOn: .error)
+      o += section(c.input, verdict: c.input.verdictText(failOn: .error))
       guard c.input.result != nil, !c.strategies.isEmpty else { continue }
       o += compareSection(c)
     }

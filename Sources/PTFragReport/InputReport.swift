@@ -63,6 +63,19 @@ public struct ReadSummary: Sendable {
   /// The replay does not cover the whole capture: malformed lines beyond the tolerance, or a
   /// capture cut inside its last record. Verdict "incomplete", exit 65.
   public var incomplete: Bool { beyondTolerance || cutLine != nil }
+  /// Why the replay is incomplete (empty when it is not), one sentence each, for every report.
+  public func incompleteReasons(path: String) -> [String] {
+    var out: [String] = []
+    if beyondTolerance {
+      out.append(
+        "\(malformed) malformed lines, more than the tolerance of \(malformedTolerance); the replay covers only the lines that parsed")
+    }
+    if let c = cutLine {
+      out.append(
+        "\(path):\(c): the capture ends inside this record (cut while being written); the replay covers only what came before")
+    }
+    return out
+  }
 }
 
 /// One input's whole analysis, ready to render.
@@ -71,8 +84,12 @@ public struct InputReport: Sendable {
   /// How the model was chosen, and why (e.g. "given with --model", or the detection).
   public var modelSelection: String
   public var profilePath: String?
-  /// Misses per probed function from the profile, for the report.
+  /// Misses per probed function from the profile, for the report (nil: no profile, or one
+  /// that does not fit the capture).
   public var profileMisses: [KernelFunction: UInt64]?
+  /// Why the kprobe_profile does not fit the capture (empty: it fits, or none was given); a
+  /// profile that does not fit is not used.
+  public var profileMismatch: [String] = []
   public var read: ReadSummary
   /// nil when the input could not be read at all (`error` says why).
   public var result: ReplayResult?

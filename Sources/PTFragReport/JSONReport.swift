@@ -134,6 +134,9 @@ public enum JSONReport {
     kv.append(("model", .str(r?.model.id)))
     kv.append(("modelSelection", .string(i.modelSelection)))
     kv.append(("kprobeProfile", .str(i.profilePath)))
+    if !i.profileMismatch.isEmpty {
+      kv.append(("kprobeProfileMismatch", .array(i.profileMismatch.map { .string($0) })))
+    }
     if let pm = i.profileMisses {
       kv.append(
         ("probeMisses",

@@ -73,16 +73,14 @@ public struct TextReport {
     if input.wasteRatioExceeded(maxWasteRatio), let ratio = r.stats.occupancy.wasteRatio, let max = maxWasteRatio {
       o += "waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))\n"
     }
-    if input.read.beyondTolerance {
-      o +=
-        "incomplete: \(input.read.malformed) malformed lines, more than the tolerance of \(input.read.malformedTolerance); the replay covers only the lines that parsed\n"
-    }
-    if let c = input.read.cutLine {
-      o += "incomplete: \(input.path):\(c): the capture ends inside this record (cut while being written); the replay covers only what came before\n"
-    }
+    for why in input.read.incompleteReasons(path: path) { o += "incomplete: \(why)\n" }
     if let loss = r.lossReason { o += "lost events: \(loss); divergences are reported as inconclusive\n" }
     o += "model: \(r.model.id) (\(r.model.kernels)) — \(input.modelSelection)\n"
-    if let pp = input.profilePath {
+    if let pp = input.profilePath, !input.profileMismatch.isEmpty {
+      o += paint(
+        "kprobe_profile: \(pp) does not fit this capture (\(input.profileMismatch.joined(separator: "; ")): it is from another kernel or run, so it is not used (silent misses assumed possible)",
+        "1;33") + "\n"
+    } else if let pp = input.profilePath {
       let m = input.profileMisses ?? [:]
       let missed = m.filter { $0.value > 0 }.sorted { $0.key.rawValue < $1.key.rawValue }
         .map { "\($0.key.symbol) missed \($0.value)" }
@@ -131,7 +129,7 @@ public struct TextReport {
       for smp in rd.incompleteSamples { o += "    \(path):\(smp.line): \(smp.reason)\n" }
     }
     if rd.foreignLines > 0 { o += "  lines of other probes/tracers ignored: \(rd.foreignLines)\n" }
-    if let t = rd.truncatedLastLine { o += "  last line (\(t)) has no newline: the capture may be cut\n" }
+    if let t = rd.truncatedLastLine, t != rd.cutLine { o += "  last line (\(t)) has no newline: the capture may be cut\n" }
     if rd.backwardsTimestamps > 0 {
       o +=
         "  timestamps going backwards on a CPU: \(rd.backwardsTimestamps) (first at line \(rd.firstBackwardsLine ?? 0))\n"

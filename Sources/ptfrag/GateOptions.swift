@@ -47,12 +47,7 @@ struct GateOptions: ParsableArguments {
   /// Writes `--write-baseline` (every finding of the run, known or not).
   func writeBaseline(of run: RunReport) throws {
     guard let path = writeBaseline else { return }
-    do {
-      try FileHandleOutput.write(Baseline.of(run).rendered(toolVersion: run.toolVersion), to: path)
-    } catch {
-      FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
-      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
-    }
+    try write(Baseline.of(run).rendered(toolVersion: run.toolVersion), to: path)
   }
 }
 

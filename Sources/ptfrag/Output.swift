@@ -2,47 +2,99 @@
   import Glibc
 #endif
 
+/// Output that could not be delivered: a report file or standard output (exit 74).
+struct OutputError: Error, CustomStringConvertible {
+  var path: String
+  var reason: String
+  var description: String { "cannot write \(path): \(reason)" }
+}
+
 /// Writes to the standard streams and files without Foundation.
 enum FileHandleOutput {
-  static func stdout(_ s: String) { write(fd: 1, s) }
-  static func stderr(_ s: String) { write(fd: 2, s) }
+  /// The first failed write to standard output; `PTFrag.main` reports it and exits 74.
+  nonisolated(unsafe) static var stdoutFailure: String? = nil
 
-  static func write(fd: Int32, _ s: String) {
+  /// Writes to standard output; a failure is remembered (see `stdoutFailure`).
+  static func stdout(_ s: String) {
+    if let e = writeAll(fd: 1, s), stdoutFailure == nil { stdoutFailure = e }
+  }
+  static func stderr(_ s: String) { _ = writeAll(fd: 2, s) }
+
+  /// Writes all of `s` to `fd`; the reason when it could not.
+  static func writeAll(fd: Int32, _ s: String) -> String? {
     var s = s
-    s.withUTF8 { buf in
+    return s.withUTF8 { buf -> String? in
       var off = 0
       while off < buf.count {
         let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
         if n < 0 {
           if errno == EINTR { continue }
-          return
+          return reason(errno)
         }
         off += n
       }
+      return nil
     }
   }
 
-  struct WriteError: Error, CustomStringConvertible {
-    var description: String
+  static func reason(_ e: Int32) -> String {
+    guard let p = strerror(e) else { return "error \(e)" }
+    return String(cString: p)
   }
 
-  /// Writes `s` to `path` (replacing it), or to standard output for `-`.
-  static func write(_ s: String, to path: String) throws {
-    if path == "-" { return stdout(s) }
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { throw WriteError(description: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var s = s
-    try s.withUTF8 { buf in
-      var off = 0
-      while off < buf.count {
-        let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
-        if n < 0 {
-          if errno == EINTR { continue }
-          throw WriteError(description: String(cString: strerror(errno)))
-        }
-        off += n
-      }
+  /// Closes standard output at the end of the run: a close that fails (a deferred write
+  /// error) is a failed write too.
+  static func closeStdout() {
+    if close(1) != 0 && errno != EBADF && stdoutFailure == nil { stdoutFailure = reason(errno) }
+  }
+
+  /// Writes `s` to `path`, or to standard output for `-`. A regular file (or a new one) is
+  /// replaced atomically: written to a temporary file in the same directory, flushed, closed
+  /// and renamed over `path`, so an interrupted run leaves the old file or none, never a
+  /// truncated one. A device or FIFO (`/dev/stdout`, `/dev/full`) is written in place.
+  static func write(_ s: String, to path: String) throws(OutputError) {
+    if path == "-" {
+      if let e = writeAll(fd: 1, s) { throw OutputError(path: "standard output", reason: e) }
+      return
+    }
+    var target = path
+    var st = stat()
+    if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK, let real = realpath(path, nil) {
+      target = String(cString: real)
+      free(real)
+    }
+    let exists = stat(target, &st) == 0
+    if exists && (st.st_mode & S_IFMT) != S_IFREG {
+      let fd = open(target, O_WRONLY | O_TRUNC | O_CLOEXEC)
+      if fd < 0 { throw OutputError(path: path, reason: reason(errno)) }
+      let failure = writeAll(fd: fd, s)
+      let closed = close(fd) == 0 ? nil : reason(errno)
+      if let e = failure ?? closed { throw OutputError(path: path, reason: e) }
+      return
+    }
+    let slash = target.lastIndex(of: "/")
+    let dir = slash.map { String(target[..<$0]) } ?? "."
+    let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+    var template = Array("\(dir.isEmpty ? "/" : dir)/.\(base).ptfrag-XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    if fd < 0 { throw OutputError(path: path, reason: reason(errno)) }
+    let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    var mode: mode_t
+    if exists {
+      mode = st.st_mode & 0o7777
+    } else {
+      let mask = umask(0)
+      umask(mask)
+      mode = 0o666 & ~mask
+    }
+    var failure: String? = fchmod(fd, mode) == 0 ? nil : reason(errno)
+    if failure == nil { failure = writeAll(fd: fd, s) }
+    if failure == nil && fsync(fd) != 0 && errno != EINVAL && errno != EROFS { failure = reason(errno) }
+    if close(fd) != 0 && failure == nil { failure = reason(errno) }
+    if failure == nil && rename(tmp, target) != 0 { failure = reason(errno) }
+    if let failure {
+      unlink(tmp)
+      throw OutputError(path: path, reason: failure)
     }
   }
 }
@@ -65,9 +117,9 @@ enum BundledSample {
   }
   /// The path relative to the working directory when it lies below it.
   static func relative(_ p: String) -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    guard getcwd(&buf, buf.count) != nil else { return p }
-    let cwd = String(cString: buf)
+    guard let c = getcwd(nil, 0) else { return p }
+    let cwd = String(cString: c)
+    free(c)
     return p.hasPrefix(cwd + "/") ? String(p.dropFirst(cwd.count + 1)) : p
   }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PTFragKit
+import PTFragReport
 
 @main
 struct PTFrag: ParsableCommand {
@@ -25,4 +26,28 @@ struct PTFrag: ParsableCommand {
     version: ptfragVersion,
     subcommands: [Analyze.self, Compare.self, Models.self, Probes.self, Convert.self, Synth.self],
     defaultSubcommand: Analyze.self)
+
+  /// ArgumentParser's `main`, plus the one check every command's output needs: a write to
+  /// standard output that failed (`> /dev/full`, a full disk), or its close, is exit 74
+  /// whatever the command's own code, since its report never arrived.
+  static func main() {
+    var command: ParsableCommand
+    do {
+      command = try parseAsRoot()
+    } catch {
+      exit(withError: error)
+    }
+    var failure: Error? = nil
+    do {
+      try command.run()
+    } catch {
+      failure = error
+    }
+    FileHandleOutput.closeStdout()
+    if let e = FileHandleOutput.stdoutFailure {
+      FileHandleOutput.stderr("ptfrag: cannot write standard output: \(e)\n")
+      exit(withError: ExitCode(PTFragReport.ExitCode.ioError.rawValue))
+    }
+    exit(withError: failure)
+  }
 }

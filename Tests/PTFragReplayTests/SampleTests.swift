@@ -1,3 +1,4 @@
+import Foundation
 import PTFragEvents
 import PTFragKit
 import PTFragRead
@@ -53,8 +54,19 @@ final class SampleTests: XCTestCase {
   }
 
   /// A profile that shows no missed __tlb_remove_table turns the same reuse into an error.
+  /// The profile is the sample's own with its misses cleared (its hits still fit the capture:
+  /// a profile that does not fit, like the rule fixtures' one-hit profile, is not used).
   func testRealSampleWithZeroMissProfileIsReuseBeforeGrace() throws {
-    let r = try analyze(sample, profile: fixtures + "/rules/zero-misses.kprobe_profile")
+    let own = try String(contentsOfFile: profile, encoding: .utf8)
+    let zero = own.split(separator: "\n").map { line -> String in
+      let f = line.split(separator: " ")
+      return f.count == 3 ? "\(f[0]) \(f[1]) 0" : String(line)
+    }.joined(separator: "\n")
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ptfrag-zero-\(UUID().uuidString).kprobe_profile").path
+    try zero.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let r = try analyze(sample, profile: path)
+    XCTAssertEqual(r.profileMismatch, [])
     let res = try XCTUnwrap(r.result)
     XCTAssertEqual(
       res.findings.map { "\($0.rule.id)@\($0.line)" },

@@ -90,9 +90,11 @@ public final class Replayer {
   /// `profileMisses` = silent misses per probed function from a kprobe_profile (nil: none
   /// given, so misses stay possible and items that hinge on them stay open).
   /// `damagedEvents` = malformed input lines that name a probed function (events that may be
-  /// missing, like lost ones).
+  /// missing, like lost ones); `valuelessEvents` = probe lines that lack a value their event
+  /// needs (a return without its `table=`: the event is missing too).
   public func finish(
-    overwritten: UInt64 = 0, profileMisses: [KernelFunction: UInt64]? = nil, damagedEvents: Int = 0
+    overwritten: UInt64 = 0, profileMisses: [KernelFunction: UInt64]? = nil, damagedEvents: Int = 0,
+    valuelessEvents: Int = 0
   ) -> ReplayResult {
     model.finish(lastLine: lastLine)
     let endNs = context.stats.occupancy.lastNs
@@ -137,6 +139,11 @@ public final class Replayer {
       lossReason =
         (lossReason.map { $0 + "; " } ?? "")
         + "\(damagedEvents) malformed line(s) name a probed function: their events are missing"
+    }
+    if valuelessEvents > 0 {
+      lossReason =
+        (lossReason.map { $0 + "; " } ?? "")
+        + "\(valuelessEvents) probe line(s) lack a value their event needs: their events are missing"
     }
     if let why = lossReason {
       // A capture with losses cannot support an error verdict on anything a missing event

@@ -69,6 +69,8 @@ public struct VariantDetector {
   private(set) var ptdesc: Evidence? = nil
   private var profileDefer: Bool
   private var profileFreeRCU: Bool
+  /// Why the kprobe_profile's listing is not used (it is from another kernel), for the reason.
+  private var profileDistrusted: String? = nil
   private var sawFreeTLB = false
   private var allocs = 0
   private var tlbValues = 0
@@ -92,8 +94,19 @@ public struct VariantDetector {
   public var decisive: Bool {
     if ptdesc != nil || (fragment != nil && onePerPage != nil) { return true }
     if onePerPage != nil { return true }
-    // Fragments: A vs B still open until pte_free_defer shows up (or the profile says so).
-    return fragment != nil && (deferEvidence != nil || profileDefer)
+    // Fragments: A vs B still open until pte_free_defer shows up. The profile's listing only
+    // settles it at the end of the look-ahead, once the profile is known to fit the capture
+    // (`distrustProfile`).
+    return fragment != nil && deferEvidence != nil
+  }
+
+  /// The kprobe_profile does not fit the capture (it lacks a probe the capture has): its
+  /// listing says nothing about this kernel and is not used.
+  public mutating func distrustProfile(_ why: String) {
+    guard profileDefer || profileFreeRCU else { return }
+    profileDefer = false
+    profileFreeRCU = false
+    profileDistrusted = why
   }
 
   /// Feeds one event; returns true once the evidence is decisive.
@@ -218,6 +231,7 @@ public struct VariantDetector {
         why += "; the kprobe_profile lists a pte_free_defer/pte_free_now probe (the symbol exists), so v6.6"
         return .model(id: "s390-6.6", reason: why)
       }
+      if let d = profileDistrusted { why += "; the kprobe_profile is not used (\(d))" }
       why +=
         "; no pte_free_defer \(scope) and none in a kprobe_profile, so the v5.17 … v6.5 allocator (v6.6 replays identically until pte_free_defer is used)"
       return .model(id: "s390-6.1", reason: why)

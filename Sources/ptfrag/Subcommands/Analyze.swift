@@ -50,9 +50,10 @@ struct Analyze: ParsableCommand {
     abstract: "Replay captures through an allocator model and report divergences.",
     discussion: """
       Each FILE is a capture: ftrace text, JSON Lines or a JSON array (docs/json-input.md),
-      plain or gzip, detected from its first bytes; '-' reads standard input. With no FILE, ptfrag analyzes
-      the real s390x 6.1 capture bundled in Fixtures/samples with its kprobe_profile, and
-      says so.
+      plain or gzip, detected from its first bytes; '-' reads standard input. With no FILE,
+      ptfrag reads standard input when it is not a terminal (a pipe, a file, /dev/null), and
+      otherwise analyzes the real s390x 6.1 capture bundled in Fixtures/samples with its
+      kprobe_profile; it says which on standard error.
 
       The model predicts the table every allocation returns for each mm born in the capture
       (crst_table_alloc returning into mm_init), checks every free and tlb execution against
@@ -103,7 +104,12 @@ struct Analyze: ParsableCommand {
   func run() throws {
     var inputs = files
     var profile = kprobeProfile
-    if inputs.isEmpty {
+    if inputs.isEmpty && isatty(0) == 0 {
+      // `cat capture | ptfrag analyze`, `trace-cmd report | ptfrag analyze`: the capture is
+      // on standard input, never the bundled sample (a CI job would always pass).
+      inputs = ["-"]
+      FileHandleOutput.stderr("ptfrag: no FILE given and standard input is not a terminal: reading the capture from standard input\n")
+    } else if inputs.isEmpty {
       let sample = BundledSample.s390x61
       inputs = [sample.trace]
       if profile == nil { profile = sample.profile }
@@ -145,22 +151,16 @@ struct Analyze: ParsableCommand {
 
 /// Writes the run in the requested formats.
 func emit(_ run: RunReport, _ options: ReportOptions) throws {
-  if let path = options.jsonPath {
-    do {
-      try FileHandleOutput.write(JSONReport.render(run), to: path)
-    } catch {
-      FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
-      throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
-    }
-  }
+  if let path = options.jsonPath { try write(JSONReport.render(run), to: path) }
   if let path = options.junitPath {
+    let xml: [UInt8]
     do {
-      let xml = try JUnitReport().render(run)
-      try FileHandleOutput.write(String(decoding: xml, as: UTF8.self), to: path)
+      xml = try JUnitReport().render(run)
     } catch {
       FileHandleOutput.stderr("ptfrag: cannot write JUnit XML to \(path): \(error)\n")
       throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
     }
+    try write(String(decoding: xml, as: UTF8.self), to: path, what: "JUnit XML")
   }
   switch options.format {
   case .json:

@@ -118,12 +118,13 @@ struct Compare: ParsableCommand {
   }
 }
 
-/// Writes a report file; exit 74 when it cannot.
-func write(_ s: String, to path: String) throws {
+/// Writes a report file (atomically, see `FileHandleOutput.write`); exit 74 when it cannot.
+/// `what` names the report in the message (`JUnit XML`).
+func write(_ s: String, to path: String, what: String? = nil) throws {
   do {
     try FileHandleOutput.write(s, to: path)
   } catch {
-    FileHandleOutput.stderr("ptfrag: cannot write \(path): \(error)\n")
+    FileHandleOutput.stderr("ptfrag: \(what.map { "cannot write \($0) to \(error.path): \(error.reason)" } ?? error.description)\n")
     throw ExitCode(PTFragReport.ExitCode.ioError.rawValue)
   }
 }

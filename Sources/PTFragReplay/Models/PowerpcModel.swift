@@ -849,3 +849,21 @@ public final class PowerpcRadix64KModel: PowerpcModel {
 public final class Powerpc8xx16KModel: PowerpcModel {
   override public class var preset: PowerpcPreset { .mpc8xx16K }
 }
+
+/// `powerpc-hash64k+fda4d71651f7`: as `powerpc-hash64k`, for kernels with fda4d71651f7.
+public final class PowerpcHash64KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .hash64K }
+  override public class var hasDestroyFix: Bool { true }
+}
+
+/// `powerpc-radix64k+fda4d71651f7`: as `powerpc-radix64k`, for kernels with fda4d71651f7.
+public final class PowerpcRadix64KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .radix64K }
+  override public class var hasDestroyFix: Bool { true }
+}
+
+/// `powerpc-8xx16k+fda4d71651f7`: as `powerpc-8xx16k`, for kernels with fda4d71651f7.
+public final class Powerpc8xx16KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .mpc8xx16K }
+  override public class var hasDestroyFix: Bool { true }
+}

@@ -785,6 +785,11 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         item(
           .missedProbe, .pteFreeNow, nil, "reuse-before-grace",
           what: "it waited for its RCU callback", missed: "pte_free_now")
+      } else if frag.surprise(key, 0) == .rcuPending {
+        // Callbacks matched in call_rcu order, and none ran since the page entered R.
+        finding(
+          "reuse-before-grace", e, mm: owner?.address, page: key, index: 0, before: before,
+          "page \(hex(key)) came back from the buddy allocator \(how) while it waits for its RCU callback (pte_free_now), which has not run")
       }
     } else if !p.pgste {
       for j in 0..<geo.nr {

@@ -32,9 +32,11 @@ public struct Event: Sendable {
     case crstAlloc
     /// `crst_table_free(mm, table)` of a table that is not a known pgd.
     case crstFree
-    /// `crst_table_alloc` returned into `mm_init`: a new mm with pgd `table`.
+    /// `crst_table_alloc` returned into `mm_init`: a new mm with pgd `table`; powerpc
+    /// `init_new_context(tsk, mm)` (`table` 0).
     case mmBirth
-    /// `crst_table_free(mm, pgd)` of the mm's own pgd: the mm is gone.
+    /// `crst_table_free(mm, pgd)` of the mm's own pgd: the mm is gone; powerpc
+    /// `destroy_context(mm)`.
     case mmDeath
     /// `CPU:N [LOST M EVENTS]`: `cpu` lost `count` events before its next printed one.
     case lost
@@ -42,6 +44,13 @@ public struct Event: Sendable {
     case fragmentFree
     /// powerpc `pte_frag_destroy(frag)` at mm teardown.
     case fragDestroy
+    /// powerpc `pmd_fragment_alloc(mm, vmaddr)` returned `table` (a PMD fragment) for `mm`.
+    case pmdAlloc
+    /// powerpc `pmd_fragment_free(table)`.
+    case pmdFree
+    /// powerpc `arch_exit_mmap(mm)`: `exit_mmap` starts; `pte_frag_destroy` of the mm's
+    /// cursor runs now, before its tables are unmapped and freed.
+    case mmExit
   }
 
   public var kind: Kind

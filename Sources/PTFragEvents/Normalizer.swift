@@ -27,6 +27,7 @@ public struct Normalizer {
   private var allocPending = AddressMap<Pending>()
   private var crstPending = AddressMap<Pending>()
   private var deferPending = AddressMap<Pending>()
+  private var pmdPending = AddressMap<Pending>()
   /// mm → its pgd, for every mm whose birth was seen.
   private var pgdOf = AddressMap<UInt64>()
 
@@ -132,6 +133,33 @@ public struct Normalizer {
       emit(event(.fragmentFree, h))
     case (.pteFragDestroy, .entry):
       emit(event(.fragDestroy, h))
+
+    // powerpc lifecycle (book3s64/mmu_context.c) and PMD fragments (book3s64/pgtable.c).
+    case (.initNewContext, .entry):
+      guard h.mm != nil else { return issue(h.line, "init_new_context without an mm value") }
+      emit(event(.mmBirth, h))
+    case (.archExitMmap, .entry):
+      guard h.mm != nil else { return issue(h.line, "arch_exit_mmap without an mm value") }
+      emit(event(.mmExit, h))
+    case (.destroyContext, .entry):
+      guard h.mm != nil else { return issue(h.line, "destroy_context without an mm value") }
+      emit(event(.mmDeath, h))
+    case (.pmdFragmentAlloc, .entry):
+      pmdPending[pidKey(h.pid)] = Pending(
+        line: h.line, ns: h.timestampNs, mm: h.mm, cpu: h.cpu, comm: h.comm)
+    case (.pmdFragmentAlloc, .ret):
+      let p = pmdPending.removeValue(forKey: pidKey(h.pid))
+      guard let value = h.retval ?? h.table else {
+        return issue(h.line, "return probe of pmd_fragment_alloc carries no value")
+      }
+      var e = event(.pmdAlloc, h)
+      e.table = value
+      e.mm = p?.mm
+      if let p { e.beginLine = p.line; e.beginNs = p.ns }
+      emit(e)
+    case (.pmdFragmentFree, .entry):
+      guard h.table != nil else { return issue(h.line, "pmd_fragment_free without a table value") }
+      emit(event(.pmdFree, h))
 
     case (.crstTableAlloc, .entry):
       crstPending[pidKey(h.pid)] = Pending(

@@ -32,6 +32,21 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
   case pteFragmentFree
   /// powerpc `pte_frag_destroy(frag)`.
   case pteFragDestroy
+  /// powerpc `pmd_fragment_alloc(mm, vmaddr)` → PMD fragment (book3s64/pgtable.c): PMD
+  /// fragments share pages with nothing else, but take pages PTE fragments released.
+  case pmdFragmentAlloc
+  /// powerpc `pmd_fragment_free(pmd)` (book3s64/pgtable.c; also from `__tlb_remove_table`
+  /// of a `table | PMD_INDEX` entry).
+  case pmdFragmentFree
+  /// powerpc `init_new_context(tsk, mm)` (book3s64/mmu_context.c): the mm's birth
+  /// (`mm->context.pte_frag = NULL`); `pgd_alloc` is inline there.
+  case initNewContext
+  /// powerpc `arch_exit_mmap(mm)` (book3s64/mmu_context.c), at the start of `exit_mmap`:
+  /// `destroy_pagetable_cache` → `pte_frag_destroy` of the cursor, before `unmap_vmas` and
+  /// `free_pgtables`.
+  case archExitMmap
+  /// powerpc `destroy_context(mm)` (book3s64/mmu_context.c), from `__mmdrop`: the mm's death.
+  case destroyContext
 
   /// The kernel symbol, as printed in the probe location.
   public var symbol: String {
@@ -50,6 +65,11 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
     case .pteFragmentAlloc: "pte_fragment_alloc"
     case .pteFragmentFree: "pte_fragment_free"
     case .pteFragDestroy: "pte_frag_destroy"
+    case .pmdFragmentAlloc: "pmd_fragment_alloc"
+    case .pmdFragmentFree: "pmd_fragment_free"
+    case .initNewContext: "init_new_context"
+    case .archExitMmap: "arch_exit_mmap"
+    case .destroyContext: "destroy_context"
     }
   }
 
@@ -65,6 +85,11 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
     case .pteFragmentFree: [.table, .kernel]
     case .pteFreeNow: [.table]
     case .pteFragmentAlloc: [.mm, .kernel]
+    case .pmdFragmentAlloc: [.mm, .vmaddr]
+    case .pmdFragmentFree: [.table]
+    // init_new_context(struct task_struct *tsk, struct mm_struct *mm): the task is no role.
+    case .initNewContext: [.tlb, .mm]
+    case .archExitMmap, .destroyContext: [.mm]
     }
   }
 
@@ -99,10 +124,15 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
     }
     switch n {
     case 12: return eq("pte_free_now") ? .pteFreeNow : nil
-    case 14: return eq("pte_free_defer") ? .pteFreeDefer : nil
+    case 14:
+      if p[0] == UInt8(ascii: "a") { return eq("arch_exit_mmap") ? .archExitMmap : nil }
+      return eq("pte_free_defer") ? .pteFreeDefer : nil
     case 15:
-      if p[0] == UInt8(ascii: "p") { return eq("page_table_free") ? .pageTableFree : nil }
-      return eq("crst_table_free") ? .crstTableFree : nil
+      switch p[0] {
+      case UInt8(ascii: "p"): return eq("page_table_free") ? .pageTableFree : nil
+      case UInt8(ascii: "d"): return eq("destroy_context") ? .destroyContext : nil
+      default: return eq("crst_table_free") ? .crstTableFree : nil
+      }
     case 16:
       switch p[0] {
       case UInt8(ascii: "p"):
@@ -110,12 +140,16 @@ public enum KernelFunction: UInt8, CaseIterable, Sendable {
         return eq("pte_frag_destroy") ? .pteFragDestroy : nil
       case UInt8(ascii: "t"): return eq("tlb_remove_table") ? .tlbRemoveTable : nil
       case UInt8(ascii: "c"): return eq("crst_table_alloc") ? .crstTableAlloc : nil
+      case UInt8(ascii: "i"): return eq("init_new_context") ? .initNewContext : nil
       default: return nil
       }
-    case 17: return eq("pte_fragment_free") ? .pteFragmentFree : nil
+    case 17:
+      if eq("pte_fragment_free") { return .pteFragmentFree }
+      return eq("pmd_fragment_free") ? .pmdFragmentFree : nil
     case 18:
       if p[0] == UInt8(ascii: "_") { return eq("__tlb_remove_table") ? .tlbRemoveTableExec : nil }
-      return eq("pte_fragment_alloc") ? .pteFragmentAlloc : nil
+      if eq("pte_fragment_alloc") { return .pteFragmentAlloc }
+      return eq("pmd_fragment_alloc") ? .pmdFragmentAlloc : nil
     case 19: return eq("page_table_free_rcu") ? .pageTableFreeRCU : nil
     case 21: return eq("page_table_free_pgste") ? .pageTableFreePgste : nil
     case 22: return eq("page_table_alloc_pgste") ? .pageTableAllocPgste : nil

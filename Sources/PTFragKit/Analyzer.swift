@@ -22,6 +22,9 @@ public struct AnalyzeOptions: Sendable {
   public var pipelined: Bool
   /// Called now and then with the bytes read so far (progress on a terminal); nil: none.
   public var progress: (@Sendable (UInt64) -> Void)? = nil
+  /// Fixes the kernel is declared to have (`--kernel-fix`, e.g. `fda4d71651f7`): the model
+  /// (given or detected) becomes its variant for such kernels (`ModelRegistry.id(_:withKernelFixes:)`).
+  public var kernelFixes: [String] = []
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
     profilePath: String? = nil, malformedTolerance: Int = 1000,
@@ -39,6 +42,7 @@ public struct AnalyzeOptions: Sendable {
 /// Errors of the pipeline that are not about one input.
 public enum AnalyzeError: Error, Sendable {
   case unknownModel(String)
+  case kernelFix(String)
   case profile(ReadError)
   case baseline(ReadError)
 
@@ -46,13 +50,14 @@ public enum AnalyzeError: Error, Sendable {
     switch self {
     case .unknownModel(let id):
       "unknown model '\(id)'; known models: \(ModelRegistry.ids.joined(separator: ", "))"
+    case .kernelFix(let m): m
     case .profile(let e): "kprobe profile: \(e.message)"
     case .baseline(let e): "baseline: \(e.message)"
     }
   }
   public var exitCode: ExitCode {
     switch self {
-    case .unknownModel: .usage
+    case .unknownModel, .kernelFix: .usage
     case .profile(let e), .baseline(let e): ExitCode(rawValue: e.exitCode) ?? .ioError
     }
   }
@@ -78,9 +83,13 @@ public enum Analyzer {
     let auto = options.modelID == autoModelID
     var fixedModel: (any AllocatorModel.Type)? = nil
     if !auto {
-      guard let m = ModelRegistry.model(id: options.modelID) else {
-        throw .unknownModel(options.modelID)
+      var id = options.modelID
+      if !options.kernelFixes.isEmpty {
+        do { id = try ModelRegistry.id(id, withKernelFixes: options.kernelFixes) } catch {
+          throw .kernelFix(error.message)
+        }
       }
+      guard let m = ModelRegistry.model(id: id) else { throw .unknownModel(id) }
       fixedModel = m
     }
     var profile: KprobeProfile? = nil
@@ -96,7 +105,7 @@ public enum Analyzer {
         ? VariantDetector(
           profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
           maxEvents: options.detectionLookahead)
-        : nil, tap: tap)
+        : nil, tap: tap, kernelFixes: options.kernelFixes)
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
     let digest = DigestSink()
@@ -211,14 +220,17 @@ struct ReplayStage {
   private let profileListed: Set<KernelFunction>?
   /// Probe lines read so far, by `KernelFunction.rawValue` (entry and return together).
   private(set) var hits = [Int](repeating: 0, count: KernelFunction.allCases.count)
+  /// `--kernel-fix`: applied to the detected model.
+  private let kernelFixes: [String]
 
   init(
     fixed: (any AllocatorModel.Type)?, profileListed: Set<KernelFunction>? = nil,
-    detector: VariantDetector?, tap: ReplayTap? = nil
+    detector: VariantDetector?, tap: ReplayTap? = nil, kernelFixes: [String] = []
   ) {
     self.detector = detector
     self.tap = tap
     self.profileListed = profileListed
+    self.kernelFixes = kernelFixes
     if let fixed { replayer = make(fixed) }
     buffer.reserveCapacity(detector == nil ? 0 : 1024)
   }
@@ -269,7 +281,12 @@ struct ReplayStage {
       }
     }
     switch detector!.decide(endOfInput: endOfInput) {
-    case .model(let id, let why):
+    case .model(var id, var why):
+      if !kernelFixes.isEmpty {
+        do { id = try ModelRegistry.id(id, withKernelFixes: kernelFixes) } catch {
+          why += "; --kernel-fix ignored: \(error.message)"
+        }
+      }
       guard let m = ModelRegistry.model(id: id) else {
         refusal = .unsupported("detected \(id), which this build does not know")
         return

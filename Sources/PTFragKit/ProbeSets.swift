@@ -71,10 +71,80 @@ public enum ProbeSets {
     public var text: String { lines.joined(separator: "\n") + "\n" }
   }
 
-  /// The probe set for `text` (a version string).
-  public static func probes(forKernel text: String) throws(ProbeError) -> ProbeSet {
+  /// The architectures ptfrag has probe sets for.
+  public enum Arch: String, Sendable, CaseIterable {
+    case s390x
+    case powerpc
+
+    /// The architecture a kernel release string names (`…-powerpc64le-64k`, `…-ppc64el`),
+    /// nil when it names none.
+    public init?(kernelString text: String) {
+      let t = text.lowercased()
+      if t.contains("powerpc") || t.contains("ppc64") { self = .powerpc } else if t.contains("s390") {
+        self = .s390x
+      } else {
+        return nil
+      }
+    }
+  }
+
+  /// The probe set for `text` (a version string) on `arch` (nil: named by the string, else
+  /// s390x).
+  public static func probes(forKernel text: String, arch: Arch? = nil) throws(ProbeError) -> ProbeSet {
     guard let v = Version(parsing: text) else { throw .unparsable(text) }
-    return try probes(for: v)
+    switch arch ?? Arch(kernelString: text) ?? .s390x {
+    case .s390x: return try probes(for: v)
+    case .powerpc: return try powerpcProbes(for: v)
+    }
+  }
+
+  /// The oldest powerpc version with `arch/powerpc/mm/pgtable-frag.c` (v5.1: the fragment
+  /// code moved there from book3s64, with `pte_fragment_alloc`/`pte_fragment_free`).
+  public static let oldestPowerpc = Version(5, 1)
+
+  /// The powerpc probe set: the one the real ppc64le corpus was made with
+  /// (Fixtures/corpus/ppc64/*.kprobe_events). Registers follow the 64-bit ELF ABI: arguments
+  /// in r3…r10, return value in r3 (`$retval`). `init_new_context(tsk, mm)` has its mm in r4.
+  public static func powerpcProbes(for v: Version) throws(ProbeError) -> ProbeSet {
+    if v < oldestPowerpc {
+      throw .unparsable("\(v) (powerpc: ptfrag's probe set needs v\(oldestPowerpc)+, arch/powerpc/mm/pgtable-frag.c)")
+    }
+    if v > newest { throw .tooNew(v) }
+    var warnings: [String] = []
+    var lines: [String] = []
+    lines.append("# ptfrag probe set for powerpc Linux v\(v) (pgtable-frag.c: PTE fragments with a per-mm cursor)")
+    lines.append("# paste into /sys/kernel/tracing/kprobe_events, then: echo 1 > /sys/kernel/tracing/events/ptfrag/enable")
+    lines.append("# save kprobe_profile with the trace; use trace_clock=global for cross-CPU order")
+    lines.append("# replay with: ptfrag analyze --model auto (radix vs hash from the addresses), or --model powerpc-radix64k / powerpc-hash64k / powerpc-8xx16k")
+    lines.append("# kernels with fda4d71651f7 (pte_frag_destroy clears PG_active): add --kernel-fix fda4d71651f7")
+    lines.append("p:ptfrag/pte_fragment_alloc pte_fragment_alloc mm=%r3:x64 kernel=%r4:x32")
+    lines.append("r128:ptfrag/pte_fragment_alloc_ret pte_fragment_alloc table=$retval:x64")
+    lines.append("p:ptfrag/pte_fragment_free pte_fragment_free table=%r3:x64 kernel=%r4:x32")
+    lines.append("p:ptfrag/pte_frag_destroy pte_frag_destroy frag=%r3:x64")
+    lines.append("# the low 4 bits of a tlb value are the table level: 0 PTE, 1 PMD, 2 PUD")
+    lines.append("p:ptfrag/tlb_remove_table tlb_remove_table tlb=%r3:x64 table=%r4:x64")
+    lines.append("p:ptfrag/__tlb_remove_table __tlb_remove_table table=%r3:x64")
+    warnings.append(
+      "book3s64 only: init_new_context, arch_exit_mmap and destroy_context (mm birth, exit, death; arch/powerpc/mm/book3s64/mmu_context.c) and pmd_fragment_alloc/pmd_fragment_free (book3s64/pgtable.c); on other MMUs (8xx) check /proc/kallsyms and drop the lines it lacks")
+    lines.append("# WARNING: \(warnings.last!)")
+    lines.append("p:ptfrag/init_new_context init_new_context mm=%r4:x64")
+    lines.append("p:ptfrag/arch_exit_mmap arch_exit_mmap mm=%r3:x64")
+    lines.append("p:ptfrag/destroy_context destroy_context mm=%r3:x64")
+    lines.append("p:ptfrag/pmd_fragment_alloc pmd_fragment_alloc mm=%r3:x64")
+    lines.append("r128:ptfrag/pmd_fragment_alloc_ret pmd_fragment_alloc table=$retval:x64")
+    lines.append("p:ptfrag/pmd_fragment_free pmd_fragment_free table=%r3:x64")
+    if v >= Version(6, 6) {
+      lines.append("# last, as they may be absent: pte_free_defer needs CONFIG_TRANSPARENT_HUGEPAGE=y;")
+      lines.append("# pte_free_now is static (only if /proc/kallsyms lists it once)")
+      lines.append("p:ptfrag/pte_free_defer pte_free_defer mm=%r3:x64 table=%r4:x64")
+      lines.append("p:ptfrag/pte_free_now pte_free_now head=%r3:x64")
+    }
+    if v > Version(6, 12) {
+      warnings.append(
+        "v\(v): the powerpc probe set was checked on v6.1 and v6.12 captures only; check each symbol in /proc/kallsyms")
+      lines.insert("# WARNING: \(warnings.last!)", at: 5)
+    }
+    return ProbeSet(version: v, modelID: nil, lines: lines, warnings: warnings)
   }
 
   public static func probes(for v: Version) throws(ProbeError) -> ProbeSet {

@@ -222,6 +222,23 @@ extension Event.Kind {
     case .lost: "LOST"
     case .fragmentFree: "pte_fragment_free"
     case .fragDestroy: "pte_frag_destroy"
+    case .pmdAlloc: "pmd_fragment_alloc"
+    case .pmdFree: "pmd_fragment_free"
+    case .mmExit: "arch_exit_mmap"
+    }
+  }
+
+  /// The label in the vocabulary of the model's kernel: powerpc names its own functions
+  /// (`pte_fragment_alloc`, `init_new_context`, …), not s390's.
+  public func label(modelID: String) -> String {
+    guard modelID.hasPrefix("powerpc-") else { return label }
+    switch self {
+    case .allocBegin: return "pte_fragment_alloc entry"
+    case .alloc: return "pte_fragment_alloc"
+    case .allocUnreturned: return "pte_fragment_alloc (no return)"
+    case .mmBirth: return "init_new_context"
+    case .mmDeath: return "destroy_context"
+    default: return label
     }
   }
 }

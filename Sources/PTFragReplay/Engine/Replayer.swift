@@ -186,8 +186,46 @@ public enum ModelRegistry {
     S390HughV2Model.self, S390GeraldModel.self, S390PpcStyleModel.self,
     PowerpcHash64KModel.self, PowerpcRadix64KModel.self, Powerpc8xx16KModel.self,
   ]
+  /// Models of kernels with a fix declared (`--kernel-fix`): reachable by id, not listed
+  /// among the strategies.
+  nonisolated(unsafe) public static let variants: [any AllocatorModel.Type] = [
+    PowerpcHash64KFixedModel.self, PowerpcRadix64KFixedModel.self, Powerpc8xx16KFixedModel.self,
+  ]
   public static func model(id: String) -> (any AllocatorModel.Type)? {
-    all.first { $0.descriptor.id == id }
+    all.first { $0.descriptor.id == id } ?? variants.first { $0.descriptor.id == id }
   }
   public static var ids: [String] { all.map { $0.descriptor.id } }
+
+  /// Kernel fixes `--kernel-fix` knows: commit → what it changes and which models it concerns.
+  public static let kernelFixes: [(commit: String, models: String, what: String)] = [
+    (
+      "fda4d71651f7", "powerpc-*",
+      "powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (v7.1, stable backports): pte_frag_destroy clears PG_active, so released-with-active at pte_frag_destroy is no bug"
+    )
+  ]
+
+  /// The id of model `id` on a kernel with `fixes` (commit ids, 7+ hex digits of a known
+  /// fix): `powerpc-radix64k` + fda4d71651f7 → `powerpc-radix64k+fda4d71651f7`. Throws a
+  /// message for an unknown fix or one that does not concern the model.
+  public static func id(_ id: String, withKernelFixes fixes: [String]) throws(KernelFixError) -> String {
+    var out = id
+    for fix in fixes {
+      let f = fix.lowercased()
+      guard f.count >= 7, let known = kernelFixes.first(where: { $0.commit.hasPrefix(f) || f.hasPrefix($0.commit) })
+      else {
+        throw KernelFixError(
+          message: "unknown kernel fix '\(fix)'; known: \(kernelFixes.map { "\($0.commit) (\($0.models))" }.joined(separator: ", "))")
+      }
+      guard id.hasPrefix("powerpc-") else {
+        throw KernelFixError(message: "kernel fix \(known.commit) concerns the powerpc models, not \(id)")
+      }
+      if !out.hasSuffix("+" + known.commit) { out += "+" + known.commit }
+    }
+    return out
+  }
+}
+
+/// A `--kernel-fix` that cannot apply.
+public struct KernelFixError: Error, Sendable {
+  public var message: String
 }

@@ -18,9 +18,21 @@ import PTFragEvents
 /// - **ptdesc pointers (≥ v6.14)**: a tlb value with any of bits 2–10 set (a `struct ptdesc *`
 ///   in the vmemmap, not a table VA): unsupported.
 ///
+/// - **powerpc** (`arch/powerpc/mm/pgtable-frag.c`): a function only powerpc has —
+///   `pte_fragment_free`, `pte_frag_destroy`, `pmd_fragment_alloc`/`_free`, `arch_exit_mmap`,
+///   `init_new_context`, a `pte_fragment_alloc` with its `kernel` argument — or a
+///   kprobe_profile listing one. Then the preset comes from the fragment geometry the
+///   addresses show: a PTE fragment at a sub-4 KiB offset, a PMD fragment at a sub-16 KiB one,
+///   or two allocations of one mm 256 B apart in one page → radix (256 × 256 B,
+///   `powerpc-radix64k`); two allocations of one mm 4 KiB apart in one page (the cursor's
+///   step, `PTE_FRAG_SIZE`) → hash (16 × 4 KiB, `powerpc-hash64k`) at 64-bit addresses, 8xx
+///   (4 × 4 KiB, `powerpc-8xx16k`) at 32-bit ones. s390's evidence (an "upper half" at 0x800,
+///   a "ptdesc" bit) means nothing on powerpc and is not consulted there.
+///
 /// Decision: fragments + `pte_free_defer` → `s390-6.6`; fragments alone → `s390-6.1` (the two
-/// replay identically until `pte_free_defer` is used); one table per page → `s390-6.7`.
-/// Contradictory evidence, ptdesc pointers, or no decisive evidence → refusal.
+/// replay identically until `pte_free_defer` is used); one table per page → `s390-6.7`;
+/// powerpc → its preset. Contradictory evidence, ptdesc pointers, or no decisive evidence →
+/// refusal.
 ///
 /// The caller feeds events until `observe` returns true (decided) or `maxEvents` events were
 /// buffered, then asks `decide(endOfInput:)`. Memory: O(tables allocated in the look-ahead).
@@ -71,6 +83,13 @@ public struct VariantDetector {
   private var profileFreeRCU: Bool
   /// Why the kprobe_profile's listing is not used (it is from another kernel), for the reason.
   private var profileDistrusted: String? = nil
+  /// powerpc: a function only powerpc has, and the geometry evidence.
+  private(set) var powerpc: Evidence? = nil
+  private(set) var radixGeometry: Evidence? = nil
+  private(set) var step4K: Evidence? = nil
+  private var step4KAddress: UInt64 = 0
+  /// powerpc: each mm's last allocation (the cursor's step shows the fragment size).
+  private var lastAllocOf: [UInt64: UInt64] = [:]
   private var sawFreeTLB = false
   private var allocs = 0
   private var tlbValues = 0
@@ -88,10 +107,16 @@ public struct VariantDetector {
     self.maxEvents = max(1, maxEvents)
     profileDefer = profileFunctions.contains(.pteFreeDefer) || profileFunctions.contains(.pteFreeNow)
     profileFreeRCU = profileFunctions.contains(.pageTableFreeRCU)
+    if let f = [KernelFunction.pteFragmentAlloc, .pteFragmentFree, .pteFragDestroy, .pmdFragmentAlloc]
+      .first(where: { profileFunctions.contains($0) })
+    {
+      powerpc = Evidence(line: 0, text: "the kprobe_profile lists a probe on \(f.symbol), a powerpc function")
+    }
   }
 
   /// Whether the evidence so far settles the question (no more look-ahead needed).
   public var decisive: Bool {
+    if powerpc != nil { return radixGeometry != nil || step4K != nil }
     if ptdesc != nil || (fragment != nil && onePerPage != nil) { return true }
     if onePerPage != nil { return true }
     // Fragments: A vs B still open until pte_free_defer shows up. The profile's listing only
@@ -113,6 +138,7 @@ public struct VariantDetector {
   @discardableResult
   public mutating func observe(_ e: Event) -> Bool {
     observed += 1
+    observePowerpc(e)
     switch e.kind {
     case .alloc:
       guard e.table != 0 else { break }
@@ -172,6 +198,81 @@ public struct VariantDetector {
     return decisive
   }
 
+  /// What only powerpc shows, and the fragment geometry (see the type's comment).
+  private mutating func observePowerpc(_ e: Event) {
+    switch e.kind {
+    case .fragmentFree, .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
+      Self.note(&powerpc, e.line, "\(e.kind.symbol) is a powerpc function")
+    case .mmBirth where e.table == 0:
+      Self.note(&powerpc, e.line, "init_new_context (an mm's birth on powerpc)")
+    case .alloc where e.kernel != nil:
+      Self.note(&powerpc, e.line, "pte_fragment_alloc(mm, kernel) is a powerpc function")
+    default: break
+    }
+    let v: UInt64
+    switch e.kind {
+    case .alloc, .fragmentFree, .deferBegin: v = e.table
+    case .tlbQueue, .tlbExec where e.table & 0xf == 0: v = e.table
+    case .pmdAlloc:
+      if e.table & 0x3fff != 0 && e.table & 0xfff == 0 {
+        Self.note(
+          &radixGeometry, e.line,
+          "pmd_fragment_alloc returned \(hex(e.table)), a 4 KiB PMD fragment (radix; hash's are 16 KiB)")
+      }
+      return
+    default: return
+    }
+    guard v != 0 else { return }
+    if v & 0xfff != 0 && v & 0xff == 0 {
+      Self.note(
+        &radixGeometry, e.line,
+        "\(e.kind == .alloc ? "pte_fragment_alloc returned " : e.kind.symbol)\(e.kind == .alloc ? hex(v) : "(\(hex(v)))"): a PTE fragment at offset \(hex(v & 0xffff)) of its page, so 256 B fragments")
+    }
+    guard e.kind == .alloc, let mm = e.mm else { return }
+    if let last = lastAllocOf[mm], v > last, v & ~0x3fff == last & ~0x3fff {
+      if v - last == 0x1000 {
+        if step4K == nil { step4KAddress = v }
+        Self.note(
+          &step4K, e.line,
+          "mm \(hex(mm)) got \(hex(last)) then \(hex(v)): the cursor steps 4 KiB (PTE_FRAG_SIZE)")
+      } else if v - last == 0x100 {
+        Self.note(
+          &radixGeometry, e.line,
+          "mm \(hex(mm)) got \(hex(last)) then \(hex(v)): the cursor steps 256 B (PTE_FRAG_SIZE)")
+      }
+    }
+    if lastAllocOf.count < maxEvents || lastAllocOf[mm] != nil { lastAllocOf[mm] = v }
+  }
+
+  /// The powerpc decision (nil: not powerpc).
+  func decidePowerpc(_ scope: String) -> Decision? {
+    guard let p = powerpc else { return nil }
+    let arch = "powerpc (\(p.line > 0 ? "line \(p.line): " : "")\(p.text))"
+    if let r = radixGeometry, let h = step4K {
+      return .refuse(
+        .unsupported(
+          "\(arch), but contradictory fragment geometry: line \(r.line): \(r.text), yet line \(h.line): \(h.text); give --model explicitly"))
+    }
+    if let r = radixGeometry {
+      return .model(
+        id: PowerpcPreset.radix64K.modelID,
+        reason: "\(arch); 256 B fragments (book3s64 radix, 256 per 64 KiB page): line \(r.line): \(r.text)")
+    }
+    if let h = step4K {
+      if step4KAddress >> 32 == 0 {
+        return .model(
+          id: PowerpcPreset.mpc8xx16K.modelID,
+          reason: "\(arch); 4 KiB fragments at 32-bit addresses (8xx, 16 KiB pages): line \(h.line): \(h.text)")
+      }
+      return .model(
+        id: PowerpcPreset.hash64K.modelID,
+        reason: "\(arch); 4 KiB fragments at 64-bit addresses (book3s64 hash, 16 per 64 KiB page): line \(h.line): \(h.text)")
+    }
+    return .refuse(
+      .undecidable(
+        "\(arch), but the fragment geometry is undecided \(scope): no fragment at a sub-4 KiB offset and no two allocations of one mm 256 B or 4 KiB apart in one page; give --model powerpc-radix64k, powerpc-hash64k or powerpc-8xx16k"))
+  }
+
   private static func note(_ slot: inout Evidence?, _ line: Int, _ text: @autoclosure () -> String) {
     if slot == nil { slot = Evidence(line: line, text: text()) }
   }
@@ -199,6 +300,7 @@ public struct VariantDetector {
   /// capture (so "not seen" means "not in the capture").
   public func decide(endOfInput: Bool) -> Decision {
     let scope = endOfInput ? "in the capture" : "in the first \(observed) events"
+    if let d = decidePowerpc(scope) { return d }
     if let p = ptdesc {
       return .refuse(
         .unsupported(

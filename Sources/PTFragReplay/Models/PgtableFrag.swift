@@ -204,6 +204,10 @@ final class PgtableFrag {
   var rcuQueueHead = 0
   /// `pte_free_now` hits seen (RCU callbacks, or direct calls when not inlined).
   var rcuSeen = 0
+  /// `pte_free_now`'s argument names its page (book3s64 vmemmap; see `rcuCallback(_:)`).
+  var headsNamePages = false
+  /// A `pte_free_now` hit named its page: a page in R whose hit is not seen was missed.
+  var headsSeen = false
   var tally = FragTally()
 
   init(geometry: FragGeometry, destroyClearsActive: Bool, context: ReplayContext) {
@@ -356,13 +360,65 @@ final class PgtableFrag {
     return .rcuQueued
   }
 
-  /// `pte_free_now` ran (an RCU callback): the oldest page in R goes back to the buddy
-  /// allocator. The probe's argument is the rcu_head inside struct page, which a capture
-  /// cannot map to a table address, so callbacks are matched in `call_rcu` order.
-  /// Returns the released page, nil when no page is in R (a direct, non-inlined call).
+  /// `pte_free_now` ran for `value`. On book3s64 (`headsNamePages`) its argument is the
+  /// `pt_rcu_head` inside the page's `struct ptdesc` (v6.12 `arch/powerpc/mm/pgtable-frag.c`
+  /// `pte_free_now(struct rcu_head *head)`): `0xc00c000000000000 + pfn × 64 + 8` (vmemmap,
+  /// 64-byte `struct page`, `pt_rcu_head` after `flags`), so the hit names its page exactly —
+  /// and on v6.6+ it runs for every user PTE page release, directly from
+  /// `pte_fragment_free` unless `pte_free_defer` set PG_active, then as an RCU callback.
+  /// Otherwise (a simulation passes the page itself; 8xx and s390 readings) callbacks are
+  /// matched to pages in `call_rcu` order.
+  enum RCUHit: Equatable {
+    /// The page in R went back to the buddy allocator.
+    case released(UInt64)
+    /// The hit names a page the model still holds outside R: the kernel released it, the
+    /// model's count did not reach zero.
+    case heldNotPending(UInt64)
+    /// Nothing the model holds (a direct call after the release the model already made).
+    case none
+  }
+
+  /// The page a `pte_free_now` argument names (book3s64 vmemmap), nil when it names none.
+  func pageOfHead(_ head: UInt64) -> UInt64? {
+    let base: UInt64 = 0xc00c_0000_0000_0000
+    guard headsNamePages, head >= base, head < base + (1 << 44), (head - base) % 64 == 8 else {
+      return nil
+    }
+    return 0xc000_0000_0000_0000 | (((head - base) / 64) << UInt64(geo.pageShift))
+  }
+
+  func rcuCallback(_ value: UInt64) -> RCUHit {
+    rcuSeen += 1
+    return namedPage(value)
+  }
+
+  private func namedPage(_ value: UInt64) -> RCUHit {
+    if pages[value]?.rcu == true {
+      drop(value)
+      return .released(value)
+    }
+    if let key = pageOfHead(value) {
+      headsSeen = true
+      guard let p = pages[key] else { return .none }
+      if p.rcu {
+        drop(key)
+        return .released(key)
+      }
+      return .heldNotPending(key)
+    }
+    return oldestPending().map { .released($0) } ?? .none
+  }
+
+  /// `pte_free_now` ran (an RCU callback) and its argument names no page: the oldest page
+  /// in R goes back to the buddy allocator (`call_rcu` order). Returns the released page,
+  /// nil when no page is in R (a direct, non-inlined call).
   @discardableResult
   func rcuCallback() -> UInt64? {
     rcuSeen += 1
+    return oldestPending()
+  }
+
+  private func oldestPending() -> UInt64? {
     while rcuQueueHead < rcuQueue.count {
       let key = rcuQueue[rcuQueueHead]
       rcuQueueHead += 1
@@ -533,7 +589,10 @@ extension PgtableFrag {
   func surprise(_ key: UInt64, _ i: Int) -> FragSurprise {
     guard let p = pages[key] else { return i == 0 ? .freshWhileCursor : .foreignPage }
     if p.slots[i] == .handed || p.slots[i] == .inFlight { return .busy }
-    if p.rcu { return rcuSeen == 0 || rcuSeen > p.rcuSeenAtEntry ? .releaseUnseen : .rcuPending }
+    if p.rcu {
+      if headsSeen { return .rcuPending }
+      return rcuSeen == 0 || rcuSeen > p.rcuSeenAtEntry ? .releaseUnseen : .rcuPending
+    }
     if i == 0 {
       if !p.refKnown { return .releaseUnseen }
       let counted = p.count(.handed) + p.count(.inFlight) + p.count(.unknown)

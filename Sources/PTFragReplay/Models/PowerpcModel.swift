@@ -24,6 +24,22 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 
   public var modelID: String { "powerpc-\(rawValue)" }
 
+  /// `PMD_FRAG_SIZE_SHIFT` (book3s64; nil where PMD tables are not fragments): hash 64K
+  /// `H_PMD_FRAG_SIZE_SHIFT` 14 (4 × 16 KiB), radix 64K `RADIX_PMD_FRAG_SIZE_SHIFT` 12
+  /// (16 × 4 KiB); 8xx has no PMD level. A PMD fragment (`pmd_fragment_alloc`, queued
+  /// `table | PMD_INDEX`) is aligned to it.
+  public var pmdFragShift: Int? {
+    switch self {
+    case .hash64K: 14
+    case .radix64K: 12
+    case .mpc8xx16K: nil
+    }
+  }
+
+  /// book3s64: `pte_free_now`'s `pt_rcu_head` argument names its page (vmemmap at
+  /// 0xc00c000000000000, 64-byte `struct page`).
+  var headsNamePages: Bool { self != .mpc8xx16K }
+
   var title: String {
     switch self {
     case .hash64K: "book3s64 hash MMU, 64 KiB pages"
@@ -100,6 +116,14 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// The configuration of a registered id (subclasses).
   public class var preset: PowerpcPreset { .hash64K }
+  /// The kernel has fda4d71651f7 ("powerpc/pgtable-frag: Fix bad page state in
+  /// pte_frag_destroy", v7.1 and stable backports): `pte_frag_destroy` clears PG_active
+  /// before it frees the page. False (the default) for kernels without it, such as Debian's
+  /// 6.12.95: there a page `pte_free_defer` marked that `pte_frag_destroy` frees is the
+  /// `released-with-active` error (the kernel's own "BUG: Bad page state … flags: active").
+  public class var hasDestroyFix: Bool { false }
+  /// The id suffix of the models of kernels with fda4d71651f7 (`--kernel-fix fda4d71651f7`).
+  public static let destroyFixSuffix = "+fda4d71651f7"
 
   public static let rules: [Rule] = [
     Rule("double-free", .error, "a free (pte_fragment_free, __tlb_remove_table, pte_free_defer) of a fragment already freed, or queued twice"),
@@ -118,16 +142,22 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   ]
   static let rule = ruleIndex(rules)
 
-  public class var descriptor: ModelDescriptor { Self.descriptor(for: preset) }
+  public class var descriptor: ModelDescriptor { Self.descriptor(for: preset, fixed: hasDestroyFix) }
 
-  static func descriptor(for preset: PowerpcPreset) -> ModelDescriptor {
+  static func descriptor(for preset: PowerpcPreset, fixed: Bool = false) -> ModelDescriptor {
     var d = ModelDescriptor(
-      id: preset.modelID,
-      kernels: "v4.x … now (pte_free_defer since v6.6); \(preset.title): \(preset.geometry)",
+      id: preset.modelID + (fixed ? destroyFixSuffix : ""),
+      kernels:
+        "v4.x … now (pte_free_defer since v6.6); \(preset.title): \(preset.geometry); pte_frag_destroy "
+        + (fixed
+          ? "with fda4d71651f7 (PG_active cleared: declared with --kernel-fix fda4d71651f7)"
+          : "without fda4d71651f7 (PG_active not cleared; --kernel-fix fda4d71651f7 for kernels that have it)"),
       commits: [
         "5c1f6ee9a31c powerpc: Reduce PTE table memory wastage",
         "32cc0b7c9d50 powerpc: add pte_free_defer() for pgtables sharing page",
-        "fda4d71651f7 powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (not assumed: released-with-active fires without it)",
+        fixed
+          ? "fda4d71651f7 powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (declared: the kernel has it, so pte_frag_destroy clears PG_active)"
+          : "fda4d71651f7 powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy (not assumed: released-with-active fires without it)",
         preset.sources,
       ],
       functions: [
@@ -137,7 +167,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       summary:
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
       rules: rules)
-    d.replayableOn = [preset.modelID]
+    d.replayableOn = [preset.modelID, preset.modelID + destroyFixSuffix]
     d.checks = [
       ModelCheck(
         .everyReplay,
@@ -162,13 +192,28 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// `__tlb_remove_table` of the same task, absorbed.
   var nested: [Int32: UInt64] = [:]
 
+  /// `PMD_FRAG_SIZE` when PMD tables are fragments (book3s64), else nil.
+  let pmdFragBytes: UInt64?
+  /// `arch_exit_mmap` seen, its `pte_frag_destroy` not yet: pid → (mm, line).
+  var exiting: [Int32: (mm: UInt64, line: Int)] = [:]
+
   public required convenience init(context: ReplayContext) {
-    self.init(context: context, geometry: Self.preset.geometry, destroyClearsActive: false)
+    let p = Self.preset
+    self.init(
+      context: context, geometry: p.geometry, destroyClearsActive: Self.hasDestroyFix,
+      pmdFragShift: p.pmdFragShift, headsNamePages: p.headsNamePages)
   }
 
-  /// A model of any fragment geometry; `destroyClearsActive` for kernels with fda4d71651f7.
-  override public init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+  /// A model of any fragment geometry; `destroyClearsActive` for kernels with fda4d71651f7;
+  /// `pmdFragShift` where PMD tables are fragments; `headsNamePages` where `pte_free_now`'s
+  /// argument names its page (book3s64).
+  public init(
+    context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool,
+    pmdFragShift: Int? = nil, headsNamePages: Bool = false
+  ) {
+    pmdFragBytes = pmdFragShift.map { 1 << UInt64($0) }
     super.init(context: context, geometry: geometry, destroyClearsActive: destroyClearsActive)
+    frag.headsNamePages = headsNamePages
   }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
@@ -198,6 +243,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
     if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
+    if !exiting.isEmpty, let x = exiting[e.pid], e.kind != .fragDestroy { exitWithoutDestroy(e, x) }
     switch e.kind {
     case .allocBegin: allocBegin(e)
     case .alloc: alloc(e)
@@ -209,7 +255,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     case .fragDestroy: destroy(e)
     case .rcuFree: rcuFree(e)
     case .lost: lost(e)
-    case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree, .mmBirth, .mmDeath: break
+    case .mmBirth: birth(e)
+    case .mmExit: exit(e)
+    case .mmDeath: death(e)
+    case .pmdAlloc: pmdAlloc(e)
+    case .pmdFree: pmdFree(e)
+    case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree: break
     }
   }
 
@@ -264,6 +315,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         "alloc-divergence", e, mm: m?.address, page: key, index: i, before: before,
         "pte_fragment_alloc returned \(hex(t)), which is not a \(geo.fragBytes)-byte fragment")
       return
+    }
+    if i == 0, frag.pages[key] != nil {
+      // Fragment 0 is only ever handed out with a fresh page (`__alloc_for_ptecache`: the
+      // cursor starts at fragment 1): the kernel released this page, so whatever the model
+      // still holds of it went unseen.
+      releasedUnseen(
+        key, e, as: "as a fresh page for mm \(hex(m?.address))", rule: "release-with-refs")
     }
     guard let m, m.known else {
       // No entry, or an mm whose cursor the capture has not shown yet: only what holds on
@@ -530,6 +588,18 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   func levelMismatch(_ e: Event, _ key: UInt64, _ what: String, _ index: Int) {
     guard frag.pages[key] != nil else { return }  // a PMD/PUD table: not modelled
+    let table = e.table & ~0xf
+    // book3s64 `pgtable_free_tlb` ORs the level into the table (`PMD_INDEX` 1: a PMD
+    // fragment, `PUD_INDEX` 2: a slab object of `pgtable_cache`). Both take pages from the
+    // buddy allocator, so a held PTE page that comes back as one was released unseen — if
+    // the address can be such a table (a PMD fragment is `PMD_FRAG_SIZE`-aligned).
+    if let pmd = pmdFragBytes, (index == 1 && table & (pmd - 1) == 0) || index == 2 {
+      releasedUnseen(
+        key, e,
+        as: "as the \(index == 1 ? "PMD" : "PUD") table that \(what)(\(hex(e.table))) names",
+        rule: "exec-tag-mismatch")
+      return
+    }
     ctx.record(page: key, e, mm: ownerAddress(key))
     finding(
       "exec-tag-mismatch", e, mm: ownerAddress(key), page: key, index: nil,
@@ -588,8 +658,175 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     }
   }
 
+  /// `pte_free_now(head)`: the page `head` names (book3s64), else the oldest in R.
   func rcuFree(_ e: Event) {
-    if let key = frag.rcuCallback() { ctx.record(page: key, e, mm: nil) }
+    switch frag.rcuCallback(e.table) {
+    case .released(let key): ctx.record(page: key, e, mm: nil)
+    case .heldNotPending(let key):
+      // v6.6+: `pte_fragment_free` calls `pte_free_now` when the count reaches zero, so
+      // the kernel released a page whose count the model did not see reach zero.
+      releasedUnseen(
+        key, e, as: "through pte_free_now(\(hex(e.table)))", rule: "release-with-refs")
+    case .none: break
+    }
+  }
+
+  // MARK: The mm's life (book3s64 mmu_context.c), PMD fragments (book3s64/pgtable.c)
+
+  /// `init_new_context(tsk, mm)`: a new mm, `mm->context.pte_frag = NULL` (v6.12
+  /// `arch/powerpc/mm/book3s64/mmu_context.c` `init_new_context`): every allocation of it
+  /// is predicted from here.
+  func birth(_ e: Event) {
+    guard let a = e.mm else { return }
+    if let old = frag.mmByAddress[a] { frag.forget(old) }  // the struct was reused
+    guard let m = frag.mm(at: a, knownIfNew: true) else { return }
+    m.bornLine = e.line
+    ctx.stats.mmsBorn += 1
+  }
+
+  /// `arch_exit_mmap(mm)`, at the start of `exit_mmap` (mm/mmap.c), before `unmap_vmas` and
+  /// `free_pgtables`: `destroy_pagetable_cache` calls `pte_frag_destroy` on a non-NULL
+  /// cursor (v6.12 `arch/powerpc/mm/book3s64/mmu_context.c` `arch_exit_mmap`). The
+  /// `pte_frag_destroy` follows in the same task; the mm's tables are freed after it.
+  func exit(_ e: Event) {
+    guard let a = e.mm else { return }
+    exiting[e.pid] = (a, e.line)
+  }
+
+  /// The task that entered `arch_exit_mmap` went on without `pte_frag_destroy`: the kernel's
+  /// cursor was NULL. If the model holds one, a `pte_frag_destroy` hit was missed or the
+  /// model's cursor is wrong.
+  func exitWithoutDestroy(_ e: Event, _ x: (mm: UInt64, line: Int)) {
+    exiting[e.pid] = nil
+    guard let m = frag.mmByAddress[x.mm], let c = m.cursor else { return }
+    let key = geo.page(c)
+    let before = frag.describe(key)
+    let f = Finding(
+      rule: Self.rule["destroy-not-cursor"]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
+      mm: m.address, page: key, half: geo.index(c), stateBefore: before, stateAfter: before,
+      message:
+        "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
+    if m.confirmed {
+      ctx.report(
+        Inconclusive(
+          reason: .missedProbe, line: x.line, mm: m.address, page: key,
+          message:
+            "arch_exit_mmap(\(hex(m.address))) ran no pte_frag_destroy of the cursor \(hex(c)): probable missed pte_frag_destroy",
+          wouldBeRule: "destroy-not-cursor", hingesOn: .pteFragDestroy, asFinding: f))
+    }
+    // Follow the kernel: the cursor is gone; what it still counted is not known.
+    frag.setCursor(m, nil)
+    frag.update(key) { $0.refKnown = false }
+  }
+
+  /// `destroy_context(mm)` (from `__mmdrop`): the mm is gone; its pages stay in the model
+  /// until their last fragment is freed (tlb batches and RCU may outlive it).
+  func death(_ e: Event) {
+    guard let a = e.mm, let m = frag.mmByAddress[a] else { return }
+    frag.forget(m)
+    ctx.stats.mmsDied += 1
+  }
+
+  /// `pmd_fragment_alloc(mm, vmaddr)` returned `table` (v6.12
+  /// `arch/powerpc/mm/book3s64/pgtable.c` `pmd_fragment_alloc`, `__alloc_for_pmdcache`):
+  /// PMD fragments never share a page with PTE fragments, so a page the model holds as PTE
+  /// fragments that comes back as one was released unseen.
+  func pmdAlloc(_ e: Event) {
+    guard e.table != 0 else { return }
+    let key = geo.page(e.table)
+    guard frag.pages[key] != nil else { return }
+    releasedUnseen(
+      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_alloc returned",
+      rule: "release-with-refs")
+  }
+
+  /// `pmd_fragment_free(table)`: of a page the model holds as PTE fragments, the same
+  /// evidence as its allocation.
+  func pmdFree(_ e: Event) {
+    let key = geo.page(e.table)
+    guard frag.pages[key] != nil else { return }
+    releasedUnseen(
+      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_free frees",
+      rule: "release-with-refs")
+  }
+
+  /// Page `key` came back from the buddy allocator (`how`) while the model still holds it:
+  /// the kernel released it, so what kept it in the model was missed — each fragment in a
+  /// tlb batch a `__tlb_remove_table`, each fragment handed out a `pte_fragment_free`, an
+  /// RCU wait its `pte_free_now`, a cursor page's unhanded fragments a `pte_frag_destroy`.
+  /// One inconclusive item per inferred miss, hinging on that probe: the kprobe_profile
+  /// explains it, or (no misses counted) it is the finding `rule` (the first of each probe).
+  /// Fragments whose history lies before the capture need no miss. Then the model drops
+  /// the page (resynchronised). The s390 models' `releasedUnseen` is the same idea.
+  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String, rule: String) {
+    guard let p = frag.pages[key] else { return }
+    ctx.record(page: key, e, mm: e.mm)
+    let before = frag.describe(key)
+    let owner = frag.mmBySerial[p.owner]
+    var carried: Set<KernelFunction> = []
+    func item(
+      _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: String,
+      what: String, missed: String
+    ) {
+      let f = Finding(
+        rule: Self.rule[rule]!, event: e, mm: owner?.address, page: key, half: index,
+        stateBefore: before, stateAfter: "(released)",
+        message:
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")
+      let first = carried.insert(probe).inserted
+      ctx.report(
+        Inconclusive(
+          reason: reason, line: e.line, mm: owner?.address, page: key,
+          message: "page \(hex(key)) came back from the buddy allocator \(how) while \(what): probable missed \(missed)",
+          wouldBeRule: rule, hingesOn: probe, asFinding: first ? f : nil))
+    }
+    if p.rcu {
+      if frag.headsSeen {
+        item(
+          .missedProbe, .pteFreeNow, nil, "reuse-before-grace",
+          what: "it waited for its RCU callback", missed: "pte_free_now")
+      } else if frag.surprise(key, 0) == .rcuPending {
+        // Callbacks matched in call_rcu order, and none ran since the page entered R.
+        finding(
+          "reuse-before-grace", e, mm: owner?.address, page: key, index: 0, before: before,
+          "page \(hex(key)) came back from the buddy allocator \(how) while it waits for its RCU callback (pte_free_now), which has not run")
+      }
+    } else if !p.pgste {
+      for j in 0..<geo.nr {
+        let t = key + UInt64(j) * geo.fragBytes
+        switch p.slots[j] {
+        case .queued:
+          item(
+            .missedTLBExec, .tlbRemoveTableExec, j, rule,
+            what: "fragment \(hex(t)) was in a tlb batch", missed: "__tlb_remove_table(\(hex(t)))")
+          ctx.inferred(.exec(table: t))
+        case .handed, .inFlight:
+          item(
+            .missedProbe, .pteFragmentFree, j, rule,
+            what: "fragment \(hex(t)) was handed out and not freed", missed: "pte_fragment_free(\(hex(t)))")
+          ctx.inferred(.free(table: t))
+        case .unhanded, .freed, .unknown: break
+        }
+      }
+      if p.refKnown, p.unhandedCounted, p.count(.unhanded) > 0, p.cursorOf >= 0,
+        let cm = frag.mmBySerial[p.cursorOf], let c = cm.cursor
+      {
+        if cm.confirmed {
+          item(
+            .missedProbe, .pteFragDestroy, geo.index(c), rule,
+            what: "it was the cursor page of mm \(hex(cm.address)) (\(p.count(.unhanded)) unhanded fragments counted)",
+            missed: "pte_frag_destroy(\(hex(c)))")
+        } else {
+          ctx.report(
+            Inconclusive(
+              reason: .beforeCapture, line: e.line, mm: cm.address, page: key,
+              message:
+                "page \(hex(key)) came back from the buddy allocator \(how) while the model held it as the cursor page of mm \(hex(cm.address)), whose cursor was synchronised from the capture alone",
+              wouldBeRule: rule))
+        }
+      }
+    }
+    frag.drop(key)
   }
 
   func lost(_ e: Event) {
@@ -616,4 +853,22 @@ public final class PowerpcRadix64KModel: PowerpcModel {
 /// `powerpc-8xx16k`: 8xx with 16 KiB pages, 4 × 4 KiB fragments.
 public final class Powerpc8xx16KModel: PowerpcModel {
   override public class var preset: PowerpcPreset { .mpc8xx16K }
+}
+
+/// `powerpc-hash64k+fda4d71651f7`: as `powerpc-hash64k`, for kernels with fda4d71651f7.
+public final class PowerpcHash64KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .hash64K }
+  override public class var hasDestroyFix: Bool { true }
+}
+
+/// `powerpc-radix64k+fda4d71651f7`: as `powerpc-radix64k`, for kernels with fda4d71651f7.
+public final class PowerpcRadix64KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .radix64K }
+  override public class var hasDestroyFix: Bool { true }
+}
+
+/// `powerpc-8xx16k+fda4d71651f7`: as `powerpc-8xx16k`, for kernels with fda4d71651f7.
+public final class Powerpc8xx16KFixedModel: PowerpcModel {
+  override public class var preset: PowerpcPreset { .mpc8xx16K }
+  override public class var hasDestroyFix: Bool { true }
 }

@@ -51,6 +51,9 @@ extension Event.Kind {
     case .lost: "LOST"
     case .fragmentFree: "pte_fragment_free"
     case .fragDestroy: "pte_frag_destroy"
+    case .pmdAlloc: "pmd_fragment_alloc"
+    case .pmdFree: "pmd_fragment_free"
+    case .mmExit: "arch_exit_mmap"
     }
   }
 }

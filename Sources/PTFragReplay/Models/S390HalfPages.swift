@@ -380,7 +380,8 @@ public class S390HalfPagesModel: RCUCallbackSource {
     case .mmDeath: death(e)
     case .lost: lost(e)
     case .crstAlloc: crstCovers(e)
-    case .allocBegin, .deferEnd, .rcuFree, .crstFree, .fragmentFree, .fragDestroy:
+    case .allocBegin, .deferEnd, .rcuFree, .crstFree, .fragmentFree, .fragDestroy, .pmdAlloc,
+      .pmdFree, .mmExit:
       break
     }
   }

@@ -141,7 +141,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     case .mmDeath: death(e)
     case .lost: lost(e)
     case .crstAlloc: crstCovers(e)
-    case .allocBegin, .deferEnd, .crstFree, .fragmentFree: break
+    case .allocBegin, .deferEnd, .crstFree, .fragmentFree, .pmdAlloc, .pmdFree, .mmExit: break
     }
   }
 

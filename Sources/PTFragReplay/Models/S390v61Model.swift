@@ -646,7 +646,8 @@ public class S390v61Model: AllocatorModel {
     case .mmDeath: death(e)
     case .lost: lost(e)
     case .crstAlloc: crstAlloc(e)
-    case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy:
+    case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy, .pmdAlloc,
+      .pmdFree, .mmExit:
       break
     }
   }

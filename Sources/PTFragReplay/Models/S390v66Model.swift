@@ -250,7 +250,8 @@ public final class S390v66Model: S390v61Model {
       return true
     case .freeNow:
       return d.innerSeen || d.table != e.table
-    case .allocUnreturned, .tlbExec, .rcuFree, .deferEnd, .lost, .fragmentFree, .fragDestroy:
+    case .allocUnreturned, .tlbExec, .rcuFree, .deferEnd, .lost, .fragmentFree, .fragDestroy,
+      .pmdAlloc, .pmdFree, .mmExit:
       return false
     }
   }

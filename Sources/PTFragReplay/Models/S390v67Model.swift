@@ -297,7 +297,7 @@ public final class S390v67Model: AllocatorModel {
     case .mmBirth: birth(e)
     case .mmDeath: death(e)
     case .lost: lost(e)
-    case .deferEnd, .fragmentFree, .fragDestroy: break
+    case .deferEnd, .fragmentFree, .fragDestroy, .pmdAlloc, .pmdFree, .mmExit: break
     }
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }

@@ -174,7 +174,7 @@ public struct WorkloadRecorder: Sendable {
       counts.mmsDied += 1
       emit(.death(mm: mm))
     case .allocBegin, .allocUnreturned, .deferEnd, .rcuFree, .crstAlloc, .crstFree, .lost,
-      .fragDestroy:
+      .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
       return
     }
   }

@@ -86,6 +86,13 @@ struct Analyze: ParsableCommand {
   @Option(name: .customLong("max-malformed"), help: "Malformed lines tolerated per input; beyond it the report is incomplete (exit 65).")
   var maxMalformed: Int = 1000
 
+  @Option(
+    name: .customLong("kernel-fix"),
+    help: ArgumentHelp(
+      "The captured kernel has this fix (repeatable): \(ModelRegistry.kernelFixes.map { "\($0.commit) (\($0.models)): \($0.what)" }.joined(separator: "; ")). Without it the powerpc models replay a kernel without fda4d71651f7.",
+      valueName: "COMMIT"))
+  var kernelFix: [String] = []
+
   @OptionGroup var report: ReportOptions
 
   @Option(name: .customLong("html"), help: ArgumentHelp("Also write a self-contained HTML page (verdict, findings, waste, plots) to FILE.", valueName: "FILE"))
@@ -98,6 +105,11 @@ struct Analyze: ParsableCommand {
       throw ValidationError("unknown model '\(model)'; known: \(Analyzer.autoModelID), \(ModelRegistry.ids.joined(separator: ", "))")
     }
     if maxMalformed < 0 { throw ValidationError("--max-malformed must be 0 or more") }
+    if !kernelFix.isEmpty {
+      do { _ = try ModelRegistry.id(model == Analyzer.autoModelID ? "powerpc-auto" : model, withKernelFixes: kernelFix) } catch {
+        throw ValidationError(error.message)
+      }
+    }
     if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("'-' (standard input) can be given once") }
   }
 
@@ -116,9 +128,10 @@ struct Analyze: ParsableCommand {
       FileHandleOutput.stderr(
         "ptfrag: no input given: analyzing the bundled real capture \(sample.trace) (s390x, Debian 6.1) with its kprobe_profile\n")
     }
-    let options = AnalyzeOptions(
+    var options = AnalyzeOptions(
       modelID: model, modelSelection: "given with --model", profilePath: profile,
       malformedTolerance: maxMalformed)
+    options.kernelFixes = kernelFix
     let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []
     for path in inputs {

@@ -14,6 +14,12 @@
 //   --keep                      keep the captures
 //   --model s390-6.1 --seed 1 --mms 8 --cpus 2
 //   --only text|json|gzip       a subset of the measurements
+//   --real 1,4,16               also real-shaped input: that many copies of a real capture
+//                               (each with its addresses shifted into a disjoint range and its
+//                               timestamps past the previous copy, so each replays as the
+//                               original: many short-lived mms)
+//   --corpus FILE               the real capture copied (default: the 6.1 capture without
+//                               silent misses, Fixtures/corpus/s390/s390x-6.1-dev-nosoftirq.trace.gz)
 // Internal: --child MODE FILE, one measurement in this process, MODE one of:
 //   split (lines only), parse-lines (+ parse), parse (+ records), normalize (+ pairing),
 //   replay1 (+ model, one thread), replay (analyze, two threads), inflate (zlib only).
@@ -152,6 +158,11 @@ func child(_ mode: String, _ path: String) -> Never {
       let report = try Analyzer.analyze(path: path, options: AnalyzeOptions(pipelined: false))
       if let e = report.error { fail(e.message) }
       records = report.result?.events ?? 0
+    case "compare":
+      // ptfrag compare: the replay, then every strategy simulated on its workload.
+      let c = try Comparer.compare(path: path, options: CompareOptions(analyze: AnalyzeOptions()))
+      if let e = c.input.error { fail(e.message) }
+      records = c.input.result?.events ?? 0
     case "inflate":
       // zlib alone: decompress into a buffer and drop the bytes.
       let src = try GzipSource(FileSource(path: path))
@@ -201,6 +212,8 @@ struct Options {
   var keep = false
   var synth = SynthOptions()
   var only: Set<String> = ["text", "json", "gzip"]
+  var realCopies: [Int] = []
+  var corpus = "Fixtures/corpus/s390/s390x-6.1-dev-nosoftirq.trace.gz"
 }
 
 func parseOptions() -> Options {
@@ -230,6 +243,12 @@ func parseOptions() -> Options {
     case "--mms": o.synth.mms = Int(value(a)) ?? 8
     case "--cpus": o.synth.cpus = Int(value(a)) ?? 2
     case "--only": o.only = Set(value(a).split(separator: ",").map(String.init))
+    case "--real":
+      o.realCopies = value(a).split(separator: ",").map {
+        guard let n = Int($0), n > 0 else { fail("--real takes copy counts like 1,4,16") }
+        return n
+      }
+    case "--corpus": o.corpus = value(a)
     case "-h", "--help":
       print(
         "usage: ptfrag-bench [--events 1000000,10000000] [--repeat 3] [--dir DIR] [--keep] [--model M] [--seed S] [--mms K] [--cpus C] [--only text,json,gzip]"
@@ -239,6 +258,117 @@ func parseOptions() -> Options {
     }
   }
   return o
+}
+
+// MARK: - Real-shaped input
+
+/// Writes `copies` copies of the capture at `path` (text or gzip) to `out`: copy k has every
+/// `mm=`, `table=`, `tlb=` and `head=` value shifted by k × 4 GiB (× 64 / 4096 for `head=`,
+/// which names a struct page), which keeps every alignment, and its timestamps moved past
+/// the previous copy's last by one second. Header lines are kept from the first copy only.
+/// Returns the number of probe lines written.
+func writeRealShaped(from path: String, copies: Int, to out: String) throws -> Int {
+  var lines: [[UInt8]] = []
+  var src = try CaptureInput.open(path: path)
+  try LineSplitter().forEachLine(in: &src, overlong: { _, _ in }) { b, _ in lines.append(Array(b)) }
+  // The capture's span, in microseconds.
+  var firstUs: UInt64? = nil
+  var lastUs: UInt64 = 0
+  for l in lines where l.first != UInt8(ascii: "#") {
+    if let (us, _, _) = timestamp(l) {
+      if firstUs == nil { firstUs = us }
+      lastUs = max(lastUs, us)
+    }
+  }
+  let spanUs = lastUs - (firstUs ?? 0) + 1_000_000
+  let sink = try ByteSink.create(path: out)
+  var written = 0
+  var buf: [UInt8] = []
+  buf.reserveCapacity(1 << 20)
+  for k in 0..<copies {
+    let shift = UInt64(k) << 32
+    for l in lines {
+      if l.first == UInt8(ascii: "#") {
+        if k == 0 { buf += l; buf.append(10) }
+        continue
+      }
+      guard let (us, start, end) = timestamp(l) else { continue }
+      buf += l[0..<start]
+      let t = us + UInt64(k) * spanUs
+      buf += Array("\(t / 1_000_000).".utf8)
+      let frac = String(t % 1_000_000)
+      buf += Array((String(repeating: "0", count: 6 - frac.count) + frac).utf8)
+      buf += shifted(l[end...], shift)
+      buf.append(10)
+      written += 1
+      if buf.count >= 1 << 20 {
+        try sink.bytes(buf)
+        buf.removeAll(keepingCapacity: true)
+      }
+    }
+  }
+  try sink.bytes(buf)
+  try sink.flush()
+  return written
+}
+
+/// The `SECONDS.MICROS` stamp before the first ": " after the CPU field: (µs, start, end).
+func timestamp(_ l: [UInt8]) -> (UInt64, Int, Int)? {
+  guard let rb = l.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+  var i = rb + 1
+  // flags, then blanks, then the stamp
+  while i < l.count, l[i] != UInt8(ascii: " ") { i += 1 }
+  while i < l.count, l[i] == UInt8(ascii: " ") { i += 1 }
+  if i < l.count, !(l[i] >= 48 && l[i] <= 57) {
+    while i < l.count, l[i] != UInt8(ascii: " ") { i += 1 }
+    while i < l.count, l[i] == UInt8(ascii: " ") { i += 1 }
+  }
+  let start = i
+  var sec: UInt64 = 0
+  var frac: UInt64 = 0
+  var digits = 0
+  while i < l.count, l[i] >= 48, l[i] <= 57 { sec = sec * 10 + UInt64(l[i] - 48); i += 1 }
+  guard i < l.count, l[i] == UInt8(ascii: ".") else { return nil }
+  i += 1
+  while i < l.count, l[i] >= 48, l[i] <= 57 { frac = frac * 10 + UInt64(l[i] - 48); i += 1; digits += 1 }
+  guard digits == 6, i < l.count, l[i] == UInt8(ascii: ":") else { return nil }
+  return (sec * 1_000_000 + frac, start, i)
+}
+
+/// `rest` with every `mm=0x…`, `table=0x…`, `tlb=0x…`, `head=0x…` value shifted.
+func shifted(_ rest: ArraySlice<UInt8>, _ shift: UInt64) -> [UInt8] {
+  guard shift != 0 else { return Array(rest) }
+  var out: [UInt8] = []
+  out.reserveCapacity(rest.count + 8)
+  var i = rest.startIndex
+  let keys: [([UInt8], UInt64)] = [
+    (Array(" mm=0x".utf8), shift), (Array(" table=0x".utf8), shift), (Array(" tlb=0x".utf8), shift),
+    (Array(" head=0x".utf8), shift / 4096 * 64),
+  ]
+  while i < rest.endIndex {
+    var matched = false
+    for (key, by) in keys where rest.endIndex - i >= key.count && rest[i..<i + key.count].elementsEqual(key) {
+      out += key
+      var j = i + key.count
+      var v: UInt64 = 0
+      while j < rest.endIndex, let d = hexDigit(rest[j]) { v = v << 4 | d; j += 1 }
+      out += Array(String(v &+ by, radix: 16).utf8)
+      i = j
+      matched = true
+      break
+    }
+    if !matched { out.append(rest[i]); i += 1 }
+  }
+  return out
+}
+
+func hexDigit(_ c: UInt8) -> UInt64? {
+  switch c {
+  case 48...57: UInt64(c - 48)
+  case 97...102: UInt64(c - 87)
+  case 65...70: UInt64(c - 55)
+  default: nil
+  }
 }
 
 // MARK: - The benchmark
@@ -301,7 +431,8 @@ func run() {
   report += "CPUs online: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))); load average at start: \(loadAverage())\n\n"
   print(report, terminator: "")
   var cleanup: [String] = []
-  for n in o.sizes {
+  if !o.realCopies.isEmpty { realShaped(o, me: me, dir: dir, scratch: scratch, cleanup: &cleanup) }
+  for n in o.sizes where !o.only.isSubset(of: ["real"]) {
     // 1. The captures: text (synth), JSON Lines (convert), gzip of the text.
     var so = o.synth
     so.events = n
@@ -390,6 +521,50 @@ func run() {
     unlink(scratch)
     if o.dir == nil { rmdir(dir) }
   }
+}
+
+/// The real-shaped input at each length: `wc -l`, `grep -c` (to a file), ptfrag parse,
+/// parse+replay (text), the same gzipped, and compare, with the peak RSS of each.
+func realShaped(_ o: Options, me: String, dir: String, scratch: String, cleanup: inout [String]) {
+  print("## real-shaped input: copies of \(o.corpus)\n")
+  var table = "| copies | events | MB | measurement | seconds | CPU s | Mevents/s | MB/s | peak RSS MB | vs grep -c |\n"
+  table += "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n"
+  for copies in o.realCopies {
+    let text = "\(dir)/real-\(copies).trace"
+    let events: Int
+    do { events = try writeRealShaped(from: o.corpus, copies: copies, to: text) } catch {
+      fail("\(o.corpus): \(error)")
+    }
+    cleanup.append(text)
+    let gz = text + ".gz"
+    if o.only.contains("gzip") {
+      guard spawn(["gzip", "-6", "-k", "-f", text], stdoutPath: scratch).status == 0 else { fail("gzip failed") }
+      cleanup.append(gz)
+    }
+    _ = spawn(["cat", text], stdoutPath: "/dev/null")
+    let bytes = fileSize(text)
+    let wc = measure("wc -l", o.repeats, ["wc", "-l", text], out: scratch)
+    let grep = measure("grep -c page_table_alloc", o.repeats, ["grep", "-c", "page_table_alloc", text], out: scratch)
+    var rows: [(Measurement, UInt64)] = [(wc, bytes), (grep, bytes)]
+    rows.append((measure("ptfrag parse (text)", o.repeats, [me, "--child", "parse", text], out: scratch), bytes))
+    rows.append((measure("ptfrag parse+replay (text)", o.repeats, [me, "--child", "replay", text], out: scratch), bytes))
+    if o.only.contains("gzip") {
+      rows.append((measure("ptfrag parse+replay (.gz)", o.repeats, [me, "--child", "replay", gz], out: scratch), fileSize(gz)))
+    }
+    if o.only.contains("compare") {
+      rows.append((measure("ptfrag compare", 1, [me, "--child", "compare", text], out: scratch), bytes))
+    }
+    for (m, b) in rows {
+      let rss = m.maxRSSKiB.map { fmt(Double($0) / 1024, 1) } ?? "—"
+      table += "| \(copies) | \(events) | \(fmt(Double(bytes) / 1e6, 1)) | \(m.name) | \(fmt(m.seconds, 3)) | \(fmt(m.cpu, 3)) | "
+      table += "\(fmt(Double(events) / m.seconds / 1e6, 2)) | \(fmt(Double(b) / 1e6 / m.seconds, 0)) | \(rss) | \(fmt(grep.seconds / m.seconds, 3)) |\n"
+    }
+    if !o.keep {
+      unlink(text)
+      unlink(gz)
+    }
+  }
+  print(table)
 }
 
 run()

@@ -223,13 +223,21 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   /// Simulation: the powerpc vocabulary. `pte_fragment_alloc(mm, 0)`; `pte_fragment_free`;
   /// `pte_free_tlb` queues `table | PTE_INDEX` (0) and `__tlb_remove_table` frees it;
-  /// `pte_free_defer`; no mm birth event, and at the mm's death `pte_frag_destroy` of its
-  /// cursor (`destroy_context`).
+  /// `pte_free_defer`; `init_new_context` at birth; `arch_exit_mmap` and `pte_frag_destroy`
+  /// of the cursor when `exit_mmap` starts, before the mm's tables are freed (v6.12
+  /// `arch/powerpc/mm/book3s64/mmu_context.c` `arch_exit_mmap`; issue 10 item 8: destroying
+  /// at pgd free, after the frees, made pages pte_free_defer marked leave with PG_active);
+  /// `destroy_context` at death — with the cursor destroyed then only when the workload had
+  /// no exit (an s390 capture's workload).
   public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
     switch op {
-    case .birth: break
+    case .birth(let mm): emit(SimulatedEvent(.mmBirth, mm: mm))
+    case .exit(let mm):
+      emit(SimulatedEvent(.mmExit, mm: mm))
+      if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
     case .death(let mm):
       if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
+      emit(SimulatedEvent(.mmDeath, mm: mm))
     case .alloc(let mm, let t):
       emit(SimulatedEvent(.allocBegin, mm: mm))
       emit(SimulatedEvent(.alloc, mm: mm, table: t))
@@ -275,6 +283,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: before,
         stateAfter: page.map { frag.describe($0) } ?? before, message: message,
         relatedLines: related))
+  }
+
+  /// The page frame number of the kernel linear address `key` (PAGE_OFFSET 0xc000000000000000
+  /// on book3s64, 0xc0000000 on 32-bit), as dmesg prints it.
+  func pfn(_ key: UInt64) -> UInt64 {
+    let base: UInt64 = key >= 0xc000_0000_0000_0000 ? 0xc000_0000_0000_0000 : key >= 0xc000_0000 ? 0xc000_0000 : 0
+    return (key - base) >> UInt64(geo.pageShift)
   }
 
   func ownerAddress(_ key: UInt64) -> UInt64? {
@@ -653,7 +668,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
           page: key, half: k, stateBefore: before, stateAfter: "released with PG_active",
           message:
-            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key)) and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … flags: active\" on kernels without fda4d71651f7",
+            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key)) (pfn \(hex(pfn(key)))) and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … pfn:\(String(pfn(key), radix: 16)) … flags: active\" on kernels without fda4d71651f7",
           relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
     }
   }

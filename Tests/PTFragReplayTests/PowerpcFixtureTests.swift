@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragKit
 import PTFragRead
 import XCTest
 
@@ -87,5 +88,21 @@ final class PowerpcFixtureTests: XCTestCase {
     XCTAssertEqual(events.map(\.kernel), [true, true, true])
     XCTAssertEqual(events[1].mm, 0xc000_0000_02a1_b400)
     XCTAssertEqual(events[2].table, 0xc000_0000_0b00_0000)
+  }
+
+  /// `--model auto` on each powerpc fixture: powerpc from its functions, the preset from the
+  /// fragment geometry (issue 13 item 5: these auto-detected as s390-6.7 or refused).
+  func testEachFixtureAutoDetectsAsItsPreset() throws {
+    for (file, model) in [
+      ("powerpc-8xx16k-concurrent-clean", "powerpc-8xx16k"),
+      ("powerpc-hash64k-released-with-active", "powerpc-hash64k"),
+      ("powerpc-radix64k-divergences", "powerpc-radix64k"),
+    ] {
+      let r = try Analyzer.analyze(
+        path: fixtures + "/models/\(file).trace", options: AnalyzeOptions(modelID: Analyzer.autoModelID))
+      XCTAssertNil(r.error?.message, file)
+      XCTAssertEqual(r.result?.model.id, model, "\(file): \(r.modelSelection)")
+      XCTAssertTrue(r.modelSelection.contains("powerpc ("), r.modelSelection)
+    }
   }
 }

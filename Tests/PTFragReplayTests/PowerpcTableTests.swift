@@ -272,6 +272,23 @@ final class PowerpcTableTests: XCTestCase {
     XCTAssertEqual(x.ctx.inconclusive.first?.asFinding?.line, x.script.line)
   }
 
+  /// arch_exit_mmap runs pte_frag_destroy on a non-NULL cursor (v6.12
+  /// book3s64/mmu_context.c destroy_pagetable_cache): a task that goes on without it had a
+  /// NULL cursor, so a cursor the model holds hinges on a missed pte_frag_destroy.
+  func testExitWithoutDestroyHingesOnAMissedDestroy() {
+    let x = FragHarness()
+    let p = x.alloc()
+    x.send(.mmExit, mm: x.mm, pid: 100)
+    x.destroy(p + 0x1000)
+    XCTAssertEqual(x.hinges, [], "the destroy followed")
+    let y = FragHarness()
+    let q = y.alloc()
+    y.send(.mmExit, mm: y.mm, pid: 100)
+    y.queue(q)
+    XCTAssertEqual(y.hinges, ["destroy-not-cursor/pte_frag_destroy!"])
+    XCTAssertNil(y.cursor, "resynchronised: the kernel's cursor was NULL")
+  }
+
   func testDestroyDropsUnhandedReferences() {
     let x = FragHarness()
     let p = x.alloc()

@@ -668,7 +668,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
           page: key, half: k, stateBefore: before, stateAfter: "released with PG_active",
           message:
-            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key)) (pfn \(hex(pfn(key)))) and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … pfn:\(String(pfn(key), radix: 16)) … flags: active\" on kernels without fda4d71651f7",
+            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
           relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
     }
   }

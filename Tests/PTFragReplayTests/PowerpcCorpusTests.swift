@@ -128,6 +128,25 @@ final class PowerpcCorpusTests: XCTestCase {
     XCTAssertTrue(try XCTUnwrap(u.result).model.kernels.contains("without fda4d71651f7"))
   }
 
+  /// `compare` on each capture: the simulated row of the preset the kernel ran equals the
+  /// replay (peak and mean pages held within 1 %; issue 14), now that the simulated mms are
+  /// born at init_new_context, destroy their cursor at arch_exit_mmap and die at
+  /// destroy_context.
+  func testCompareRanRowEqualsTheReplay() throws {
+    for c in Self.captures {
+      var options = CompareOptions(analyze: AnalyzeOptions(modelID: Analyzer.autoModelID), models: [c.model])
+      options.analyze.profilePath = "\(Self.dir)/\(c.name).kprobe_profile"
+      let cmp = try Comparer.compare(path: "\(Self.dir)/\(c.name).trace.gz", options: options)
+      let replayed = try XCTUnwrap(cmp.input.result).stats.occupancy
+      let ran = try XCTUnwrap(cmp.ranStrategy, c.name)
+      XCTAssertEqual(ran.descriptor.id, c.model)
+      XCTAssertEqual(ran.timeline.peak.pagesHeld, replayed.peak.pagesHeld, c.name)
+      let mean = try XCTUnwrap(replayed.meanPagesHeld)
+      XCTAssertEqual(try XCTUnwrap(ran.timeline.meanPagesHeld), mean, accuracy: mean * 0.01, c.name)
+      XCTAssertEqual(cmp.workload.mmsBorn, cmp.workload.mmsDied, c.name)
+    }
+  }
+
   // MARK: Faults injected into the real captures
 
   func lines(_ name: String) throws -> [String] {

@@ -47,7 +47,8 @@ public enum Comparer {
       source = "given with --rcu-grace"
     } else if let m = grace.estimator.medianNs {
       graceNs = m
-      source = "median of \(grace.estimator.pairs) page_table_free_rcu/tlb_remove_table → __tlb_remove_table delays in the capture"
+      let queue = ran.model.id.hasPrefix("powerpc-") ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
+      source = "median of \(grace.estimator.pairs) \(queue) → __tlb_remove_table delays in the capture"
     } else {
       graceNs = defaultGraceNs
       source = "default (the capture shows no tlb batch execution to measure)"

@@ -278,9 +278,15 @@ final class PowerpcTableTests: XCTestCase {
   func testExitWithoutDestroyHingesOnAMissedDestroy() {
     let x = FragHarness()
     let p = x.alloc()
+    let p1 = x.alloc()
+    x.queue(p1)
     x.send(.mmExit, mm: x.mm, pid: 100)
-    x.destroy(p + 0x1000)
+    // An interrupt's softirq in the exiting task's context (its pid) runs an RCU batch first.
+    x.send(.tlbExec, table: p1, pid: 100)
+    x.send(.fragmentFree, table: p1, pid: 100, kernel: false)
+    x.destroy(p + 0x2000)
     XCTAssertEqual(x.hinges, [], "the destroy followed")
+    XCTAssertEqual(x.rules, [])
     let y = FragHarness()
     let q = y.alloc()
     y.send(.mmExit, mm: y.mm, pid: 100)

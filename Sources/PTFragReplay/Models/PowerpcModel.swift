@@ -251,7 +251,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
     if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
-    if !exiting.isEmpty, let x = exiting[e.pid], e.kind != .fragDestroy { exitWithoutDestroy(e, x) }
+    if !exiting.isEmpty, let x = exiting[e.pid], Self.processContext(e.kind) { exitWithoutDestroy(e, x) }
     switch e.kind {
     case .allocBegin: allocBegin(e)
     case .alloc: alloc(e)
@@ -635,6 +635,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   // MARK: pte_frag_destroy, pte_free_now
 
   func destroy(_ e: Event) {
+    exiting[e.pid] = nil
     let f = e.table
     let key = geo.page(f)
     let k = geo.index(f)
@@ -708,6 +709,16 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     exiting[e.pid] = (a, e.line)
   }
 
+  /// Kinds only the task itself shows (not an interrupt's softirq that runs in its context and
+  /// prints its pid: `__tlb_remove_table`, the nested `pte_fragment_free`/`pmd_fragment_free`,
+  /// `pte_free_now` of RCU callbacks).
+  static func processContext(_ k: Event.Kind) -> Bool {
+    switch k {
+    case .allocBegin, .alloc, .tlbQueue, .deferBegin, .pmdAlloc, .mmBirth, .mmExit, .mmDeath: true
+    default: false
+    }
+  }
+
   /// The task that entered `arch_exit_mmap` went on without `pte_frag_destroy`: the kernel's
   /// cursor was NULL. If the model holds one, a `pte_frag_destroy` hit was missed or the
   /// model's cursor is wrong.
@@ -737,7 +748,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// `destroy_context(mm)` (from `__mmdrop`): the mm is gone; its pages stay in the model
   /// until their last fragment is freed (tlb batches and RCU may outlive it).
   func death(_ e: Event) {
-    guard let a = e.mm, let m = frag.mmByAddress[a] else { return }
+    guard let a = e.mm else { return }
+    if let (pid, x) = exiting.first(where: { $0.value.mm == a }) {
+      exiting[pid] = nil
+      exitWithoutDestroy(e, x)
+    }
+    guard let m = frag.mmByAddress[a] else { return }
     frag.forget(m)
     ctx.stats.mmsDied += 1
   }

@@ -605,13 +605,14 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard frag.pages[key] != nil else { return }  // a PMD/PUD table: not modelled
     let table = e.table & ~0xf
     // book3s64 `pgtable_free_tlb` ORs the level into the table (`PMD_INDEX` 1: a PMD
-    // fragment, `PUD_INDEX` 2: a slab object of `pgtable_cache`). Both take pages from the
-    // buddy allocator, so a held PTE page that comes back as one was released unseen — if
-    // the address can be such a table (a PMD fragment is `PMD_FRAG_SIZE`-aligned).
-    if let pmd = pmdFragBytes, (index == 1 && table & (pmd - 1) == 0) || index == 2 {
+    // fragment; `PUD_INDEX` 2 and the hugepd indexes above it: slab objects of
+    // `pgtable_cache`). All take pages from the buddy allocator, so a held PTE page that comes
+    // back as one was released unseen — if the address can be such a table (a PMD fragment is
+    // `PMD_FRAG_SIZE`-aligned; a misaligned PMD-level value is no table at all).
+    if let pmd = pmdFragBytes, (index == 1 && table & (pmd - 1) == 0) || index >= 2 {
       releasedUnseen(
         key, e,
-        as: "as the \(index == 1 ? "PMD" : "PUD") table that \(what)(\(hex(e.table))) names",
+        as: "as the \(index == 1 ? "PMD" : index == 2 ? "PUD" : "level-\(index)") table that \(what)(\(hex(e.table))) names",
         rule: "exec-tag-mismatch")
       return
     }

@@ -31,7 +31,14 @@ public enum Comparer {
   public static func compare(path: String, options: CompareOptions, pass: ((Int) -> Void)? = nil)
     throws(AnalyzeError) -> CompareReport
   {
-    let strategies = try resolve(options.models)
+    var strategies = try resolve(options.models)
+    if !options.analyze.kernelFixes.isEmpty {
+      // --kernel-fix: the strategies it concerns run as that kernel (powerpc-* → +fda4d71651f7).
+      strategies = strategies.map { m in
+        (try? ModelRegistry.id(m.descriptor.id, withKernelFixes: options.analyze.kernelFixes))
+          .flatMap { ModelRegistry.model(id: $0) } ?? m
+      }
+    }
     // Pass 1: the replay itself, and the grace period.
     pass?(1)
     let grace = GraceBox()

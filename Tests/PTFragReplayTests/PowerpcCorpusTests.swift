@@ -147,6 +147,23 @@ final class PowerpcCorpusTests: XCTestCase {
     }
   }
 
+  /// compare --kernel-fix fda4d71651f7 on the true-positive capture: the powerpc strategies run
+  /// as kernels with the fix, the ran row is found, and no simulation reports
+  /// released-with-active; without it each powerpc simulation carries the capture's own.
+  func testCompareWithTheFixDeclared() throws {
+    var options = CompareOptions(
+      analyze: AnalyzeOptions(modelID: Analyzer.autoModelID), models: ["powerpc-radix64k", "s390-6.6"])
+    options.analyze.profilePath = "\(Self.dir)/\(Self.truePositive).kprobe_profile"
+    let unfixed = try Comparer.compare(path: "\(Self.dir)/\(Self.truePositive).trace.gz", options: options)
+    XCTAssertEqual(unfixed.ranStrategy?.selfCheck.map { String($0.prefix(20)) }, ["released-with-active"])
+    options.analyze.kernelFixes = ["fda4d71651f7"]
+    let fixed = try Comparer.compare(path: "\(Self.dir)/\(Self.truePositive).trace.gz", options: options)
+    XCTAssertEqual(fixed.strategies.map(\.descriptor.id), ["powerpc-radix64k+fda4d71651f7", "s390-6.6"])
+    let ran = try XCTUnwrap(fixed.ranStrategy)
+    XCTAssertEqual(ran.selfCheck, [])
+    XCTAssertEqual(ran.timeline.peak.pagesHeld, try XCTUnwrap(fixed.input.result).stats.occupancy.peak.pagesHeld)
+  }
+
   // MARK: Faults injected into the real captures
 
   func lines(_ name: String) throws -> [String] {

@@ -106,10 +106,18 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 /// directly); `.deferBegin` is `pte_free_defer(mm, table)`; `.fragDestroy` is
 /// `pte_frag_destroy(frag)`; `.rcuFree` is `pte_free_now(head)`. The nested
 /// `pte_fragment_free` inside `pte_free_defer` and `__tlb_remove_table` (same task, same
-/// table) is that free, not a second one. `pte_free_now`'s argument is an rcu_head, not a
-/// table: callbacks are matched to pages in `call_rcu` order. powerpc has no mm-birth
-/// event: an mm's cursor is synchronised by its first allocation the capture shows, and a
-/// surprise before a prediction confirmed it is inconclusive. Concurrent allocations of
+/// table) is that free, not a second one. `pte_free_now`'s argument is the `pt_rcu_head` in
+/// the page's ptdesc: on book3s64 it names the page (`0xc00c000000000000 + pfn × 64 + 8`), so
+/// hits are matched by page (v6.6+ calls it for every user PTE page release, directly or as
+/// the RCU callback); elsewhere in `call_rcu` order. The mm's life (book3s64
+/// `mmu_context.c`, v6.1/v6.12): `.mmBirth` is `init_new_context` (cursor NULL, every
+/// allocation predicted), `.mmExit` is `arch_exit_mmap` (its `pte_frag_destroy` follows, before
+/// the mm's tables are freed), `.mmDeath` is `destroy_context`; `.pmdAlloc`/`.pmdFree` are
+/// `pmd_fragment_alloc`/`_free` (book3s64 `pgtable.c`). Without a birth, an mm's cursor is
+/// synchronised by its first allocation the capture shows, and a surprise before a
+/// prediction confirmed it is inconclusive. A page the model holds that the kernel shows
+/// released (a PMD/PUD table, a fresh page, a direct `pte_free_now`) is resynchronised over
+/// the misses that explain it (`releasedUnseen`), settled by the kprobe_profile. Concurrent allocations of
 /// one mm may return out of lock order: a return ahead of the cursor, or a fresh page, is
 /// accepted when enough other allocations of the mm are in flight to have taken the
 /// fragments in between (or to have set the cursor after this one found it NULL).

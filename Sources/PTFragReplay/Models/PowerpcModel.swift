@@ -170,7 +170,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ],
       functions: [
         "pte_fragment_alloc", "pte_fragment_free", "pte_free_defer", "pte_frag_destroy",
-        "pte_free_now", "tlb_remove_table", "__tlb_remove_table",
+        "pte_free_now", "tlb_remove_table", "__tlb_remove_table", "init_new_context",
+        "arch_exit_mmap", "destroy_context", "pmd_fragment_alloc", "pmd_fragment_free",
       ],
       summary:
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",

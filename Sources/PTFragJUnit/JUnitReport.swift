@@ -257,7 +257,7 @@ public struct JUnitReport: Sendable {
     var body = ""
     var shown = 0
     for f in findings {
-      let entry = text.finding(f, path: input.path, indent: "") + "\n"
+      let entry = text.finding(f, path: input.path, indent: "", modelID: input.result?.model.id ?? "") + "\n"
       if body.utf8.count + entry.utf8.count > maxBodyBytes - 256 { break }
       body += entry
       shown += 1

@@ -31,7 +31,14 @@ public enum Comparer {
   public static func compare(path: String, options: CompareOptions, pass: ((Int) -> Void)? = nil)
     throws(AnalyzeError) -> CompareReport
   {
-    let strategies = try resolve(options.models)
+    var strategies = try resolve(options.models)
+    if !options.analyze.kernelFixes.isEmpty {
+      // --kernel-fix: the strategies it concerns run as that kernel (powerpc-* → +fda4d71651f7).
+      strategies = strategies.map { m in
+        (try? ModelRegistry.id(m.descriptor.id, withKernelFixes: options.analyze.kernelFixes))
+          .flatMap { ModelRegistry.model(id: $0) } ?? m
+      }
+    }
     // Pass 1: the replay itself, and the grace period.
     pass?(1)
     let grace = GraceBox()
@@ -47,7 +54,8 @@ public enum Comparer {
       source = "given with --rcu-grace"
     } else if let m = grace.estimator.medianNs {
       graceNs = m
-      source = "median of \(grace.estimator.pairs) page_table_free_rcu/tlb_remove_table → __tlb_remove_table delays in the capture"
+      let queue = ran.model.id.hasPrefix("powerpc-") ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
+      source = "median of \(grace.estimator.pairs) \(queue) → __tlb_remove_table delays in the capture"
     } else {
       graceNs = defaultGraceNs
       source = "default (the capture shows no tlb batch execution to measure)"

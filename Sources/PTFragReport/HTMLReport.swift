@@ -140,7 +140,7 @@ public struct HTMLReport {
       if !f.history.isEmpty {
         o += "<details><summary class=\"muted\">page history</summary><div class=\"mono\">"
         for h in f.history {
-          o += "line \(h.line): \(esc(h.kind.label))(\(hexAddress(h.table))) pid \(h.pid) cpu \(h.cpu)<br/>"
+          o += "line \(h.line): \(esc(h.kind.label(modelID: r.model.id)))(\(hexAddress(h.table))) pid \(h.pid) cpu \(h.cpu)<br/>"
         }
         o += "</div></details>"
       }

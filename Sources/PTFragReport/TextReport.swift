@@ -96,9 +96,18 @@ public struct TextReport {
     o += "\nreplayed: \(input.read.lines) lines, \(input.read.bytes) bytes, \(r.events) events"
     if let sha = input.sha256 { o += ", sha256 \(sha)" }
     o += "\n"
-    o +=
-      "  allocs \(n(.alloc)), page_table_free \(n(.freeNow)), page_table_free_rcu \(n(.freeTLB)), tlb_remove_table \(n(.tlbQueue)), __tlb_remove_table \(n(.tlbExec))"
-    if n(.deferBegin) > 0 { o += ", pte_free_defer \(n(.deferBegin))" }
+    if r.model.id.hasPrefix("powerpc-") {
+      // powerpc's own functions (arch/powerpc/mm/pgtable-frag.c, book3s64).
+      o +=
+        "  allocs \(n(.alloc)), pte_fragment_free \(n(.fragmentFree)), tlb_remove_table \(n(.tlbQueue)), __tlb_remove_table \(n(.tlbExec)), pte_frag_destroy \(n(.fragDestroy))"
+      if n(.deferBegin) > 0 { o += ", pte_free_defer \(n(.deferBegin))" }
+      if n(.rcuFree) > 0 { o += ", pte_free_now \(n(.rcuFree))" }
+      if n(.pmdAlloc) > 0 { o += ", pmd_fragment_alloc \(n(.pmdAlloc))" }
+    } else {
+      o +=
+        "  allocs \(n(.alloc)), page_table_free \(n(.freeNow)), page_table_free_rcu \(n(.freeTLB)), tlb_remove_table \(n(.tlbQueue)), __tlb_remove_table \(n(.tlbExec))"
+      if n(.deferBegin) > 0 { o += ", pte_free_defer \(n(.deferBegin))" }
+    }
     o += "\n"
     o +=
       "  mms: \(s.mmsBorn) born in the capture, \(s.mmsSeen) seen, \(s.mmsDied) died; pages: peak \(s.peakPages), \(s.pagesAtEnd) held at end with \(s.tablesLiveAtEnd) live tables\n"
@@ -143,7 +152,7 @@ public struct TextReport {
       let c = shown[f.rule.id, default: 0]
       shown[f.rule.id] = c + 1
       if c >= maxFindingsShown { continue }
-      o += finding(f, path: path, indent: "  ")
+      o += finding(f, path: path, indent: "  ", modelID: r.model.id)
     }
     for (rule, c) in shown.sorted(by: { $0.key < $1.key }) where c > maxFindingsShown {
       o += "  … \(c - maxFindingsShown) more [\(rule)] findings (see --format json)\n"
@@ -160,7 +169,7 @@ public struct TextReport {
       if let w = i.wouldBeRule { o += " (would be [\(w)])" }
       o += ": \(i.message)\n"
       if let e = i.explainedBy { o += "    explained by \(e)\n" }
-      o += history(i.history)
+      o += history(i.history, modelID: r.model.id)
     }
     if r.inconclusive.count > 200 { o += "  … \(r.inconclusive.count - 200) more\n" }
 
@@ -188,7 +197,7 @@ public struct TextReport {
   /// One finding with its context, as lines: `path:line: severity [rule] message`, where and
   /// who (timestamp, cpu, pid, comm, mm, page, half), the model state before → after, related
   /// lines and the page's history. Known (baseline) findings are marked `known`.
-  public func finding(_ f: Finding, path: String, indent: String) -> String {
+  public func finding(_ f: Finding, path: String, indent: String, modelID: String = "") -> String {
     let sev =
       f.rule.severity == .error
       ? paint("error", "31") : f.rule.severity == .warning ? paint("warning", "33") : "info"
@@ -196,22 +205,25 @@ public struct TextReport {
     var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(safe(f.comm.description))"
     if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
     if let p = f.page { ctx += " page \(hexAddress(p))" }
-    if let h = f.half { ctx += " half \(h == 0 ? "lower" : "upper")" }
+    if let h = f.half {
+      // s390 halves; powerpc fragments (pgtable-frag.c), by index.
+      ctx += modelID.hasPrefix("powerpc-") ? " fragment \(h)" : " half \(h == 0 ? "lower" : "upper")"
+    }
     o += ctx + "\n"
     o += "\(indent)  state: \(f.stateBefore) → \(f.stateAfter)\n"
     if !f.relatedLines.isEmpty {
       o += "\(indent)  see lines: \(f.relatedLines.map(String.init).joined(separator: ", "))\n"
     }
-    o += history(f.history, indent: indent)
+    o += history(f.history, indent: indent, modelID: modelID)
     return o
   }
 
-  func history(_ h: [HistoryEntry], indent: String = "  ") -> String {
+  func history(_ h: [HistoryEntry], indent: String = "  ", modelID: String = "") -> String {
     guard !h.isEmpty else { return "" }
     var o = "\(indent)  history:\n"
     for e in h.suffix(historyLines) {
       o +=
-        "\(indent)    line \(e.line): \(formatTimestamp(e.timestampNs)) cpu \(e.cpu) pid \(e.pid) \(e.kind.label)(\(hexAddress(e.table)))"
+        "\(indent)    line \(e.line): \(formatTimestamp(e.timestampNs)) cpu \(e.cpu) pid \(e.pid) \(e.kind.label(modelID: modelID))(\(hexAddress(e.table)))"
       if let mm = e.mm { o += " mm \(hexAddress(mm))" }
       o += "\n"
     }

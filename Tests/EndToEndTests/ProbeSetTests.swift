@@ -82,3 +82,42 @@ struct ProbeSetTests {
     #expect(throws: ProbeSets.ProbeError.unparsable("abc")) { try probes("abc") }
   }
 }
+
+/// `ptfrag probes --arch powerpc` (or a kernel string naming powerpc): the set the ppc64le
+/// corpus was made with (Fixtures/corpus/ppc64/*.kprobe_events), in its registers.
+@Suite("powerpc probe sets")
+struct PowerpcProbeSetTests {
+  /// The active lines without their group, as the corpus's kernel echoed them back.
+  func body(_ set: ProbeSets.ProbeSet) -> [String] {
+    set.lines.filter { !$0.hasPrefix("#") }.map { $0.replacingOccurrences(of: "ptfrag/", with: "kprobes/") }
+  }
+
+  func corpusEvents(_ name: String) throws -> [String] {
+    let path = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+    let text = try String(contentsOfFile: "/" + path + "/Fixtures/corpus/ppc64/\(name).kprobe_events", encoding: .utf8)
+    return text.split(separator: "\n").map(String.init)
+  }
+
+  @Test("6.12 from the Debian kernel string: exactly the corpus's probes (r3/r4, $retval)")
+  func fromKernelString() throws {
+    let set = try ProbeSets.probes(forKernel: "6.12.95+deb12-powerpc64le-64k")
+    #expect(Set(body(set)) == Set(try corpusEvents("6.12.95+deb12-powerpc64le-64k-radix-thp")))
+    #expect(!set.text.contains("%r2"))
+    #expect(set.lines[0].contains("powerpc"))
+  }
+
+  @Test("6.1 with --arch powerpc: no pte_free_defer/pte_free_now (v6.6+)")
+  func v61() throws {
+    let set = try ProbeSets.probes(forKernel: "6.1", arch: .powerpc)
+    #expect(Set(body(set)) == Set(try corpusEvents("6.1.0-50-powerpc64le-hash-medium")))
+    #expect(!set.warnings.isEmpty, "says which symbols may be missing")
+  }
+
+  @Test("the architecture a kernel string names")
+  func archOfString() {
+    #expect(ProbeSets.Arch(kernelString: "6.1.0-50-powerpc64le") == .powerpc)
+    #expect(ProbeSets.Arch(kernelString: "6.1.0-27-ppc64el") == .powerpc)
+    #expect(ProbeSets.Arch(kernelString: "6.12.95+deb12-s390x") == .s390x)
+    #expect(ProbeSets.Arch(kernelString: "6.12") == nil)
+  }
+}

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragKit
 import PTFragRead
 import XCTest
 
@@ -87,5 +88,62 @@ final class PowerpcFixtureTests: XCTestCase {
     XCTAssertEqual(events.map(\.kernel), [true, true, true])
     XCTAssertEqual(events[1].mm, 0xc000_0000_02a1_b400)
     XCTAssertEqual(events[2].table, 0xc000_0000_0b00_0000)
+  }
+
+  /// `--model auto` on each powerpc fixture: powerpc from its functions, the preset from the
+  /// fragment geometry (issue 13 item 5: these auto-detected as s390-6.7 or refused).
+  func testEachFixtureAutoDetectsAsItsPreset() throws {
+    for (file, model) in [
+      ("powerpc-8xx16k-concurrent-clean", "powerpc-8xx16k"),
+      ("powerpc-hash64k-released-with-active", "powerpc-hash64k"),
+      ("powerpc-radix64k-divergences", "powerpc-radix64k"),
+    ] {
+      let r = try Analyzer.analyze(
+        path: fixtures + "/models/\(file).trace", options: AnalyzeOptions(modelID: Analyzer.autoModelID))
+      XCTAssertNil(r.error?.message, file)
+      XCTAssertEqual(r.result?.model.id, model, "\(file): \(r.modelSelection)")
+      XCTAssertTrue(r.modelSelection.contains("powerpc ("), r.modelSelection)
+    }
+  }
+
+  /// v6.12 `pte_fragment_free` calls `pte_free_now` directly for every page whose count reaches
+  /// zero without PG_active, and through `call_rcu` after `pte_free_defer`; the hit's `head`
+  /// names its page (`0xc00c000000000000 + pfn × 64 + 8`). Page A waits for its callback when a
+  /// direct `pte_free_now` of page B runs (line 17): matched in call_rcu order that released A,
+  /// and hid A's reuse at line 21, before its own callback. Matched by page, the reuse
+  /// hinges on a missed pte_free_now: reuse-before-grace with a zero-miss profile, explained
+  /// with a profile that counts one.
+  func testPteFreeNowIsMatchedByThePageItNames() throws {
+    let text = """
+          init-1 [000] .....   300.000010: init_new_context: (init_new_context+0xc/0x100) mm=0xc000000003741380
+            a-10 [000] .....   300.000020: pte_fragment_alloc: (pte_fragment_alloc+0xc/0x100) mm=0xc000000003741380 kernel=0x0
+            a-10 [000] .....   300.000030: pte_fragment_alloc_ret: (__pte_alloc+0x4c/0x1b0 <- pte_fragment_alloc) table=0xc000000007ad0000
+            a-10 [000] .....   300.000040: arch_exit_mmap: (arch_exit_mmap+0xc/0x100) mm=0xc000000003741380
+            a-10 [000] .....   300.000050: pte_frag_destroy: (pte_frag_destroy+0xc/0x100) frag=0xc000000007ad0100
+            k-30 [001] .....   300.000060: pte_free_defer: (pte_free_defer+0xc/0x100) mm=0xc000000003741380 table=0xc000000007ad0000
+            k-30 [001] .....   300.000070: pte_fragment_free: (pte_fragment_free+0xc/0x100) table=0xc000000007ad0000 kernel=0x0
+            a-10 [000] .....   300.000080: destroy_context: (destroy_context+0xc/0x100) mm=0xc000000003741380
+          init-1 [000] .....   300.000090: init_new_context: (init_new_context+0xc/0x100) mm=0xc000000003742d80
+            b-11 [000] .....   300.000100: pte_fragment_alloc: (pte_fragment_alloc+0xc/0x100) mm=0xc000000003742d80 kernel=0x0
+            b-11 [000] .....   300.000110: pte_fragment_alloc_ret: (__pte_alloc+0x4c/0x1b0 <- pte_fragment_alloc) table=0xc000000007b80000
+            b-11 [000] .....   300.000120: arch_exit_mmap: (arch_exit_mmap+0xc/0x100) mm=0xc000000003742d80
+            b-11 [000] .....   300.000130: pte_frag_destroy: (pte_frag_destroy+0xc/0x100) frag=0xc000000007b80100
+            b-11 [000] .....   300.000140: tlb_remove_table: (tlb_remove_table+0xc/0x100) tlb=0xc0000000050dfa10 table=0xc000000007b80000
+        <idle>-0 [001] ..s..   300.000150: __tlb_remove_table: (__tlb_remove_table+0xc/0x100) table=0xc000000007b80000
+        <idle>-0 [001] ..s..   300.000160: pte_fragment_free: (pte_fragment_free+0xc/0x100) table=0xc000000007b80000 kernel=0x0
+        <idle>-0 [001] ..s..   300.000170: pte_free_now: (pte_free_now+0xc/0x100) head=0xc00c00000001ee08
+            b-11 [000] .....   300.000180: destroy_context: (destroy_context+0xc/0x100) mm=0xc000000003742d80
+          init-1 [000] .....   300.000190: init_new_context: (init_new_context+0xc/0x100) mm=0xc000000003741380
+            c-12 [000] .....   300.000200: pte_fragment_alloc: (pte_fragment_alloc+0xc/0x100) mm=0xc000000003741380 kernel=0x0
+            c-12 [000] .....   300.000210: pte_fragment_alloc_ret: (__pte_alloc+0x4c/0x1b0 <- pte_fragment_alloc) table=0xc000000007ad0000
+"""
+    var zero = MemorySource(Array(text.utf8))
+    let r = try Fixture.replay(&zero, model: PowerpcRadix64KModel.self, profileMisses: [.pteFreeNow: 0])
+    XCTAssertEqual(findings(r), ["21 reuse-before-grace"])
+    var one = MemorySource(Array(text.utf8))
+    let e = try Fixture.replay(&one, model: PowerpcRadix64KModel.self, profileMisses: [.pteFreeNow: 1])
+    XCTAssertEqual(findings(e), [])
+    XCTAssertEqual(e.inconclusive.map { "\($0.line) \($0.hingesOn?.symbol ?? "") \($0.explainedBy != nil)" }, ["21 pte_free_now true"])
+    XCTAssertEqual(r.stats.allocationsPredicted, 3)
   }
 }

@@ -272,6 +272,29 @@ final class PowerpcTableTests: XCTestCase {
     XCTAssertEqual(x.ctx.inconclusive.first?.asFinding?.line, x.script.line)
   }
 
+  /// arch_exit_mmap runs pte_frag_destroy on a non-NULL cursor (v6.12
+  /// book3s64/mmu_context.c destroy_pagetable_cache): a task that goes on without it had a
+  /// NULL cursor, so a cursor the model holds hinges on a missed pte_frag_destroy.
+  func testExitWithoutDestroyHingesOnAMissedDestroy() {
+    let x = FragHarness()
+    let p = x.alloc()
+    let p1 = x.alloc()
+    x.queue(p1)
+    x.send(.mmExit, mm: x.mm, pid: 100)
+    // An interrupt's softirq in the exiting task's context (its pid) runs an RCU batch first.
+    x.send(.tlbExec, table: p1, pid: 100)
+    x.send(.fragmentFree, table: p1, pid: 100, kernel: false)
+    x.destroy(p + 0x2000)
+    XCTAssertEqual(x.hinges, [], "the destroy followed")
+    XCTAssertEqual(x.rules, [])
+    let y = FragHarness()
+    let q = y.alloc()
+    y.send(.mmExit, mm: y.mm, pid: 100)
+    y.queue(q)
+    XCTAssertEqual(y.hinges, ["destroy-not-cursor/pte_frag_destroy!"])
+    XCTAssertNil(y.cursor, "resynchronised: the kernel's cursor was NULL")
+  }
+
   func testDestroyDropsUnhandedReferences() {
     let x = FragHarness()
     let p = x.alloc()

@@ -106,10 +106,18 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 /// directly); `.deferBegin` is `pte_free_defer(mm, table)`; `.fragDestroy` is
 /// `pte_frag_destroy(frag)`; `.rcuFree` is `pte_free_now(head)`. The nested
 /// `pte_fragment_free` inside `pte_free_defer` and `__tlb_remove_table` (same task, same
-/// table) is that free, not a second one. `pte_free_now`'s argument is an rcu_head, not a
-/// table: callbacks are matched to pages in `call_rcu` order. powerpc has no mm-birth
-/// event: an mm's cursor is synchronised by its first allocation the capture shows, and a
-/// surprise before a prediction confirmed it is inconclusive. Concurrent allocations of
+/// table) is that free, not a second one. `pte_free_now`'s argument is the `pt_rcu_head` in
+/// the page's ptdesc: on book3s64 it names the page (`0xc00c000000000000 + pfn × 64 + 8`), so
+/// hits are matched by page (v6.6+ calls it for every user PTE page release, directly or as
+/// the RCU callback); elsewhere in `call_rcu` order. The mm's life (book3s64
+/// `mmu_context.c`, v6.1/v6.12): `.mmBirth` is `init_new_context` (cursor NULL, every
+/// allocation predicted), `.mmExit` is `arch_exit_mmap` (its `pte_frag_destroy` follows, before
+/// the mm's tables are freed), `.mmDeath` is `destroy_context`; `.pmdAlloc`/`.pmdFree` are
+/// `pmd_fragment_alloc`/`_free` (book3s64 `pgtable.c`). Without a birth, an mm's cursor is
+/// synchronised by its first allocation the capture shows, and a surprise before a
+/// prediction confirmed it is inconclusive. A page the model holds that the kernel shows
+/// released (a PMD/PUD table, a fresh page, a direct `pte_free_now`) is resynchronised over
+/// the misses that explain it (`releasedUnseen`), settled by the kprobe_profile. Concurrent allocations of
 /// one mm may return out of lock order: a return ahead of the cursor, or a fresh page, is
 /// accepted when enough other allocations of the mm are in flight to have taken the
 /// fragments in between (or to have set the cursor after this one found it NULL).
@@ -162,7 +170,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ],
       functions: [
         "pte_fragment_alloc", "pte_fragment_free", "pte_free_defer", "pte_frag_destroy",
-        "pte_free_now", "tlb_remove_table", "__tlb_remove_table",
+        "pte_free_now", "tlb_remove_table", "__tlb_remove_table", "init_new_context",
+        "arch_exit_mmap", "destroy_context", "pmd_fragment_alloc", "pmd_fragment_free",
       ],
       summary:
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
@@ -223,13 +232,21 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   /// Simulation: the powerpc vocabulary. `pte_fragment_alloc(mm, 0)`; `pte_fragment_free`;
   /// `pte_free_tlb` queues `table | PTE_INDEX` (0) and `__tlb_remove_table` frees it;
-  /// `pte_free_defer`; no mm birth event, and at the mm's death `pte_frag_destroy` of its
-  /// cursor (`destroy_context`).
+  /// `pte_free_defer`; `init_new_context` at birth; `arch_exit_mmap` and `pte_frag_destroy`
+  /// of the cursor when `exit_mmap` starts, before the mm's tables are freed (v6.12
+  /// `arch/powerpc/mm/book3s64/mmu_context.c` `arch_exit_mmap`; issue 10 item 8: destroying
+  /// at pgd free, after the frees, made pages pte_free_defer marked leave with PG_active);
+  /// `destroy_context` at death — with the cursor destroyed then only when the workload had
+  /// no exit (an s390 capture's workload).
   public func kernelEvents(for op: SimulatedOperation, _ emit: (SimulatedEvent) -> Void) {
     switch op {
-    case .birth: break
+    case .birth(let mm): emit(SimulatedEvent(.mmBirth, mm: mm))
+    case .exit(let mm):
+      emit(SimulatedEvent(.mmExit, mm: mm))
+      if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
     case .death(let mm):
       if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
+      emit(SimulatedEvent(.mmDeath, mm: mm))
     case .alloc(let mm, let t):
       emit(SimulatedEvent(.allocBegin, mm: mm))
       emit(SimulatedEvent(.alloc, mm: mm, table: t))
@@ -243,7 +260,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   public func apply(_ e: Event) {
     ctx.stats.eventsByKind[e.kind, default: 0] += 1
     if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
-    if !exiting.isEmpty, let x = exiting[e.pid], e.kind != .fragDestroy { exitWithoutDestroy(e, x) }
+    if !exiting.isEmpty, let x = exiting[e.pid], Self.processContext(e.kind) { exitWithoutDestroy(e, x) }
     switch e.kind {
     case .allocBegin: allocBegin(e)
     case .alloc: alloc(e)
@@ -275,6 +292,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: before,
         stateAfter: page.map { frag.describe($0) } ?? before, message: message,
         relatedLines: related))
+  }
+
+  /// The page frame number of the kernel linear address `key` (PAGE_OFFSET 0xc000000000000000
+  /// on book3s64, 0xc0000000 on 32-bit), as dmesg prints it.
+  func pfn(_ key: UInt64) -> UInt64 {
+    let base: UInt64 = key >= 0xc000_0000_0000_0000 ? 0xc000_0000_0000_0000 : key >= 0xc000_0000 ? 0xc000_0000 : 0
+    return (key - base) >> UInt64(geo.pageShift)
   }
 
   func ownerAddress(_ key: UInt64) -> UInt64? {
@@ -590,13 +614,14 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard frag.pages[key] != nil else { return }  // a PMD/PUD table: not modelled
     let table = e.table & ~0xf
     // book3s64 `pgtable_free_tlb` ORs the level into the table (`PMD_INDEX` 1: a PMD
-    // fragment, `PUD_INDEX` 2: a slab object of `pgtable_cache`). Both take pages from the
-    // buddy allocator, so a held PTE page that comes back as one was released unseen — if
-    // the address can be such a table (a PMD fragment is `PMD_FRAG_SIZE`-aligned).
-    if let pmd = pmdFragBytes, (index == 1 && table & (pmd - 1) == 0) || index == 2 {
+    // fragment; `PUD_INDEX` 2 and the hugepd indexes above it: slab objects of
+    // `pgtable_cache`). All take pages from the buddy allocator, so a held PTE page that comes
+    // back as one was released unseen — if the address can be such a table (a PMD fragment is
+    // `PMD_FRAG_SIZE`-aligned; a misaligned PMD-level value is no table at all).
+    if let pmd = pmdFragBytes, (index == 1 && table & (pmd - 1) == 0) || index >= 2 {
       releasedUnseen(
         key, e,
-        as: "as the \(index == 1 ? "PMD" : "PUD") table that \(what)(\(hex(e.table))) names",
+        as: "as the \(index == 1 ? "PMD" : index == 2 ? "PUD" : "level-\(index)") table that \(what)(\(hex(e.table))) names",
         rule: "exec-tag-mismatch")
       return
     }
@@ -620,6 +645,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   // MARK: pte_frag_destroy, pte_free_now
 
   func destroy(_ e: Event) {
+    exiting[e.pid] = nil
     let f = e.table
     let key = geo.page(f)
     let k = geo.index(f)
@@ -653,7 +679,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
           page: key, half: k, stateBefore: before, stateAfter: "released with PG_active",
           message:
-            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key)) and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … flags: active\" on kernels without fda4d71651f7",
+            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
           relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
     }
   }
@@ -693,6 +719,16 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     exiting[e.pid] = (a, e.line)
   }
 
+  /// Kinds only the task itself shows (not an interrupt's softirq that runs in its context and
+  /// prints its pid: `__tlb_remove_table`, the nested `pte_fragment_free`/`pmd_fragment_free`,
+  /// `pte_free_now` of RCU callbacks).
+  static func processContext(_ k: Event.Kind) -> Bool {
+    switch k {
+    case .allocBegin, .alloc, .tlbQueue, .deferBegin, .pmdAlloc, .mmBirth, .mmExit, .mmDeath: true
+    default: false
+    }
+  }
+
   /// The task that entered `arch_exit_mmap` went on without `pte_frag_destroy`: the kernel's
   /// cursor was NULL. If the model holds one, a `pte_frag_destroy` hit was missed or the
   /// model's cursor is wrong.
@@ -722,7 +758,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// `destroy_context(mm)` (from `__mmdrop`): the mm is gone; its pages stay in the model
   /// until their last fragment is freed (tlb batches and RCU may outlive it).
   func death(_ e: Event) {
-    guard let a = e.mm, let m = frag.mmByAddress[a] else { return }
+    guard let a = e.mm else { return }
+    if let (pid, x) = exiting.first(where: { $0.value.mm == a }) {
+      exiting[pid] = nil
+      exitWithoutDestroy(e, x)
+    }
+    guard let m = frag.mmByAddress[a] else { return }
     frag.forget(m)
     ctx.stats.mmsDied += 1
   }

@@ -6,6 +6,9 @@ import PTFragEvents
 public enum SimulatedOperation: Sendable, Equatable {
   /// The mm is created (its pgd allocated in `mm_init`).
   case birth(mm: UInt64)
+  /// `exit_mmap` starts, before any table is freed (powerpc `arch_exit_mmap`, where
+  /// `pte_frag_destroy` runs; nothing on s390).
+  case exit(mm: UInt64)
   /// The mm's pgd is freed (after `exit_mmap` freed or queued every table).
   case death(mm: UInt64)
   /// `page_table_alloc(mm)` returned `table` (the model's own choice, `simulateAlloc`).
@@ -50,6 +53,7 @@ extension AllocatorModel {
     switch op {
     case .birth(let mm): emit(SimulatedEvent(.mmBirth, mm: mm))
     case .death(let mm): emit(SimulatedEvent(.mmDeath, mm: mm))
+    case .exit: break
     case .alloc(let mm, let t):
       emit(SimulatedEvent(.allocBegin, mm: mm))
       emit(SimulatedEvent(.alloc, mm: mm, table: t))

@@ -128,6 +128,7 @@ public final class Simulation {
     switch op {
     case .birth(let mm): sim = .birth(mm: mm)
     case .death(let mm): sim = .death(mm: mm)
+    case .exit(let mm): sim = .exit(mm: mm)
     case .alloc(let id, let mm):
       let t = model.simulateAlloc(mm: mm, fresh: { pages.take() })
       tables[id] = (t, mm)

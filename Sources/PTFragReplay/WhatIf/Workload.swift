@@ -5,6 +5,9 @@ import PTFragEvents
 /// allocation in the capture).
 public enum WorkloadOp: Sendable, Equatable {
   case birth(mm: UInt64)
+  /// `exit_mmap` starts (powerpc `arch_exit_mmap`: `pte_frag_destroy` runs here, before the
+  /// mm's tables are freed).
+  case exit(mm: UInt64)
   case death(mm: UInt64)
   case alloc(id: UInt64, mm: UInt64)
   /// Freed at once (`pte_free`, `pte_fragment_free`).
@@ -173,8 +176,11 @@ public struct WorkloadRecorder: Sendable {
       guard let mm = e.mm else { return }
       counts.mmsDied += 1
       emit(.death(mm: mm))
+    case .mmExit:
+      guard let mm = e.mm else { return }
+      emit(.exit(mm: mm))
     case .allocBegin, .allocUnreturned, .deferEnd, .rcuFree, .crstAlloc, .crstFree, .lost,
-      .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
+      .fragDestroy, .pmdAlloc, .pmdFree:
       return
     }
   }

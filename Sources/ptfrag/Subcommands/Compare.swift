@@ -59,6 +59,11 @@ struct Compare: ParsableCommand {
   @Option(help: "Colour on standard output: auto (only on a terminal), always, never.")
   var color: ColorMode = .auto
 
+  @Option(
+    name: .customLong("kernel-fix"),
+    help: ArgumentHelp("The captured kernel has this fix (repeatable; fda4d71651f7: the powerpc strategies and replay run with pte_frag_destroy clearing PG_active).", valueName: "COMMIT"))
+  var kernelFix: [String] = []
+
   var strategyIDs: [String] {
     models.flatMap { $0.split(separator: ",").map { String($0).trimmingSpaces } }.filter { !$0.isEmpty }
   }
@@ -76,6 +81,11 @@ struct Compare: ParsableCommand {
       throw ValidationError("--rcu-grace must be a number of milliseconds, 0 or more")
     }
     if maxMalformed < 0 { throw ValidationError("--max-malformed must be 0 or more") }
+    if !kernelFix.isEmpty {
+      do { _ = try ModelRegistry.id(model == Analyzer.autoModelID ? "powerpc-auto" : model, withKernelFixes: kernelFix) } catch {
+        throw ValidationError(error.message)
+      }
+    }
   }
 
   func run() throws {
@@ -86,6 +96,7 @@ struct Compare: ParsableCommand {
         modelID: model, modelSelection: "given with --model", profilePath: kprobeProfile,
         malformedTolerance: maxMalformed)
       analyze.progress = progress.reporter
+      analyze.kernelFixes = kernelFix
       let options = CompareOptions(
         analyze: analyze, models: strategyIDs, graceNs: rcuGraceMs.map { UInt64(($0 * 1e6).rounded()) })
       do {

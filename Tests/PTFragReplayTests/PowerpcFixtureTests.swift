@@ -137,10 +137,10 @@ final class PowerpcFixtureTests: XCTestCase {
             c-12 [000] .....   300.000200: pte_fragment_alloc: (pte_fragment_alloc+0xc/0x100) mm=0xc000000003741380 kernel=0x0
             c-12 [000] .....   300.000210: pte_fragment_alloc_ret: (__pte_alloc+0x4c/0x1b0 <- pte_fragment_alloc) table=0xc000000007ad0000
 """
-    var zero = MemorySource(Array(text.utf8))
+    var zero = MemorySource(Array((text + "\n").utf8))
     let r = try Fixture.replay(&zero, model: PowerpcRadix64KModel.self, profileMisses: [.pteFreeNow: 0])
     XCTAssertEqual(findings(r), ["21 reuse-before-grace"])
-    var one = MemorySource(Array(text.utf8))
+    var one = MemorySource(Array((text + "\n").utf8))
     let e = try Fixture.replay(&one, model: PowerpcRadix64KModel.self, profileMisses: [.pteFreeNow: 1])
     XCTAssertEqual(findings(e), [])
     XCTAssertEqual(e.inconclusive.map { "\($0.line) \($0.hingesOn?.symbol ?? "") \($0.explainedBy != nil)" }, ["21 pte_free_now true"])

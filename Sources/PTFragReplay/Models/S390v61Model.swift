@@ -284,6 +284,7 @@ public class S390v61Model: AllocatorModel {
         gathers[g]!.lastNs = e.timestampNs
       } else {
         if let o = openGather[e.pid] { close(o.id, by: e) }
+        if gathers.count >= gatherCollectAt { collectGathers() }
         g = nextGather
         nextGather += 1
         openGather[e.pid] = (tlb, g)
@@ -294,6 +295,26 @@ public class S390v61Model: AllocatorModel {
   }
   /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
   var returnInferredAtFree: [Int32: Int] = [:]
+  /// Gathers are read only through the mark of a pending half or of a queued CRST table,
+  /// and through a task's open gather: the others can never be read again. They are dropped
+  /// whenever the table has doubled since the last collection (amortised O(1) per gather),
+  /// so memory follows the tables in flight, not the length of the capture.
+  var gatherCollectAt = 4096
+  /// The smallest table that triggers a collection (tests lower it to collect at every gather).
+  var gatherCollectFloor = 4096
+
+  func collectGathers() {
+    var live = Set<Int>()
+    for (_, p) in pages where !p.pgste {
+      if p.lo == .pending { live.insert(p.queuedAt.0.gather) }
+      if p.hi == .pending { live.insert(p.queuedAt.1.gather) }
+    }
+    for m in crstQueued.values { live.insert(m.gather) }
+    for o in openGather.values { live.insert(o.id) }
+    gathers = gathers.filter { live.contains($0.key) }
+    gatherCollectAt = max(gatherCollectFloor, 2 * gathers.count)
+  }
+
   /// The task's next event `e` outside gather `id`: the batch was flushed by then
   /// (`tlb_finish_mmu` → `tlb_table_flush` → `call_rcu`), on the CPU the task ran on at that
   /// moment (mm/mmu_gather.c, v6.1). Seen on another CPU than the entries, the task may have

@@ -1,4 +1,6 @@
+import Dispatch
 import PTFragEvents
+import PTFragRead
 import PTFragReplay
 import PTFragReport
 
@@ -11,6 +13,11 @@ public struct CompareOptions: Sendable {
   /// The RCU grace period to simulate (ns); nil: measured from the capture
   /// (`GraceEstimator`), else `defaultGraceNs`.
   public var graceNs: UInt64?
+  /// Strategies simulated on other threads, concurrently with the replay and each other
+  /// (false: one after the other on the replay's thread). The result is the same.
+  public var parallel = true
+  /// Events per chunk handed to the strategies (the unit of their concurrency).
+  public var chunkEvents = 8192
   public init(analyze: AnalyzeOptions, models: [String] = [], graceNs: UInt64? = nil) {
     self.analyze = analyze
     self.models = models
@@ -39,37 +46,47 @@ public enum Comparer {
           .flatMap { ModelRegistry.model(id: $0) } ?? m
       }
     }
-    // Pass 1: the replay itself, and the grace period.
+    // Pass 1: the grace period, from the normalized events alone (no model: it does not
+    // depend on one). Skipped when given. A capture pass 1 cannot read is reported by pass 2.
     pass?(1)
-    let grace = GraceBox()
-    let first = try Analyzer.analyze(
-      path: path, options: options.analyze, tap: ReplayTap(after: { grace.estimator.observe($0) }))
-    guard first.error == nil, let ran = first.result else {
-      return CompareReport(input: first, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
-    }
     let graceNs: UInt64
-    let source: String
+    var measuredPairs: Int? = nil
     if let g = options.graceNs {
       graceNs = g
-      source = "given with --rcu-grace"
-    } else if let m = grace.estimator.medianNs {
-      graceNs = m
-      let queue = ran.model.id.hasPrefix("powerpc-") ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
-      source = "median of \(grace.estimator.pairs) \(queue) → __tlb_remove_table delays in the capture"
     } else {
-      graceNs = defaultGraceNs
-      source = "default (the capture shows no tlb batch execution to measure)"
+      var estimator = GraceEstimator()
+      var normalizer = Normalizer()
+      _ = try? CaptureReader.read(path: path) { record in
+        normalizer.feed(record) { estimator.observe($0) }
+      }
+      normalizer.finish { estimator.observe($0) }
+      if let m = estimator.medianNs {
+        graceNs = m
+        measuredPairs = estimator.pairs
+      } else {
+        graceNs = defaultGraceNs
+      }
     }
 
-    // Pass 2: the same replay, recording the workload and driving every strategy.
+    // Pass 2: the replay (exactly `analyze`, detection included), recording the workload and
+    // driving every strategy; the strategies run on other threads, a chunk of events behind.
     pass?(2)
-    let driver = CompareDriver(strategies: strategies, graceNs: graceNs)
-    var second = options.analyze
-    second.modelID = ran.model.id
-    second.modelSelection = first.modelSelection
-    let replay = try Analyzer.analyze(path: path, options: second, tap: driver.tap)
+    let driver = CompareDriver(
+      strategies: strategies, graceNs: graceNs, chunkEvents: max(1, options.chunkEvents),
+      parallel: options.parallel)
+    let replay = try Analyzer.analyze(path: path, options: options.analyze, tap: driver.tap)
+    driver.finish()
     guard replay.error == nil, let result = replay.result else {
-      return CompareReport(input: replay, graceNs: graceNs, graceSource: source, workload: WorkloadCounts(), strategies: [])
+      return CompareReport(input: replay, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
+    }
+    let source: String
+    if options.graceNs != nil {
+      source = "given with --rcu-grace"
+    } else if let pairs = measuredPairs {
+      let queue = result.model.id.hasPrefix("powerpc-") ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
+      source = "median of \(pairs) \(queue) → __tlb_remove_table delays in the capture"
+    } else {
+      source = "default (the capture shows no tlb batch execution to measure)"
     }
     let endNs = result.stats.occupancy.lastNs
     var rows: [StrategyResult] = []
@@ -81,11 +98,8 @@ public enum Comparer {
           series: s.series, callbacksRun: s.callbacksRun, callbacksPending: s.callbacksPending,
           selfCheck: s.selfCheck, notes: s.notes))
     }
-    // The report shows pass 1, exactly what `analyze` says (pass 2 replays the same events
-    // through the same model, so its occupancy is the same; only an auto-detection note
-    // can differ).
     return CompareReport(
-      input: first, graceNs: graceNs, graceSource: source, workload: driver.recorder.counts,
+      input: replay, graceNs: graceNs, graceSource: source, workload: driver.recorder.counts,
       strategies: rows)
   }
 
@@ -106,15 +120,30 @@ final class GraceBox {
 }
 
 /// Pass 2 of `compare`: turns each replayed event into workload ops and hands them to every
-/// simulation.
-final class CompareDriver {
+/// simulation. The replay thread records ops into chunks of `chunkEvents` events; each full
+/// chunk goes to the strategies on other threads (one strategy per task, chunks in order,
+/// at most one chunk in flight while the next fills), so the strategies run concurrently with
+/// each other and with the replay. Each simulation sees exactly the ops, in exactly the order,
+/// it would see one event at a time: the result does not depend on the thread count.
+final class CompareDriver: @unchecked Sendable {
   var recorder = WorkloadRecorder()
   let simulations: [Simulation]
   private var inferred: [InferredOperation] = []
+  /// The chunk being filled: the ops of each event, and per event its time and where its
+  /// ops end.
   private var ops: [WorkloadOp] = []
+  private var marks: [(ns: UInt64, end: Int)] = []
+  private let chunkEvents: Int
+  private let inFlight = DispatchGroup()
+  /// Strategies on one thread, in the calling thread (for `parallel == false`).
+  private let parallel: Bool
 
-  init(strategies: [any AllocatorModel.Type], graceNs: UInt64) {
+  init(strategies: [any AllocatorModel.Type], graceNs: UInt64, chunkEvents: Int = 8192, parallel: Bool = true) {
     simulations = strategies.map { Simulation(model: $0, graceNs: graceNs) }
+    self.chunkEvents = chunkEvents
+    self.parallel = parallel && Pipeline.onlineCPUs > 1
+    ops.reserveCapacity(chunkEvents * 2)
+    marks.reserveCapacity(chunkEvents)
   }
 
   var tap: ReplayTap {
@@ -129,9 +158,49 @@ final class CompareDriver {
       inferred.removeAll(keepingCapacity: true)
       return
     }
-    ops.removeAll(keepingCapacity: true)
     recorder.record(e, inferred: inferred) { ops.append($0) }
     inferred.removeAll(keepingCapacity: true)
-    for s in simulations { s.apply(ops, atNs: e.timestampNs) }
+    marks.append((e.timestampNs, ops.count))
+    if marks.count >= chunkEvents { flush() }
+  }
+
+  /// Hands the chunk to the strategies (after the previous chunk is done) and starts a new one.
+  private func flush() {
+    guard !marks.isEmpty else { return }
+    let chunk = Chunk(ops: ops, marks: marks)
+    ops.removeAll(keepingCapacity: true)
+    marks.removeAll(keepingCapacity: true)
+    guard parallel else {
+      for s in simulations { chunk.run(s) }
+      return
+    }
+    inFlight.wait()
+    // Each simulation is touched by one task at a time (chunks are serialised by `inFlight`).
+    let sims = Strategies(all: simulations)
+    DispatchQueue.global().async(group: inFlight) {
+      DispatchQueue.concurrentPerform(iterations: sims.all.count) { i in chunk.run(sims.all[i]) }
+    }
+  }
+
+  /// The replay ended: the last chunk runs, and every strategy has seen every event.
+  func finish() {
+    flush()
+    inFlight.wait()
+  }
+
+  struct Strategies: @unchecked Sendable { let all: [Simulation] }
+
+  struct Chunk: @unchecked Sendable {
+    let ops: [WorkloadOp]
+    let marks: [(ns: UInt64, end: Int)]
+    func run(_ s: Simulation) {
+      var start = 0
+      ops.withUnsafeBufferPointer { all in
+        for m in marks {
+          s.apply(UnsafeBufferPointer(rebasing: all[start..<m.end]), atNs: m.ns)
+          start = m.end
+        }
+      }
+    }
   }
 }

@@ -382,3 +382,30 @@ final class WorkloadRecorderTests: XCTestCase {
     XCTAssertEqual(g.pairs, 3)
   }
 }
+
+/// The strategies of `compare` run on other threads, a chunk of events behind the replay:
+/// the report is the same whatever the chunk size and with no thread at all.
+final class CompareConcurrencyTests: XCTestCase {
+  func document(_ path: String, parallel: Bool, chunk: Int) throws -> String {
+    var options = CompareOptions(analyze: AnalyzeOptions(modelID: "auto"))
+    options.parallel = parallel
+    options.chunkEvents = chunk
+    let c = try Comparer.compare(path: Fixture.path(path), options: options)
+    XCTAssertNil(c.input.error?.message)
+    XCTAssertEqual(c.strategies.count, ModelRegistry.all.count)
+    return JSONReport.compareDocument([c], toolVersion: "test", exitCode: 0).serialized()
+  }
+
+  func testParallelStrategiesReportExactlyWhatSequentialOnesDo() throws {
+    for path in [
+      "Fixtures/samples/s390x-6.1-fork-exec.trace",
+      "Fixtures/corpus/ppc64/6.12.95+deb12-powerpc64le-64k-radix-thp.trace.gz",
+    ] {
+      let sequential = try document(path, parallel: false, chunk: 8192)
+      XCTAssertTrue(sequential.contains("\"peak\""), path)
+      XCTAssertEqual(try document(path, parallel: true, chunk: 8192), sequential, path)
+      // Chunks of 7 events: many hand-overs, every one at an arbitrary event.
+      XCTAssertEqual(try document(path, parallel: true, chunk: 7), sequential, path)
+    }
+  }
+}

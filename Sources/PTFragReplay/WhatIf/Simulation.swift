@@ -8,7 +8,7 @@ struct SimulatedPageAllocator {
   let pageBytes: UInt64
   private var next: UInt64
   private var free: [UInt64] = []
-  private var out = Set<UInt64>()
+  private var out = AddressMap<Bool>()
 
   /// Simulated pages start at `base` (aligned to `pageBytes`), far from any capture's tables.
   init(pageBytes: UInt64, base: UInt64 = 0x7_0000_0000) {
@@ -24,12 +24,12 @@ struct SimulatedPageAllocator {
       p = next
       next += pageBytes
     }
-    out.insert(p)
+    out[p] = true
     return p
   }
 
   mutating func give(back page: UInt64) {
-    if out.remove(page) != nil { free.append(page) }
+    if out.removeValue(forKey: page) != nil { free.append(page) }
   }
 
   /// Pages handed out and not given back.
@@ -60,7 +60,7 @@ public final class Simulation {
 
   private var pages: SimulatedPageAllocator
   /// Table id → the address this model chose, and its mm.
-  private var tables: [UInt64: (table: UInt64, mm: UInt64)] = [:]
+  private var tables = AddressMap<(table: UInt64, mm: UInt64)>()
   private var rcu: [(due: UInt64, kind: Event.Kind, table: UInt64)] = []
   private var rcuHead = 0
   /// Latest time reached (ns): groups may be stamped out of order; callbacks are queued
@@ -87,6 +87,11 @@ public final class Simulation {
   /// Applies the ops of one captured event stamped `ns` (possibly none), after the callbacks
   /// due by then; then samples.
   public func apply(_ ops: [WorkloadOp], atNs ns: UInt64) {
+    ops.withUnsafeBufferPointer { apply($0, atNs: ns) }
+  }
+
+  /// As `apply(_:atNs:)`, from a slice of a chunk of events' ops.
+  public func apply(_ ops: UnsafeBufferPointer<WorkloadOp>, atNs ns: UInt64) {
     runCallbacks(dueBy: ns)
     if ns > clock { clock = ns }
     for op in ops { apply(op, ns) }
@@ -97,6 +102,7 @@ public final class Simulation {
   public func finish(atNs ns: UInt64) {
     runCallbacks(dueBy: ns)
     model.finish(lastLine: line)
+    context.foldKindCounts()
   }
 
   /// What the model reported on its own simulation (findings and inconclusive items): none

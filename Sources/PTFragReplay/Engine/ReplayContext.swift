@@ -135,6 +135,21 @@ public final class ReplayContext {
 
   public init() {}
 
+  /// Events by `Event.Kind.rawValue` (an array: the per-event count needs no hashing),
+  /// folded into `stats.eventsByKind` by `foldKindCounts()` at the end.
+  @exclusivity(unchecked) private var kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
+
+  @inline(__always)
+  public func count(_ kind: Event.Kind) { kindCounts[Int(kind.rawValue)] += 1 }
+
+  /// Adds the counts of `count(_:)` to `stats.eventsByKind` (once, at the end of a replay).
+  public func foldKindCounts() {
+    for k in Event.Kind.allCases where kindCounts[Int(k.rawValue)] > 0 {
+      stats.eventsByKind[k, default: 0] += kindCounts[Int(k.rawValue)]
+      kindCounts[Int(k.rawValue)] = 0
+    }
+  }
+
   /// Records `event` in the history of `page`.
   @inline(__always)
   public func record(page: UInt64, _ e: Event, mm: UInt64?) {

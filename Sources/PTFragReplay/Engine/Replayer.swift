@@ -97,6 +97,7 @@ public final class Replayer {
     valuelessEvents: Int = 0
   ) -> ReplayResult {
     model.finish(lastLine: lastLine)
+    context.foldKindCounts()
     let endNs = context.stats.occupancy.lastNs
     context.stats.perMM = context.mmBook.records(endNs: endNs)
     context.stats.perMMDropped = context.mmBook.dropped(endNs: endNs)

@@ -21,7 +21,7 @@ struct PageListHead {
   var count = 0
 }
 
-extension Dictionary where Key == UInt64, Value: ListLinked {
+extension AddressMap where Value: ListLinked {
   /// `list_add`: link `key` at the front (unlinking it first if it is listed).
   mutating func pushFront(_ key: UInt64, _ list: inout PageListHead) {
     unlink(key, &list)
@@ -138,4 +138,14 @@ func reportLeak(
       message: seen
         ? "the pgd of mm \(hex(mm)) was freed while \(live.count) of its tables were never freed: \(list)"
         : "mm \(hex(mm)) was born again while \(live.count) tables of its previous life were never freed: \(list)"))
+}
+
+// MARK: - mms by serial
+
+extension AddressMap {
+  /// By an mm serial (`MM.serial`, an incarnation number ≥ 0; negative ones are never stored).
+  subscript(serial s: Int32) -> Value? {
+    get { self[UInt64(UInt32(bitPattern: s))] }
+    set { self[UInt64(UInt32(bitPattern: s))] = newValue }
+  }
 }

@@ -68,6 +68,19 @@ enum FragSlot: UInt8 {
 }
 
 /// One page of fragments.
+/// A page's state at one moment, for a report (`PgtableFrag.state`); or a text given as is.
+struct FragState: ExpressibleByStringInterpolation {
+  var page: FragPage?
+  var cursorIndex: Int?
+  var text: String? = nil
+  init(page: FragPage?, cursorIndex: Int?) {
+    self.page = page
+    self.cursorIndex = cursorIndex
+  }
+  init(stringLiteral s: String) { text = s }
+  init(stringInterpolation i: DefaultStringInterpolation) { text = String(stringInterpolation: i) }
+}
+
 struct FragPage {
   var slots: [FragSlot]
   /// `pt_frag_refcount`, when `refKnown`.
@@ -142,7 +155,7 @@ extension PgtableFrag {
   @inline(__always)
   func book(_ p: FragPage, _ sign: Int) {
     guard ctx.mmBook.enabled, p.owner >= 0 else { return }
-    ctx.mmBook.adjust(p.owner, mmBySerial[p.owner]?.address, share(p), sign: sign)
+    ctx.mmBook.adjust(p.owner, mmBySerial[serial: p.owner]?.address, share(p), sign: sign)
   }
 
   /// Page `p` as occupancy: one page of this geometry and its slots.
@@ -195,9 +208,9 @@ final class PgtableFrag {
   /// Kernels with fda4d71651f7 clear PG_active in `pte_frag_destroy`.
   let destroyClearsActive: Bool
   let ctx: ReplayContext
-  var pages: [UInt64: FragPage] = [:]
-  var mmByAddress: [UInt64: FragMM] = [:]
-  var mmBySerial: [Int32: FragMM] = [:]
+  var pages = AddressMap<FragPage>()
+  var mmByAddress = AddressMap<FragMM>()
+  var mmBySerial = AddressMap<FragMM>()
   var nextSerial: Int32 = 0
   /// Pages in R, oldest first (entries of pages no longer in R are skipped).
   var rcuQueue: [UInt64] = []
@@ -248,8 +261,8 @@ final class PgtableFrag {
     guard let p = pages.removeValue(forKey: key) else { return }
     tally.remove(FragTally(p, nr: nr))
     book(p, -1)
-    if p.owner >= 0 { mmBySerial[p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
-    if p.cursorOf >= 0, let m = mmBySerial[p.cursorOf], let c = m.cursor, geo.page(c) == key {
+    if p.owner >= 0 { mmBySerial[serial: p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
+    if p.cursorOf >= 0, let m = mmBySerial[serial: p.cursorOf], let c = m.cursor, geo.page(c) == key {
       setCursor(m, nil)
     }
     ctx.released(page: key)
@@ -261,7 +274,7 @@ final class PgtableFrag {
     let m = FragMM(serial: nextSerial, address: address, known: knownIfNew)
     nextSerial += 1
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[serial: m.serial] = m
     ctx.stats.mmsSeen += 1
     return m
   }
@@ -270,7 +283,7 @@ final class PgtableFrag {
     ctx.mmBook.died(m.serial)
     setCursor(m, nil)
     mmByAddress[m.address] = nil
-    mmBySerial[m.serial] = nil
+    mmBySerial[serial: m.serial] = nil
   }
 
   /// `pte_frag_set(&mm->context, c)`: moves the cursor, keeping the pages' `cursorOf`.
@@ -473,8 +486,21 @@ final class PgtableFrag {
   // MARK: Views
 
   /// One line: `ref 13/16 · H 2 X 1 U 13 · cursor @3 · active`.
-  func describe(_ key: UInt64) -> String {
-    guard let p = pages[key] else { return "(none)" }
+  /// Page `key`'s state as `describe` prints it, captured cheaply (a copy of the page, whose
+  /// slot array is shared) and rendered only when a finding or an inconclusive item needs it:
+  /// the per-event paths build no string.
+  func state(_ key: UInt64) -> FragState {
+    guard let p = pages[key] else { return FragState(page: nil, cursorIndex: nil) }
+    var cursor: Int? = nil
+    if p.cursorOf >= 0, let m = mmBySerial[serial: p.cursorOf], let c = m.cursor { cursor = geo.index(c) }
+    return FragState(page: p, cursorIndex: cursor)
+  }
+
+  func describe(_ key: UInt64) -> String { describe(state(key)) }
+
+  func describe(_ s: FragState) -> String {
+    if let t = s.text { return t }
+    guard let p = s.page else { return "(none)" }
     if p.rcu { return "R (call_rcu(pte_free_now) pending)" }
     if p.pgste { return "pgste \(p.slots[0].letter)" }
     var parts: [String] = []
@@ -484,9 +510,7 @@ final class PgtableFrag {
       (.unknown, "?"),
     ]
     parts.append(names.filter { p.count($0.0) > 0 }.map { "\($0.1) \(p.count($0.0))" }.joined(separator: " "))
-    if p.cursorOf >= 0, let m = mmBySerial[p.cursorOf], let c = m.cursor {
-      parts.append("cursor @\(geo.index(c))")
-    }
+    if let c = s.cursorIndex { parts.append("cursor @\(c)") }
     if p.active { parts.append("active") }
     return parts.joined(separator: " · ")
   }
@@ -639,7 +663,7 @@ extension PgtableFrag {
   func handOut(_ m: FragMM?, _ key: UInt64, _ i: Int) {
     guard let p = pages[key] else { return }
     let t = key + UInt64(i) * geo.fragBytes
-    if p.cursorOf >= 0, let cm = mmBySerial[p.cursorOf], cm.cursor == t { setCursor(cm, nil) }
+    if p.cursorOf >= 0, let cm = mmBySerial[serial: p.cursorOf], cm.cursor == t { setCursor(cm, nil) }
     if p.slots[i] != .handed && p.slots[i] != .inFlight { m?.liveTables += 1 }
     update(key) { p in
       switch p.slots[i] {

@@ -258,7 +258,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   }
 
   public func apply(_ e: Event) {
-    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    ctx.count(e.kind)
     if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
     if !exiting.isEmpty, let x = exiting[e.pid], Self.processContext(e.kind) { exitWithoutDestroy(e, x) }
     switch e.kind {
@@ -284,13 +284,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   // MARK: Helpers
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: String,
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: FragState,
     _ message: String, related: [Int] = []
   ) {
     ctx.report(
       Finding(
-        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: before,
-        stateAfter: page.map { frag.describe($0) } ?? before, message: message,
+        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: frag.describe(before),
+        stateAfter: page.map { frag.describe($0) } ?? frag.describe(before), message: message,
         relatedLines: related))
   }
 
@@ -302,7 +302,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   }
 
   func ownerAddress(_ key: UInt64) -> UInt64? {
-    frag.pages[key].flatMap { frag.mmBySerial[$0.owner]?.address }
+    frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner]?.address }
   }
 
   // MARK: pte_fragment_alloc
@@ -333,7 +333,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let key = geo.page(t)
     let i = geo.index(t)
     ctx.record(page: key, e, mm: m?.address)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     guard geo.aligned(t) else {
       finding(
         "alloc-divergence", e, mm: m?.address, page: key, index: i, before: before,
@@ -453,7 +453,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// A return the procedures cannot produce (`kind`): report and follow the kernel. `m` is
   /// nil when the entry (hence the mm) was not seen.
   func surprise(
-    _ e: Event, _ m: FragMM?, _ key: UInt64, _ i: Int, _ before: String,
+    _ e: Event, _ m: FragMM?, _ key: UInt64, _ i: Int, _ before: FragState,
     window: (line: Int, sawNull: Bool)?, kind: FragSurprise
   ) {
     defer {
@@ -478,8 +478,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     }
     let message = "pte_fragment_alloc returned \(hex(t))\(mmText): \(why)"
     let f = Finding(
-      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, stateBefore: before,
-      stateAfter: before, message: message, relatedLines: window.map { [$0.line] } ?? [])
+      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, stateBefore: frag.describe(before),
+      stateAfter: frag.describe(before), message: message, relatedLines: window.map { [$0.line] } ?? [])
     let choice = PgtableFrag.isChoice(kind)
     if kind == .missedExec {
       // The page came back: its fragments in a tlb batch were executed unseen.
@@ -521,7 +521,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let key = geo.page(table)
     let i = geo.index(table)
     ctx.record(page: key, e, mm: e.mm ?? ownerAddress(key))
-    let before = frag.describe(key)
+    let before = frag.state(key)
     guard geo.aligned(table), table != 0 else {
       finding(
         "free-unknown", e, mm: e.mm, page: key, index: i, before: before,
@@ -562,9 +562,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   /// `pte_fragment_free(table, kernel)` of a checked fragment, and what the release shows.
   func free(_ e: Event, _ key: UInt64, _ i: Int, kernel: Bool) {
-    let owner = frag.pages[key].flatMap { frag.mmBySerial[$0.owner] }
+    let owner = frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner] }
     if [.handed, .queued].contains(frag.pages[key]?.slots[i]) { owner?.liveTables -= 1 }
-    let before = frag.describe(key)
+    let before = frag.state(key)
     if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
       finding(
         "released-with-active", e, mm: owner?.address, page: key, index: i, before: before,
@@ -628,7 +628,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     ctx.record(page: key, e, mm: ownerAddress(key))
     finding(
       "exec-tag-mismatch", e, mm: ownerAddress(key), page: key, index: nil,
-      before: frag.describe(key),
+      before: frag.state(key),
       "\(what)(\(hex(e.table))): level index \(index) (\(index == 1 ? "PMD" : index == 2 ? "PUD" : "not PTE")) on a page the model holds as PTE fragments")
   }
 
@@ -649,9 +649,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let f = e.table
     let key = geo.page(f)
     let k = geo.index(f)
-    let owner = frag.pages[key].flatMap { frag.mmBySerial[$0.cursorOf >= 0 ? $0.cursorOf : $0.owner] }
+    let owner = frag.pages[key].flatMap { frag.mmBySerial[serial: $0.cursorOf >= 0 ? $0.cursorOf : $0.owner] }
     ctx.record(page: key, e, mm: owner?.address)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     guard geo.aligned(f), k > 0 else {
       finding(
         "destroy-not-cursor", e, mm: owner?.address, page: key, index: k, before: before,
@@ -659,13 +659,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       return
     }
     guard let p = frag.pages[key] else { return }  // a cursor page from before the capture
-    let m = p.cursorOf >= 0 ? frag.mmBySerial[p.cursorOf] : nil
+    let m = p.cursorOf >= 0 ? frag.mmBySerial[serial: p.cursorOf] : nil
     if let m, m.cursor != f || !(k..<geo.nr).allSatisfy({ [.unhanded, .unknown].contains(p.slots[$0]) }) {
       finding(
         "destroy-not-cursor", e, mm: m.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but the cursor of mm \(hex(m.address)) is \(m.cursor.map { hex($0) } ?? "NULL")")
       frag.update(key) { $0.refKnown = false }
-    } else if m == nil, p.refKnown, let om = frag.mmBySerial[p.owner], om.confirmed {
+    } else if m == nil, p.refKnown, let om = frag.mmBySerial[serial: p.owner], om.confirmed {
       finding(
         "destroy-not-cursor", e, mm: om.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but no mm's cursor points into \(hex(key)) (mm \(hex(om.address))'s cursor is \(om.cursor.map { hex($0) } ?? "NULL"))")
@@ -677,7 +677,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ctx.report(
         Finding(
           rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
-          page: key, half: k, stateBefore: before, stateAfter: "released with PG_active",
+          page: key, half: k, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
           message:
             "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
           relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
@@ -736,10 +736,10 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     exiting[e.pid] = nil
     guard let m = frag.mmByAddress[x.mm], let c = m.cursor else { return }
     let key = geo.page(c)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     let f = Finding(
       rule: Self.rule["destroy-not-cursor"]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
-      mm: m.address, page: key, half: geo.index(c), stateBefore: before, stateAfter: before,
+      mm: m.address, page: key, half: geo.index(c), stateBefore: frag.describe(before), stateAfter: frag.describe(before),
       message:
         "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
     if m.confirmed {
@@ -802,8 +802,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   func releasedUnseen(_ key: UInt64, _ e: Event, as how: String, rule: String) {
     guard let p = frag.pages[key] else { return }
     ctx.record(page: key, e, mm: e.mm)
-    let before = frag.describe(key)
-    let owner = frag.mmBySerial[p.owner]
+    let before = frag.state(key)
+    let owner = frag.mmBySerial[serial: p.owner]
     var carried: Set<KernelFunction> = []
     func item(
       _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: String,
@@ -811,7 +811,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     ) {
       let f = Finding(
         rule: Self.rule[rule]!, event: e, mm: owner?.address, page: key, half: index,
-        stateBefore: before, stateAfter: "(released)",
+        stateBefore: frag.describe(before), stateAfter: "(released)",
         message:
           "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")
       let first = carried.insert(probe).inserted
@@ -850,7 +850,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         }
       }
       if p.refKnown, p.unhandedCounted, p.count(.unhanded) > 0, p.cursorOf >= 0,
-        let cm = frag.mmBySerial[p.cursorOf], let c = cm.cursor
+        let cm = frag.mmBySerial[serial: p.cursorOf], let c = cm.cursor
       {
         if cm.confirmed {
           item(

@@ -102,7 +102,7 @@ struct HalfPage: ListLinked {
 public class S390HalfPagesModel: RCUCallbackSource {
   let ctx: ReplayContext
   let rules: [String: Rule]
-  var pages: [UInt64: HalfPage] = [:]
+  var pages = AddressMap<HalfPage>()
 
   final class MM {
     let serial: Int32
@@ -123,8 +123,8 @@ public class S390HalfPagesModel: RCUCallbackSource {
     }
   }
 
-  var mmByAddress: [UInt64: MM] = [:]
-  var mmBySerial: [Int32: MM] = [:]
+  var mmByAddress = AddressMap<MM>()
+  var mmBySerial = AddressMap<MM>()
   var nextSerial: Int32 = 0
   /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture mode).
   var nestedFree: [Int32: UInt64] = [:]
@@ -239,14 +239,14 @@ public class S390HalfPagesModel: RCUCallbackSource {
     let m = MM(serial: nextSerial, address: address, known: ctx.simulating)
     nextSerial += 1
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[serial: m.serial] = m
     ctx.stats.mmsSeen += 1
     return m
   }
 
   func owner(of key: UInt64) -> MM? {
     guard let p = pages[key], p.owner >= 0 else { return nil }
-    return mmBySerial[p.owner]
+    return mmBySerial[serial: p.owner]
   }
 
   /// `AD L` style (kernel-models.md §2.5 letters, D for a deferred half).
@@ -325,7 +325,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
   // MARK: Events
 
   public func apply(_ e: Event) {
-    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    ctx.count(e.kind)
     let key = (e.table & ~3) & s390PageMask
     let touchesPage =
       e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.kind != .crstAlloc
@@ -354,7 +354,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
         if touchesPage {
           ctx.mmBook.move(
             from: serialBefore, tallyBefore.occupancy, to: pages[key]?.owner ?? -1, tallyAfter.occupancy,
-            address: { mmBySerial[$0]?.address })
+            address: { mmBySerial[serial: $0]?.address })
         }
         syncHead(ownerBefore)
         if namedAfter !== ownerBefore { syncHead(namedAfter) }
@@ -932,7 +932,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     nextSerial += 1
     m.bornLine = e.line
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[serial: m.serial] = m
     ctx.stats.mmsBorn += 1
     ctx.stats.mmsSeen += 1
   }
@@ -969,7 +969,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     }
     while m.list.head != 0 { pages.unlink(m.list.head, &m.list) }
     mmByAddress[m.address] = nil
-    mmBySerial[m.serial] = nil
+    mmBySerial[serial: m.serial] = nil
   }
 
   func lost(_ e: Event) {
@@ -1005,7 +1005,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
       }
       if p.bits == 0 { out.append("\(hex(k)): held with no bit set (should have been released)") }
       if let v = pageInvariantViolation(k, p) { out.append("\(hex(k)) \(describe(k)): \(v)") }
-      if p.listed, p.owner < 0 || mmBySerial[p.owner] == nil {
+      if p.listed, p.owner < 0 || mmBySerial[serial: p.owner] == nil {
         out.append("\(hex(k)): listed without an owning mm")
       }
       let deferred = (0..<2).filter { p.phase($0) == .deferred }
@@ -1082,7 +1082,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     guard ctx.mmBook.enabled else { return }
     var byMM: [Int32: (UInt64, Occupancy)] = [:]
     for (k, p) in pages where p.owner >= 0 {
-      byMM[p.owner, default: (mmBySerial[p.owner]?.address ?? 0, Occupancy())].1.add(contribution(k).occupancy)
+      byMM[p.owner, default: (mmBySerial[serial: p.owner]?.address ?? 0, Occupancy())].1.add(contribution(k).occupancy)
     }
     for m in mmByAddress.values {
       m.headCounted = headFree(m)

@@ -123,7 +123,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   }
 
   public func apply(_ e: Event) {
-    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    ctx.count(e.kind)
     if e.kind != .freeNow { nested[e.pid] = nil }
     switch e.kind {
     case .alloc: alloc(e)
@@ -156,14 +156,14 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       let key = block + UInt64(k) * 0x1000
       guard let p = frag.pages[key] else { continue }
       ctx.record(page: key, e, mm: e.mm)
-      let before = frag.describe(key)
+      let before = frag.state(key)
       for (h, slot) in p.slots.enumerated() where slot == .queued || slot == .handed {
         let queued = slot == .queued
         let probe: KernelFunction = queued ? .tlbRemoveTableExec : .pageTableFreeRCU
         let table = key + UInt64(h) * 0x800
         let f = Finding(
           rule: Self.rule[queued ? "reuse-before-grace" : "alloc-busy-half"]!, event: e,
-          mm: owner(key)?.address, page: key, half: h, stateBefore: before, stateAfter: "(released)",
+          mm: owner(key)?.address, page: key, half: h, stateBefore: frag.describe(before), stateAfter: "(released)",
           message:
             "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(probe.symbol)")
         ctx.report(
@@ -184,16 +184,16 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     (t & s390PageMask, t & s390HalfBit != 0 ? 1 : 0)
   }
 
-  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mmBySerial[$0.owner] } }
+  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner] } }
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     ctx.report(
       Finding(
-        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
-        stateAfter: after ?? page.map { frag.describe($0) } ?? before, message: message,
+        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: frag.describe(before),
+        stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
         relatedLines: related))
   }
 
@@ -217,7 +217,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     }
     let (key, i) = split(t)
     ctx.record(page: key, e, mm: m?.address)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     if t & 0x7ff != 0 {
       finding(
         "alloc-divergence", e, mm: m?.address, page: key, half: i, before: before,
@@ -330,7 +330,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   func checkedFree(_ e: Event, _ what: String, _ m: FragMM?, accept: [FragSlot]) -> (UInt64, Int)? {
     let (key, h) = split(e.table)
     ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     if e.table & 0x7ff != 0 || e.table == 0 {
       finding(
         "free-unknown", e, mm: e.mm, page: key, half: h, before: before,
@@ -410,12 +410,12 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
         "exec-tag-mismatch", e, mm: e.mm ?? owner(key)?.address, page: key, half: tag == 0 ? nil : h,
-        before: frag.describe(key), "tlb_remove_table(\(hex(e.table))): \(why)")
+        before: frag.state(key), "tlb_remove_table(\(hex(e.table))): \(why)")
     }
     if p.slots[h] != .queued && p.slots[h] != .unknown {
       finding(
         "queue-without-pending", e, mm: e.mm ?? owner(key)?.address, page: key, half: h,
-        before: frag.describe(key),
+        before: frag.state(key),
         "tlb_remove_table(\(hex(e.table))) queues the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which page_table_free_rcu did not free")
     }
   }
@@ -428,7 +428,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       return
     }
     ctx.record(page: key, e, mm: owner(key)?.address)
-    let before = frag.describe(key)
+    let before = frag.state(key)
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
         "exec-tag-mismatch", e, mm: owner(key)?.address, page: key, half: tag == 0 ? nil : h,
@@ -496,7 +496,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     frag.nextSerial += 1
     m.bornLine = e.line
     frag.mmByAddress[address] = m
-    frag.mmBySerial[m.serial] = m
+    frag.mmBySerial[serial: m.serial] = m
     ctx.stats.mmsBorn += 1
     ctx.stats.mmsSeen += 1
   }
@@ -538,7 +538,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// An explicit `pte_frag_destroy(frag)` event (a simulation driver may send one).
   func explicitDestroy(_ e: Event) {
     let key = e.table & s390PageMask
-    guard let p = frag.pages[key], p.cursorOf >= 0, let m = frag.mmBySerial[p.cursorOf],
+    guard let p = frag.pages[key], p.cursorOf >= 0, let m = frag.mmBySerial[serial: p.cursorOf],
       m.cursor == e.table
     else { return }
     ctx.record(page: key, e, mm: m.address)

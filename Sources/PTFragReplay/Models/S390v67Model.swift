@@ -137,13 +137,13 @@ public final class S390v67Model: AllocatorModel {
   }
 
   let ctx: ReplayContext
-  var pages: [UInt64: Page] = [:]
+  var pages = AddressMap<Page>()
   /// CRST blocks (16 KiB) by base address, as seen allocated in the capture.
   var crst: [UInt64: Crst] = [:]
   /// 16 KiB-aligned tables queued that the capture never saw allocated: PTE or CRST.
   var maybeCrstQueued: [UInt64: Int] = [:]
-  var mmByAddress: [UInt64: MM] = [:]
-  var mmBySerial: [Int32: MM] = [:]
+  var mmByAddress = AddressMap<MM>()
+  var mmBySerial = AddressMap<MM>()
   var nextSerial: Int32 = 0
   /// Pages in R, for `pte_free_now` resolution.
   var rcuPages = Set<UInt64>()
@@ -167,12 +167,12 @@ public final class S390v67Model: AllocatorModel {
     let m = MM(serial: nextSerial, address: address, known: false)
     nextSerial += 1
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[serial: m.serial] = m
     ctx.stats.mmsSeen += 1
     return m
   }
 
-  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[p.owner] : nil }
+  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[serial: p.owner] : nil }
 
   func describe(_ key: UInt64) -> String {
     if let p = pages[key] { return p.state.name }
@@ -210,7 +210,7 @@ public final class S390v67Model: AllocatorModel {
     if s == .live { liveCount += d } else { pendingCount += d }
     if s == .rcu { if d > 0 { rcuPages.insert(key) } else { rcuPages.remove(key) } }
     if p.owner >= 0 {
-      ctx.mmBook.adjust(p.owner, mmBySerial[p.owner]?.address, s == .live ? Self.livePage : Self.pendingPage, sign: d)
+      ctx.mmBook.adjust(p.owner, mmBySerial[serial: p.owner]?.address, s == .live ? Self.livePage : Self.pendingPage, sign: d)
     }
   }
 
@@ -254,7 +254,7 @@ public final class S390v67Model: AllocatorModel {
   /// Self-check for tests: the kept counts equal a full recount.
   public func occupancyMatchesRecount() -> Bool {
     let live = pages.values.filter { $0.state == .live }.count
-    let rcu = Set(pages.filter { $0.value.state == .rcu }.keys)
+    let rcu = Set(pages.filter { $0.value.state == .rcu }.map { $0.key })
     var perMM: [Int32: Int] = [:]
     for p in pages.values where p.state == .live && p.owner >= 0 { perMM[p.owner, default: 0] += 1 }
     let mmsAgree = mmBySerial.values.allSatisfy { $0.liveTables == perMM[$0.serial, default: 0] }
@@ -281,7 +281,7 @@ public final class S390v67Model: AllocatorModel {
   }
 
   public func apply(_ e: Event) {
-    ctx.stats.eventsByKind[e.kind, default: 0] += 1
+    ctx.count(e.kind)
     switch e.kind {
     case .allocBegin: _ = mm(at: e.mm)
     case .alloc: alloc(e)
@@ -524,7 +524,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if c.queued {
         finding(
-          "double-free", e, mm: mmBySerial[c.owner]?.address, page: key, before: "CRST Q",
+          "double-free", e, mm: mmBySerial[serial: c.owner]?.address, page: key, before: "CRST Q",
           "tlb_remove_table(\(hex(key))) queues the CRST table a second time")
         return
       }
@@ -571,7 +571,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if !c.queued && sawQueue {
         probableMiss(
-          "exec-without-queue", e, mm: mmBySerial[c.owner]?.address, key, before: "CRST",
+          "exec-without-queue", e, mm: mmBySerial[serial: c.owner]?.address, key, before: "CRST",
           after: "(none)", related: c.line, .missedProbe, .tlbRemoveTable,
           "__tlb_remove_table(\(hex(key))) frees the CRST table from line \(c.line), which tlb_remove_table never queued",
           "__tlb_remove_table(\(hex(key))) of a CRST table never queued: probable missed tlb_remove_table")
@@ -719,7 +719,7 @@ public final class S390v67Model: AllocatorModel {
     nextSerial += 1
     m.bornLine = e.line
     mmByAddress[address] = m
-    mmBySerial[m.serial] = m
+    mmBySerial[serial: m.serial] = m
     ctx.stats.mmsBorn += 1
     ctx.stats.mmsSeen += 1
     crstAlloc(e, owner: m)
@@ -757,7 +757,7 @@ public final class S390v67Model: AllocatorModel {
       m.liveTables = 0
     }
     mmByAddress[m.address] = nil
-    mmBySerial[m.serial] = nil
+    mmBySerial[serial: m.serial] = nil
   }
 
   func lost(_ e: Event) {

@@ -153,6 +153,8 @@ public final class ReplayContext {
   /// Records `event` in the history of `page`.
   @inline(__always)
   public func record(page: UInt64, _ e: Event, mm: UInt64?) {
+    // A simulation's findings are self-checks, printed without history: none is kept.
+    guard !simulating else { return }
     let entry = HistoryEntry(
       line: e.line, timestampNs: e.timestampNs, cpu: e.cpu, pid: e.pid, kind: e.kind,
       table: e.table, mm: mm)

@@ -337,7 +337,8 @@ public class S390HalfPagesModel: RCUCallbackSource {
     if touchesPage { tally.remove(tallyBefore) }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
     dispatch(e)
-    if e.kind == .mmDeath || e.kind == .mmBirth || e.kind == .lost || needsRecount {
+    // A birth or death changes only the pages of the buried mm (`bury` rebooks them).
+    if e.kind == .lost || needsRecount {
       needsRecount = false
       recount()
     } else {
@@ -947,10 +948,12 @@ public class S390HalfPagesModel: RCUCallbackSource {
   func bury(_ m: MM, _ e: Event, seen: Bool) {
     ctx.mmBook.died(m.serial)
     var live: [UInt64] = []
-    for (k, p) in pages where m.liveTables != 0 && p.owner == m.serial {
-      if p.pgste && !p.pgsteFreed { live.append(k) }
-      if !p.pgste {
-        for h in 0..<2 where p.phase(h) == .allocated { live.append(k + UInt64(h) * 0x800) }
+    if m.liveTables != 0 {
+      for (k, p) in pages where p.owner == m.serial {
+        if p.pgste && !p.pgsteFreed { live.append(k) }
+        if !p.pgste {
+          for h in 0..<2 where p.phase(h) == .allocated { live.append(k + UInt64(h) * 0x800) }
+        }
       }
     }
     live.sort()
@@ -959,15 +962,21 @@ public class S390HalfPagesModel: RCUCallbackSource {
       // Forget them: later events of these tables are judged as of unknown history.
       for t in live {
         let (k, h) = split(t)
-        if pages[k]!.pgste {
-          pages[k]!.pgsteFreed = true
-        } else {
-          pages[k]!.bits &= ~PPHHAA.a(h)
-          pages[k]!.unknown |= 1 << UInt8(h)
+        rebook(k) {
+          if pages[k]!.pgste {
+            pages[k]!.pgsteFreed = true
+          } else {
+            pages[k]!.bits &= ~PPHHAA.a(h)
+            pages[k]!.unknown |= 1 << UInt8(h)
+          }
         }
       }
     }
-    while m.list.head != 0 { pages.unlink(m.list.head, &m.list) }
+    // The mm's head is counted by `apply` (the event names the mm); its pages leave the list.
+    while m.list.head != 0 {
+      let k = m.list.head
+      rebook(k) { pages.unlink(k, &m.list) }
+    }
     mmByAddress[m.address] = nil
     mmBySerial[serial: m.serial] = nil
   }
@@ -1073,6 +1082,22 @@ public class S390HalfPagesModel: RCUCallbackSource {
       return 0
     }
     return p.phase(h) == .free ? 1 : 0
+  }
+
+  /// Changes page `key` outside the page an event names (an mm's burial), keeping the
+  /// tally and the per-mm book as `apply` does for that page: O(1), no recount.
+  func rebook(_ key: UInt64, _ change: () -> Void) {
+    let before = contribution(key)
+    let serialBefore = pages[key]?.owner ?? -1
+    tally.remove(before)
+    change()
+    let after = contribution(key)
+    tally.add(after)
+    if ctx.mmBook.enabled {
+      ctx.mmBook.move(
+        from: serialBefore, before.occupancy, to: pages[key]?.owner ?? -1, after.occupancy,
+        address: { mmBySerial[serial: $0]?.address })
+    }
   }
 
   func recount() {

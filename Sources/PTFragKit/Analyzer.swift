@@ -25,6 +25,9 @@ public struct AnalyzeOptions: Sendable {
   /// Fixes the kernel is declared to have (`--kernel-fix`, e.g. `fda4d71651f7`): the model
   /// (given or detected) becomes its variant for such kernels (`ModelRegistry.id(_:withKernelFixes:)`).
   public var kernelFixes: [String] = []
+  /// Per-mm records kept for the report (the mms with the highest peak of pages held): the
+  /// text shows 10, HTML 20, JSON all kept. Memory is bounded by this, not by the mms seen.
+  public var mmRecords = MMOccupancyBook.defaultRecords
   public init(
     modelID: String = "s390-6.1", modelSelection: String = "given with --model",
     profilePath: String? = nil, malformedTolerance: Int = 1000,
@@ -106,6 +109,7 @@ public enum Analyzer {
           profileFunctions: Set(profile?.missesByFunction(eventNames: [:]).keys ?? [:].keys),
           maxEvents: options.detectionLookahead)
         : nil, tap: tap, kernelFixes: options.kernelFixes)
+    stage.mmRecords = options.mmRecords
     var normalizer = Normalizer()
     let diagnostics: ReadDiagnostics
     let digest = DigestSink()
@@ -235,8 +239,14 @@ struct ReplayStage {
     buffer.reserveCapacity(detector == nil ? 0 : 1024)
   }
 
+  /// `AnalyzeOptions.mmRecords`.
+  var mmRecords = MMOccupancyBook.defaultRecords {
+    didSet { replayer?.context.mmBook.maxFinished = mmRecords }
+  }
+
   private func make(_ m: any AllocatorModel.Type) -> Replayer {
     let r = Replayer(model: m)
+    r.context.mmBook.maxFinished = mmRecords
     tap?.prepare(r)
     return r
   }

@@ -230,3 +230,23 @@ final class GatherCollectionTests: XCTestCase {
     }
   }
 }
+
+/// Per-mm records are bounded by `AnalyzeOptions.mmRecords`, not by the mms seen: the
+/// report keeps the highest peaks and counts the others.
+final class PerMMRecordTests: XCTestCase {
+  func testTheReportKeepsTheTopRecordsAndCountsTheRest() throws {
+    let path = "\(CorpusTests.dir)/s390x-6.1-dev-nosoftirq.trace.gz"
+    let all = try XCTUnwrap(
+      Analyzer.analyze(path: path, options: { var o = AnalyzeOptions(); o.mmRecords = 1_000_000; return o }()).result)
+    let mms = all.stats.perMM.count
+    XCTAssertGreaterThan(mms, 500)
+    XCTAssertEqual(all.stats.perMMDropped, 0)
+    let top = try XCTUnwrap(Analyzer.analyze(path: path, options: AnalyzeOptions()).result)
+    XCTAssertEqual(top.stats.perMM.count, MMOccupancyBook.defaultRecords)
+    XCTAssertEqual(top.stats.perMMDropped, mms - MMOccupancyBook.defaultRecords)
+    // The same records as the first ones of the full list, in the same order.
+    XCTAssertEqual(
+      top.stats.perMM.map { "\($0.serial) \($0.timeline.peak.pagesHeld)" },
+      all.stats.perMM.prefix(MMOccupancyBook.defaultRecords).map { "\($0.serial) \($0.timeline.peak.pagesHeld)" })
+  }
+}

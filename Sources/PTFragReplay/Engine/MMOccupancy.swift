@@ -1,3 +1,5 @@
+import PTFragEvents
+
 extension Occupancy {
   /// Adds `sign` × the additive fields of `d` (pages, live, pending, unknown, the three
   /// kinds of waste) and takes its geometry (`pageBytes`, `slotsPerPage`).
@@ -56,12 +58,14 @@ public struct MMOccupancyBook: Sendable {
 
   /// Off in simulations (`compare` needs only the totals).
   public var enabled = true
+  /// Records a report keeps by default (`AnalyzeOptions.mmRecords`).
+  public static let defaultRecords = 100
   /// Finished records kept (the highest peaks).
-  public var maxFinished = 10_000
+  public var maxFinished = defaultRecords
   public private(set) var droppedFinished = 0
 
   /// Open entries live in `entries` (slots reused); `index` maps a serial to its slot.
-  private var index: [Int32: Int] = [:]
+  private var index = AddressMap<Int>()
   private var entries: [Entry] = []
   private var freeSlots: [Int] = []
   /// Slots touched by the current event.
@@ -73,7 +77,7 @@ public struct MMOccupancyBook: Sendable {
   /// The slot of `serial`'s entry, created (with the address `address()` gives) if needed.
   @inline(__always)
   private mutating func slot(_ serial: Int32, _ address: () -> UInt64?) -> Int {
-    if let i = index[serial] { return i }
+    if let i = index[serial: serial] { return i }
     let e = Entry(serial: serial, mm: address() ?? 0)
     let i: Int
     if let f = freeSlots.popLast() {
@@ -83,7 +87,7 @@ public struct MMOccupancyBook: Sendable {
       entries.append(e)
       i = entries.count - 1
     }
-    index[serial] = i
+    index[serial: serial] = i
     return i
   }
 
@@ -129,7 +133,7 @@ public struct MMOccupancyBook: Sendable {
 
   /// The mm died (its pgd was freed): once it holds nothing, its record is finished.
   public mutating func died(_ serial: Int32) {
-    guard enabled, let i = index[serial] else { return }
+    guard enabled, let i = index[serial: serial] else { return }
     entries[i].died = true
     touch(i)
   }
@@ -138,7 +142,7 @@ public struct MMOccupancyBook: Sendable {
   /// not in it hold nothing.
   public mutating func replaceAll(_ byMM: [Int32: (UInt64, Occupancy)]) {
     guard enabled else { return }
-    for (s, i) in index where byMM[s] == nil && !entries[i].now.isEmpty {
+    for (k, i) in index where byMM[Int32(truncatingIfNeeded: k)] == nil && !entries[i].now.isEmpty {
       let geometry = entries[i].now
       entries[i].now = Occupancy()
       entries[i].now.pageBytes = geometry.pageBytes
@@ -164,7 +168,7 @@ public struct MMOccupancyBook: Sendable {
       entries[i].timeline.observe(now, atNs: ns)
       if entries[i].died && now.isEmpty {
         let e = entries[i]
-        index[e.serial] = nil
+        index[serial: e.serial] = nil
         freeSlots.append(i)
         entries[i].timeline = OccupancyTimeline()
         keep(MMOccupancyRecord(mm: e.mm, serial: e.serial, died: true, timeline: e.timeline))
@@ -195,7 +199,7 @@ public struct MMOccupancyBook: Sendable {
   /// The current occupancy of every followed mm with something held (for self-checks).
   public var currentByMM: [Int32: Occupancy] {
     var out: [Int32: Occupancy] = [:]
-    for (s, i) in index where !entries[i].now.isEmpty { out[s] = entries[i].now }
+    for (k, i) in index where !entries[i].now.isEmpty { out[Int32(truncatingIfNeeded: k)] = entries[i].now }
     return out
   }
 

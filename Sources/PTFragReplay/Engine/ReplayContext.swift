@@ -108,6 +108,9 @@ public final class ReplayContext {
   /// The events come from this model's own `simulateAlloc` (what-if, synthetic workloads),
   /// not from a kernel: a simulation-only model checks its allocation choices only then.
   public var simulating = false
+  /// Page histories are kept for findings (off in `compare`'s simulations, whose findings
+  /// are self-checks printed without one).
+  public var keepsHistory = true
 
   /// Per-mm occupancy, kept by the model, sampled by the engine after each event.
   public var mmBook = MMOccupancyBook()
@@ -153,8 +156,7 @@ public final class ReplayContext {
   /// Records `event` in the history of `page`.
   @inline(__always)
   public func record(page: UInt64, _ e: Event, mm: UInt64?) {
-    // A simulation's findings are self-checks, printed without history: none is kept.
-    guard !simulating else { return }
+    guard keepsHistory else { return }
     let entry = HistoryEntry(
       line: e.line, timestampNs: e.timestampNs, cpu: e.cpu, pid: e.pid, kind: e.kind,
       table: e.table, mm: mm)

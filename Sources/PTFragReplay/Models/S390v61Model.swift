@@ -267,10 +267,10 @@ public class S390v61Model: AllocatorModel {
   @exclusivity(unchecked) var kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
   @exclusivity(unchecked) var hadLoss = false
   /// Per CPU: the latest `lastNs` among gathers of that CPU with an entry run asynchronously.
-  var executedQueuedUpTo: [Int32: UInt64] = [:]
-  var gathers: [Int: Gather] = [:]
+  var executedQueuedUpTo = AddressMap<UInt64>()
+  var gathers = AddressMap<Gather>()
   /// Per task: the gather its `tlb_remove_table` calls currently belong to.
-  var openGather: [Int32: (tlb: UInt64, id: Int)] = [:]
+  var openGather = AddressMap<(tlb: UInt64, id: Int)>()
   var nextGather = 1
   /// The last `page_table_free_rcu` reported as a double free (its queue is not reported again).
   var reportedFree: (pid: Int32, table: UInt64)? = nil
@@ -294,7 +294,7 @@ public class S390v61Model: AllocatorModel {
     return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
   }
   /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
-  var returnInferredAtFree: [Int32: Int] = [:]
+  var returnInferredAtFree = AddressMap<Int>()
   /// Gathers are read only through the mark of a pending half or of a queued CRST table,
   /// and through a task's open gather: the others can never be read again. They are dropped
   /// whenever the table has doubled since the last collection (amortised O(1) per gather),
@@ -311,7 +311,9 @@ public class S390v61Model: AllocatorModel {
     }
     for m in crstQueued.values { live.insert(m.gather) }
     for o in openGather.values { live.insert(o.id) }
-    gathers = gathers.filter { live.contains($0.key) }
+    var kept = AddressMap<Gather>()
+    for (k, g) in gathers where live.contains(Int(k)) { kept[k] = g }
+    gathers = kept
     gatherCollectAt = max(gatherCollectFloor, 2 * gathers.count)
   }
 
@@ -327,7 +329,7 @@ public class S390v61Model: AllocatorModel {
   }
 
   /// CRST tables (tag 0) queued and not yet executed.
-  var crstQueued: [UInt64: QueueMark] = [:]
+  var crstQueued = AddressMap<QueueMark>()
 
   public required init(context: ReplayContext) { ctx = context }
 
@@ -1614,5 +1616,20 @@ public class S390v61Model: AllocatorModel {
     var live = 0
     for (_, p) in pages { live += p.pgste ? 1 : p.aCount }
     ctx.stats.tablesLiveAtEnd = live
+  }
+}
+
+// Per-task (pid), per-CPU and per-gather maps of the model: AddressMap keys.
+extension AddressMap {
+  fileprivate subscript(_ k: Int32) -> Value? {
+    get { self[UInt64(UInt32(bitPattern: k))] }
+    set { self[UInt64(UInt32(bitPattern: k))] = newValue }
+  }
+  fileprivate subscript(_ k: Int32, default d: @autoclosure () -> Value) -> Value {
+    self[UInt64(UInt32(bitPattern: k))] ?? d()
+  }
+  fileprivate subscript(_ k: Int) -> Value? {
+    get { self[UInt64(bitPattern: Int64(k))] }
+    set { self[UInt64(bitPattern: Int64(k))] = newValue }
   }
 }

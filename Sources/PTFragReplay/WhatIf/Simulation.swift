@@ -73,6 +73,7 @@ public final class Simulation {
     self.graceNs = graceNs
     let ctx = ReplayContext()
     ctx.simulating = true
+    ctx.keepsHistory = false
     ctx.mmBook.enabled = false
     context = ctx
     let m = type.init(context: ctx)

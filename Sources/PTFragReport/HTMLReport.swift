@@ -112,7 +112,12 @@ public struct HTMLReport {
       return o
     }
     guard let r = i.result else { return o + "</p>\n" }
-    o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    if i.modelChosen {
+      o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    } else {
+      o += "model: none — \(esc(i.modelSelection))</p>\n"
+    }
+    if r.events == 0 { o += "<p class=\"sev-warning\">nothing was replayed: the capture holds no page-table events</p>\n" }
     for why in i.read.incompleteReasons(path: i.path) {
       o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
     }
@@ -121,7 +126,7 @@ public struct HTMLReport {
     }
     if let loss = r.lossReason { o += "<p class=\"sev-warning\">lost events: \(esc(loss))</p>\n" }
     let s = r.stats
-    let errors = r.findings.filter { $0.rule.severity == .error }.count
+    let errors = r.findingCountsBySeverity[.error] ?? 0
     o += "<div class=\"cards\">"
     o += card("events", "\(r.events)")
     o += card("errors", "\(errors)")

@@ -100,6 +100,9 @@ public struct InputReport: Sendable {
   /// long it took (ns, monotonic clock); nil when not measured.
   public var startedAtUnix: Int64?
   public var elapsedNs: UInt64?
+  /// A model was given or detected. False when `--model auto` saw no event (nothing to
+  /// detect) or the input is not a capture: reports then name no model.
+  public var modelChosen = true
 
   public init(
     path: String, modelSelection: String, profilePath: String?,

@@ -16,9 +16,10 @@ struct PTFrag: ParsableCommand {
         0   clean: no finding at or above --fail-on, nothing unexplained
         1   findings at or above --fail-on (not counting --baseline ones), or a waste
             ratio above --max-waste-ratio
-        2   inconclusive only (lost events, unexplained silent misses, no events)
+        2   inconclusive only (lost events, unexplained silent misses), or nothing replayed
+            (an empty capture)
         64  usage error
-        65  malformed input beyond the tolerance
+        65  not a capture, malformed beyond the tolerance, or cut inside its last line
         66  input missing or unreadable
         74  I/O error
       With several inputs the worst one decides.

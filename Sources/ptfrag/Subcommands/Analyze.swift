@@ -150,6 +150,11 @@ struct Analyze: ParsableCommand {
         throw ExitCode(error.exitCode.rawValue)
       }
     }
+    // An input that could not be analyzed (missing, unreadable, not a capture) says so on
+    // standard error too: a job that keeps only stderr, or sends stdout to a file, sees it.
+    for r in reports {
+      if let e = r.error { FileHandleOutput.stderr("ptfrag: \(e.message) (exit \(e.code.rawValue))\n") }
+    }
     let run = RunReport(
       inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion,
       maxWasteRatio: gate.maxWasteRatio, baselinePath: gate.baseline)

@@ -44,9 +44,10 @@ public enum Comparer {
     let grace = GraceBox()
     let first = try Analyzer.analyze(
       path: path, options: options.analyze, tap: ReplayTap(after: { grace.estimator.observe($0) }))
-    guard first.error == nil, let ran = first.result else {
-      return CompareReport(input: first, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
-    }
+    let unread = CompareReport(input: first, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
+    // Not a capture, cut, malformed beyond the tolerance, or empty: nothing to simulate (a
+    // comparison of nothing would "reproduce the capture" trivially).
+    guard unread.notCompared == nil, let ran = first.result else { return unread }
     let graceNs: UInt64
     let source: String
     if let g = options.graceNs {

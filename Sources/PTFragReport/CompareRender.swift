@@ -164,6 +164,9 @@ public enum CompareText {
     if let e = c.input.error {
       return o + "error: \(e.message) (exit \(e.code.rawValue))\n"
     }
+    if let n = c.notCompared {
+      return o + "not compared: \(n.reason) (exit \(n.code.rawValue))\n"
+    }
     guard let r = c.input.result else { return o }
     o += "replayed with \(r.model.id) (\(c.input.modelSelection)): verdict \(c.input.verdictText(failOn: .error).uppercased()), \(r.events) events over \(formatSeconds(r.stats.occupancy.spanNs))\n"
     for l in c.workloadSummary { o += l + "\n" }
@@ -190,9 +193,22 @@ extension JSONReport {
   static func compareInput(_ c: CompareReport) -> JSON {
     var kv: [(String, JSON)] = [("path", .string(c.input.path))]
     if let e = c.input.error {
+      kv.append(("compared", .bool(false)))
+      kv.append(("exitCode", .int(Int(e.code.rawValue))))
       kv.append(("error", .object([("exitCode", .int(Int(e.code.rawValue))), ("message", .string(e.message))])))
       return .object(kv)
     }
+    if let n = c.notCompared {
+      kv.append(("compared", .bool(false)))
+      kv.append(("exitCode", .int(Int(n.code.rawValue))))
+      kv.append(("notCompared", .object([("exitCode", .int(Int(n.code.rawValue))), ("reason", .string(n.reason))])))
+      kv.append(("complete", .bool(!c.input.read.incomplete)))
+      kv.append(("cutLine", .num(c.input.read.cutLine)))
+      kv.append(("events", .int(c.input.result?.events ?? 0)))
+      return .object(kv)
+    }
+    kv.append(("compared", .bool(true)))
+    kv.append(("exitCode", .int(0)))
     let r = c.input.result
     kv.append(("sha256", .str(c.input.sha256)))
     kv.append(("model", .str(r?.model.id)))

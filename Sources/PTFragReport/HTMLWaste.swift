@@ -110,6 +110,9 @@ extension HTMLReport {
     o += "<p class=\"muted\">ptfrag \(esc(toolVersion)) · compare: the same table lifetimes through every allocator strategy</p>\n"
     for c in reports {
       o += section(c.input, verdict: c.input.verdictText(failOn: .error))
+      if let n = c.notCompared, c.input.error == nil {
+        o += "<p class=\"sev-error\">not compared: \(esc(n.reason)) (exit \(n.code.rawValue))</p>\n"
+      }
       guard c.input.result != nil, !c.strategies.isEmpty else { continue }
       o += compareSection(c)
     }

@@ -22,9 +22,7 @@ struct Compare: ParsableCommand {
       pages held, bytes, held/live, waste by kind, Δ against the strategy that ran; the
       replayed figures and the ideal and no-sharing bounds below.
 
-      The input is read twice (it must be a file, not '-'). Exit 0 when every input was
-      compared; otherwise the worst input's code: 64 usage (or --model auto could not tell),
-      65 malformed beyond --max-malformed, 66 missing, 74 I/O.
+      The input is read twice (it must be a file, not '-'). Exit 0 when every input was compared; otherwise the worst input's code: 2 nothing to compare (no page-table event), 64 usage (or --model auto could not tell), 65 not a capture, cut inside its last record or malformed beyond --max-malformed, 66 missing, 74 I/O.
       """)
 
   @Argument(help: ArgumentHelp("Captures (files; each is read twice).", valueName: "FILE"))
@@ -108,10 +106,12 @@ struct Compare: ParsableCommand {
         throw ExitCode(error.exitCode.rawValue)
       }
     }
+    // Each input judged as analyze judges it: not a capture or unreadable (its code),
+    // incomplete (65), nothing replayed (2: nothing to compare); the worst one decides.
     let code =
-      reports.compactMap { $0.input.error?.code }.max { $0.badness < $1.badness } ?? PTFragReport.ExitCode.clean
+      reports.compactMap { $0.notCompared?.code }.max { $0.badness < $1.badness } ?? PTFragReport.ExitCode.clean
     for r in reports {
-      if let e = r.input.error { FileHandleOutput.stderr("ptfrag: \(e.message)\n") }
+      if let n = r.notCompared { FileHandleOutput.stderr("ptfrag: \(r.input.path): not compared: \(n.reason) (exit \(n.code.rawValue))\n") }
     }
     if let path = jsonPath {
       try write(JSONReport.compareDocument(reports, toolVersion: ptfragVersion, exitCode: code.rawValue).serialized() + "\n", to: path)

@@ -159,6 +159,8 @@ public class S390v61Model: AllocatorModel {
     var cpu: Int32
     var migrated = false
     var lastNs: UInt64
+    /// The task that queued the gather's entries (its findings name it).
+    var comm = Comm()
     /// When the task did something else (the batch was flushed by then); nil while open.
     var closedNs: UInt64? = nil
     /// Latest queue time among this gather's entries seen running asynchronously.
@@ -287,7 +289,7 @@ public class S390v61Model: AllocatorModel {
         g = nextGather
         nextGather += 1
         openGather[e.pid] = (tlb, g)
-        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs)
+        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs, comm: e.comm)
       }
     }
     return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
@@ -1326,6 +1328,14 @@ public class S390v61Model: AllocatorModel {
     }
   }
 
+  /// The `tlb_remove_table` a mark stands for, with the pid (and, through its gather, the
+  /// comm) of the task that queued it, for the findings about it.
+  func queueEvent(_ mark: QueueMark) -> Event {
+    Event(
+      kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu, pid: max(mark.pid, 0),
+      comm: gathers[mark.gather]?.comm ?? Comm())
+  }
+
   /// Whether the entry's gather ran before a later gather of its CPU that was seen running.
   func superseded(_ mark: QueueMark) -> Bool {
     guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
@@ -1481,7 +1491,7 @@ public class S390v61Model: AllocatorModel {
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
       rule: Self.ruleByID["tlb-exec-missing"]!,
-      event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+      event: queueEvent(mark),
       mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
       message:
         "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
@@ -1571,7 +1581,7 @@ public class S390v61Model: AllocatorModel {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
       var f = Finding(
         rule: Self.ruleByID["tlb-exec-missing"]!,
-        event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+        event: queueEvent(mark),
         mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
         stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
         message:

@@ -287,4 +287,176 @@ final class GateTrustTests: XCTestCase {
     XCTAssertEqual(p.terminationStatus, SIGXFSZ)
     XCTAssertEqual(try bytes(junit), old, "the old JUnit file must survive a killed run")
   }
+
+  // MARK: A. not a capture, an empty capture
+
+  /// Lines, none of them a probe line (`hello world`, README.md, /bin/ls): not a capture,
+  /// exit 65 with the reason, on stdout, stderr and in JSON; no model is named as detected.
+  func testInputWithoutAProbeLineIsNotACapture() throws {
+    let hello = try write("hello.txt", Array("hello world\nfoo\n".utf8))
+    for path in [hello, "README.md", "/bin/ls"] {
+      let r = try ptfrag(["analyze", path])
+      XCTAssertEqual(r.code, 65, "\(path)\n" + r.all)
+      XCTAssertTrue(r.out.contains("\(path): not a capture: none of its"), r.out)
+      XCTAssertTrue(r.err.contains("\(path): not a capture"), "stderr: " + r.err)
+      XCTAssertFalse(r.all.contains("auto-detected"), r.all)
+      XCTAssertFalse(r.all.contains("cut while being written"), r.all)
+      XCTAssertFalse(r.all.contains("lost events"), r.all)
+      let js = try ptfrag(["analyze", path, "--format", "json"])
+      XCTAssertEqual(js.code, 65)
+      let input = try firstInput(try json(js.out))
+      XCTAssertEqual(input["verdict"] as? String, "error")
+      XCTAssertEqual(input["complete"] as? Bool, false)
+      XCTAssertTrue(input["model"] is NSNull, "\(input["model"] ?? "nil")")
+      let err = try XCTUnwrap(input["error"] as? [String: Any])
+      XCTAssertEqual(err["exitCode"] as? Int, 65)
+      XCTAssertTrue((err["message"] as? String ?? "").contains("not a capture"))
+    }
+    // With a model given, the same.
+    XCTAssertEqual(try ptfrag(["analyze", hello] + cleanArgs).code, 65)
+  }
+
+  /// An empty file, or a capture of its header only (a probe setup that recorded nothing):
+  /// exit 2, "nothing was replayed", no model named as detected; never clean.
+  func testEmptyCaptureIsNothingReplayedNotAPass() throws {
+    let empty = try write("empty.trace", [])
+    let header = try write(
+      "header.trace", Array("# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n#\n".utf8))
+    for path in [empty, header] {
+      let r = try ptfrag(["analyze", path])
+      XCTAssertEqual(r.code, 2, "\(path)\n" + r.all)
+      XCTAssertTrue(r.out.contains("verdict: INCONCLUSIVE"), r.out)
+      XCTAssertTrue(r.out.contains("nothing was replayed"), r.out)
+      XCTAssertTrue(r.out.contains("model: none — auto: nothing to detect"), r.out)
+      XCTAssertFalse(r.out.contains("auto-detected"), r.out)
+      let js = try ptfrag(["analyze", path, "--format", "json"])
+      XCTAssertEqual(js.code, 2)
+      let input = try firstInput(try json(js.out))
+      XCTAssertEqual(input["verdict"] as? String, "inconclusive")
+      XCTAssertTrue(input["model"] is NSNull)
+      XCTAssertFalse((input["modelSelection"] as? String ?? "").contains("auto-detected"))
+      // A model given: still nothing replayed, exit 2.
+      let given = try ptfrag(["analyze", path] + cleanArgs)
+      XCTAssertEqual(given.code, 2, given.all)
+      XCTAssertTrue(given.out.contains("model: s390-6.1"), given.out)
+      XCTAssertTrue(given.out.contains("nothing was replayed"), given.out)
+    }
+  }
+
+  // MARK: B. compare of nothing, of a non-capture, of a cut capture
+
+  /// compare never says "the workload reproduces the capture" of an input analyze would not
+  /// pass: an empty file is exit 2 (nothing to compare), README.md 65 (not a capture), a cut
+  /// capture 65 (incomplete); text, JSON and stderr say so.
+  func testCompareOfNothingOrNotACaptureOrACutCaptureIsNotExit0() throws {
+    let whole = try bytes(sample61)
+    let cut = try write("cut.trace", Array(whole[0..<40000]))
+    let empty = try write("empty.trace", [])
+    let cases: [(path: String, code: Int32, says: String)] = [
+      (empty, 2, "nothing to compare: the capture holds no page-table events"),
+      ("README.md", 65, "README.md: not a capture"),
+      (cut, 65, "incomplete: \(cut):"),
+    ]
+    for c in cases {
+      let args = ["compare", c.path, "--models", "s390-6.1,s390-6.7"]
+      let t = try ptfrag(args)
+      XCTAssertEqual(t.code, c.code, "\(c.path)\n" + t.all)
+      XCTAssertTrue(t.out.contains(c.says), t.out)
+      XCTAssertTrue(t.err.contains(c.says), t.err)
+      XCTAssertFalse(t.out.contains("reproduces the capture"), t.out)
+      let j = try ptfrag(args + ["--format", "json"])
+      XCTAssertEqual(j.code, c.code)
+      let doc = try json(j.out)
+      XCTAssertEqual(doc["exitCode"] as? Int, Int(c.code))
+      let input = try firstInput(doc)
+      XCTAssertEqual(input["compared"] as? Bool, false)
+      XCTAssertEqual(input["exitCode"] as? Int, Int(c.code))
+      XCTAssertNil(input["strategies"])
+      XCTAssertTrue(j.out.contains(c.says), j.out)
+    }
+    // The whole sample is still compared, exit 0.
+    let ok = try ptfrag(["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1", "--format", "json"])
+    XCTAssertEqual(ok.code, 0, ok.err)
+    XCTAssertEqual(try firstInput(try json(ok.out))["compared"] as? Bool, true)
+  }
+
+  // MARK: C. a missing file
+
+  func testMissingFileSaysSoOnStandardError() throws {
+    let r = try ptfrag(["analyze", "/nonexist"])
+    XCTAssertEqual(r.code, 66)
+    XCTAssertTrue(r.out.contains("/nonexist: no such file"), r.out)
+    XCTAssertTrue(r.err.contains("ptfrag: /nonexist: no such file"), "stderr: " + r.err)
+    let c = try ptfrag(["compare", "/nonexist"])
+    XCTAssertEqual(c.code, 66)
+    XCTAssertTrue(c.err.contains("/nonexist: no such file"), "stderr: " + c.err)
+  }
+
+  // MARK: D. a baseline that is not one
+
+  /// `--baseline README.md` (and other files that are not baselines): exit 65, one line
+  /// naming file:line, no DecodingError dump.
+  func testBaselineThatIsNotABaselineIsACleanMessage() throws {
+    let notObject = try write("list.json", Array("\n\n[1, 2]\n".utf8))
+    let noFindings = try write("nofindings.json", Array("{\"schemaVersion\": 1}\n".utf8))
+    let badType = try write("badtype.json", Array("{\"schemaVersion\": \"one\", \"findings\": []}\n".utf8))
+    let cases: [(path: String, line: Int, why: String)] = [
+      ("README.md", 1, "it does not start with '{'"),
+      (notObject, 3, "it does not start with '{'"),
+      (noFindings, 1, "no .findings field"),
+      (badType, 1, ".schemaVersion is not an integer"),
+    ]
+    for c in cases {
+      let r = try ptfrag(["analyze", sample61, "--kprobe-profile", profile61, "--baseline", c.path])
+      XCTAssertEqual(r.code, 65, r.all)
+      XCTAssertEqual(r.out, "", "nothing is analyzed with a bad baseline")
+      XCTAssertTrue(r.err.hasPrefix("ptfrag: baseline: \(c.path):\(c.line): not a ptfrag baseline"), r.err)
+      XCTAssertTrue(r.err.contains(c.why), r.err)
+      for leak in ["DecodingError", "Debug description", "CodingKeys", "codingPath"] {
+        XCTAssertFalse(r.err.contains(leak), r.err)
+      }
+      XCTAssertEqual(r.err.split(separator: "\n").count, 1, r.err)
+    }
+  }
+
+  // MARK: E. tlb-exec-missing keeps who queued the table
+
+  func testTLBExecMissingNamesTheTaskThatQueuedTheTable() throws {
+    let r = try ptfrag(
+      ["analyze", "Fixtures/rules/tlb-exec-missing.trace", "--format", "json"] + cleanArgs)
+    XCTAssertEqual(r.code, 1, r.all)
+    let input = try firstInput(try json(r.out))
+    let f = try XCTUnwrap(
+      (input["findings"] as? [[String: Any]])?.first { $0["rule"] as? String == "tlb-exec-missing" }, r.out)
+    XCTAssertEqual(f["line"] as? Int, 14)
+    XCTAssertEqual(f["pid"] as? Int, 9)
+    XCTAssertEqual(f["comm"] as? String, "sh")
+    XCTAssertEqual(f["cpu"] as? Int, 0)
+    let t = try ptfrag(["analyze", "Fixtures/rules/tlb-exec-missing.trace"] + cleanArgs)
+    XCTAssertTrue(t.out.contains("cpu 0 pid 9 comm sh"), t.out)
+  }
+
+  // MARK: F. the verdict line counts what it names
+
+  /// 230 free-unknown errors, 200 kept in detail: the verdict line counts all 230 as errors,
+  /// and its counts add up to the findings in all.
+  func testVerdictLineCountsEveryFindingBySeverity() throws {
+    var lines = [
+      "# tracer: nop",
+      "            init-1       [001] .....   100.000013: crst_table_alloc: (crst_table_alloc+0x0/0x70) mm=0x20c0800",
+      "            init-1       [001] .....   100.000026: crst_table_alloc_ret: (mm_init+0x166/0x3a8 <- crst_table_alloc) table=0x3820000",
+    ]
+    for k in 0..<230 {
+      let us = 100 + k
+      lines.append(
+        "              sh-9       [000] .....   100.000\(us): page_table_free: (page_table_free+0x0/0x1a0) mm=0x20c0800 table=0x\(String(0x37b9400 + k * 0x1000, radix: 16))")
+    }
+    let path = try write("many.trace", Array((lines.joined(separator: "\n") + "\n").utf8))
+    let r = try ptfrag(["analyze", path] + cleanArgs)
+    XCTAssertEqual(r.code, 1, r.all)
+    let verdict = try XCTUnwrap(r.out.split(separator: "\n").first { $0.hasPrefix("verdict:") })
+    XCTAssertTrue(
+      verdict.contains("230 error, 0 warning, 0 info of 230 findings (200 kept in detail)"), String(verdict))
+    XCTAssertTrue(r.out.contains("free-unknown: 230"), r.out)
+  }
 }

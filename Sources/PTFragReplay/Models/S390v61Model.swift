@@ -305,6 +305,11 @@ public class S390v61Model: AllocatorModel {
     guard gathers[id] != nil else { return }
     gathers[id]!.closedNs = e.timestampNs
     if gathers[id]!.cpu != e.cpu { gathers[id]!.migrated = true }
+    // Entries of it ran (asynchronously) while it was open: now that it is known not to have
+    // migrated, it orders its CPU's earlier gathers (see `executed`).
+    if let g = gathers[id], !g.migrated, g.ranUpTo > 0, g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = g.lastNs
+    }
   }
 
   /// CRST tables (tag 0) queued and not yet executed.
@@ -1323,7 +1328,9 @@ public class S390v61Model: AllocatorModel {
   func executed(_ mark: QueueMark, by e: Event) {
     guard mark.gather != 0, e.pid != mark.pid, let g = gathers[mark.gather] else { return }
     if mark.ns > g.ranUpTo { gathers[mark.gather]!.ranUpTo = mark.ns }
-    if !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+    // Only a closed gather orders: while it is open, its task may have been migrated before
+    // the flush (which has no probe), and the batch handed to another CPU's call_rcu.
+    if g.closedNs != nil && !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
       executedQueuedUpTo[g.cpu] = g.lastNs
     }
   }
@@ -1339,7 +1346,10 @@ public class S390v61Model: AllocatorModel {
   /// Whether the entry's gather ran before a later gather of its CPU that was seen running.
   func superseded(_ mark: QueueMark) -> Bool {
     guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
-    if mark.ns < g.ranUpTo { return true }  // a later entry of its own batch ran
+    // A later entry of its own gather ran: so did this one, unless the task migrated in
+    // between (one mmu_gather can hand several batches to call_rcu, each on the CPU the
+    // task runs on then).
+    if !g.migrated && mark.ns < g.ranUpTo { return true }
     guard let closed = g.closedNs, !g.migrated else { return false }
     return closed < executedQueuedUpTo[g.cpu, default: 0]
   }

@@ -41,8 +41,17 @@ struct PTFrag: ParsableCommand {
     var failure: Error? = nil
     do {
       try command.run()
+    } catch let code as ArgumentParser.ExitCode {
+      failure = code
     } catch {
-      failure = error
+      // What ArgumentParser would print on exit (`--help`, `help analyze`, a validation
+      // error): printed now, while standard output is still open, then the bare code.
+      let code = exitCode(for: error)
+      let message = fullMessage(for: error)
+      if !message.isEmpty {
+        if code == .success { FileHandleOutput.stdout(message + "\n") } else { FileHandleOutput.stderr(message + "\n") }
+      }
+      failure = code
     }
     FileHandleOutput.closeStdout()
     if let e = FileHandleOutput.stdoutFailure {

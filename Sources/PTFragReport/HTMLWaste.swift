@@ -46,7 +46,7 @@ extension HTMLReport {
     o += "<p class=\"lead\">"
     if let m = t.mean, let hl = t.heldLiveRatio {
       o += "The allocator held <b>\(formatMean(m.pagesHeld)) pages</b> (\(esc(formatBytes(m.pagesHeld * Double(t.pageBytes))))) on average, peak \(t.peak.pagesHeld); "
-      o += "its live tables needed \(formatMean(m.idealPages)) (the ideal lower bound): <b>held/live \(formatRatio(hl))</b> "
+      o += "its \(formatMean(m.live)) live tables fill \(formatMean(m.live / Double(max(t.slotsPerPage, 1)))) pages packed perfectly (mean live tables / \(t.slotsPerPage) per page; the ideal lower bound ⌈live/\(t.slotsPerPage)⌉ averages \(formatMean(m.idealPages))): <b>waste ratio (held/live) \(formatRatio(hl))</b> = mean pages held / (mean live tables / \(t.slotsPerPage)) "
       o += "(\(t.slotsPerPage) slots of \(esc(formatBytes(Double(t.slotBytes)))) per \(esc(formatBytes(Double(t.pageBytes)))) page; 1.000 = every held slot holds a table)."
     }
     o += "</p>\n"

@@ -139,8 +139,8 @@ public struct InputReport: Sendable {
     }
   }
 
-  /// Whether the replay's waste ratio (mean pages held / mean ideal pages, see
-  /// `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
+  /// Whether the replay's waste ratio (mean pages held / (mean live tables / slots per page),
+  /// see `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
   public func wasteRatioExceeded(_ max: Double?) -> Bool {
     guard let max, let ratio = result?.stats.occupancy.wasteRatio else { return false }
     return ratio > max

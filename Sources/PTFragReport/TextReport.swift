@@ -209,7 +209,10 @@ public struct TextReport {
     var o =
       "occupancy: pages held peak \(t.peakPagesHeld), mean \(formatRatio(held)); tables live peak \(t.peakLiveTables), mean \(formatRatio(live)); "
     if let r = t.wasteRatio {
-      o += "waste ratio \(formatRatio(r)) (mean pages held / mean ideal pages, \(t.slotsPerPage) tables per page)"
+      // The denominator is the pages the mean live tables fill packed perfectly, not the mean
+      // of the ideal lower bound ⌈live/slots⌉ (rounded up at every event) that the waste
+      // table prints: kernel-models.md §8.
+      o += "waste ratio \(formatRatio(r)) = mean pages held / (mean tables live / \(t.slotsPerPage) tables per page)"
     } else {
       o += "waste ratio undefined (no live tables)"
     }

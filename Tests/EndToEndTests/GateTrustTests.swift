@@ -459,4 +459,89 @@ final class GateTrustTests: XCTestCase {
       verdict.contains("230 error, 0 warning, 0 info of 230 findings (200 kept in detail)"), String(verdict))
     XCTAssertTrue(r.out.contains("free-unknown: 230"), r.out)
   }
+
+  // MARK: H. the waste ratio is named for what it is
+
+  /// The ratio printed is mean pages held / (mean tables live / tables per page), and the
+  /// text says so; JSON's `wasteRatio` is that number (not held over the mean of ⌈live/2⌉).
+  func testWasteRatioIsMeanHeldOverMeanLivePerSlots() throws {
+    let r = try ptfrag(["analyze", sample61, "--kprobe-profile", profile61])
+    XCTAssertEqual(r.code, 0, r.all)
+    let line = try XCTUnwrap(r.out.split(separator: "\n").first { $0.contains("occupancy: pages held") }, r.out)
+    XCTAssertTrue(line.contains("= mean pages held / (mean tables live / 2 tables per page)"), String(line))
+    XCTAssertFalse(r.out.contains("mean ideal pages"), r.out)
+    func number(after label: String) throws -> Double {
+      let rest = try XCTUnwrap(line.range(of: label).map { line[$0.upperBound...] }, "\(label) in \(line)")
+      return try XCTUnwrap(Double(String(rest.prefix { $0.isNumber || $0 == "." })))
+    }
+    let held = try number(after: "pages held peak 14, mean ")
+    let live = try number(after: "tables live peak 9, mean ")
+    let ratio = try number(after: "waste ratio ")
+    XCTAssertEqual(ratio, held / (live / 2), accuracy: 0.002, String(line))
+    let js = try ptfrag(["analyze", sample61, "--kprobe-profile", profile61, "--format", "json"])
+    let occ = try XCTUnwrap(((try firstInput(try json(js.out)))["stats"] as? [String: Any])?["occupancy"] as? [String: Any])
+    let w = try XCTUnwrap(occ["wasteRatio"] as? Double)
+    let mh = try XCTUnwrap(occ["meanPagesHeld"] as? Double)
+    let ml = try XCTUnwrap(occ["meanTablesLive"] as? Double)
+    let spp = try XCTUnwrap(occ["slotsPerPage"] as? Double)
+    XCTAssertEqual(w, mh / (ml / spp), accuracy: 1e-9)
+    XCTAssertEqual(occ["heldLiveRatio"] as? Double, w)
+    // The HTML page names it the same way.
+    let html = scratch.appendingPathComponent("w.html").path
+    _ = try ptfrag(["analyze", sample61, "--kprobe-profile", profile61, "--html", html])
+    let page = try String(contentsOfFile: html, encoding: .utf8)
+    XCTAssertTrue(page.contains("= mean pages held / (mean live tables / 2)"), "HTML")
+    // And --help.
+    let help = try ptfrag(["analyze", "--help"])
+    let words = help.out.split(whereSeparator: { $0 == " " || $0 == "\n" }).joined(separator: " ")
+    XCTAssertTrue(words.contains("mean pages held / (mean live tables / tables per page)"), help.out)
+  }
+
+  // MARK: I. the README's CI snippet
+
+  /// The README's CI step, run as written (the release binary, captures/ and ci/ swapped for
+  /// this build, each bundled sample with its profile, an empty baseline): its
+  /// `--max-waste-ratio` passes both real samples (exit 0), and an inconclusive run (an empty
+  /// capture, exit 2) fails the step unless PTFRAG_ALLOW_INCONCLUSIVE=1.
+  func testREADMECISnippetPassesTheSamplesAndStopsOnInconclusive() throws {
+    let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
+    let ci = try XCTUnwrap(readme.range(of: "\n## CI\n"), "README has a CI section")
+    let rest = readme[ci.upperBound...]
+    let start = try XCTUnwrap(rest.range(of: "mkdir -p reports\n"))
+    let end = try XCTUnwrap(rest.range(of: "esac\n", range: start.lowerBound..<rest.endIndex))
+    let snippet = String(rest[start.lowerBound..<end.upperBound])
+    XCTAssertTrue(snippet.contains("--max-waste-ratio"), snippet)
+    XCTAssertTrue(snippet.contains(".build/release/ptfrag analyze"), snippet)
+    let script = snippet.replacingOccurrences(of: ".build/release/ptfrag", with: "'\(PTFragProcess.executable.path)'")
+    func runStep(trace: String?, profile: String, env: [String: String] = [:]) throws -> Int32 {
+      let dir = scratch.appendingPathComponent(UUID().uuidString)
+      let fm = FileManager.default
+      try fm.createDirectory(at: dir.appendingPathComponent("captures"), withIntermediateDirectories: true)
+      try fm.createDirectory(at: dir.appendingPathComponent("ci"), withIntermediateDirectories: true)
+      try "{\"schemaVersion\": 1, \"findings\": []}\n".write(
+        to: dir.appendingPathComponent("ci/ptfrag-baseline.json"), atomically: true, encoding: .utf8)
+      try fm.copyItem(atPath: root + "/" + profile, toPath: dir.appendingPathComponent("captures/kprobe_profile").path)
+      let dest = dir.appendingPathComponent("captures/run.trace").path
+      if let trace { try fm.copyItem(atPath: root + "/" + trace, toPath: dest) } else { try Data().write(to: URL(fileURLWithPath: dest)) }
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/bin/sh")
+      p.arguments = ["-e", "-c", script]
+      p.currentDirectoryURL = dir
+      var environment = ProcessInfo.processInfo.environment
+      for (k, v) in env { environment[k] = v }
+      p.environment = environment
+      p.standardOutput = FileHandle.nullDevice
+      p.standardError = FileHandle.nullDevice
+      try p.run()
+      p.waitUntilExit()
+      return p.terminationStatus
+    }
+    XCTAssertEqual(try runStep(trace: sample61, profile: profile61), 0, "the 6.1 sample under the README's gate")
+    XCTAssertEqual(try runStep(trace: sample612, profile: profile612), 0, "the 6.12 sample under the README's gate")
+    XCTAssertEqual(try runStep(trace: nil, profile: profile61), 2, "an inconclusive run must fail the step")
+    XCTAssertEqual(try runStep(trace: nil, profile: profile61, env: ["PTFRAG_ALLOW_INCONCLUSIVE": "1"]), 0)
+    // Findings fail it (the double-free fixture, with a profile that fits it).
+    XCTAssertEqual(
+      try runStep(trace: "Fixtures/rules/double-free.trace", profile: "Fixtures/rules/zero-misses.kprobe_profile"), 1)
+  }
 }

@@ -544,4 +544,33 @@ final class GateTrustTests: XCTestCase {
     XCTAssertEqual(
       try runStep(trace: "Fixtures/rules/double-free.trace", profile: "Fixtures/rules/zero-misses.kprobe_profile"), 1)
   }
+
+  // MARK: M. one verdict in every format
+
+  /// With --max-waste-ratio below the sample's ratio (2.648) the run fails: exit 1, and the
+  /// text, JSON, HTML and JUnit all say so; above it, all say clean. No format decides alone.
+  func testWasteGateVerdictAgreesInEveryFormat() throws {
+    for (max, code, verdict) in [("2.0", Int32(1), "fail"), ("3.0", Int32(0), "clean")] {
+      let junit = scratch.appendingPathComponent("w\(max).xml").path
+      let html = scratch.appendingPathComponent("w\(max).html").path
+      let jsonPath = scratch.appendingPathComponent("w\(max).json").path
+      let r = try ptfrag(
+        ["analyze", sample61, "--kprobe-profile", profile61, "--max-waste-ratio", max, "--junit", junit,
+         "--html", html, "--json", jsonPath])
+      XCTAssertEqual(r.code, code, r.all)
+      XCTAssertTrue(r.out.contains("verdict: \(verdict.uppercased()) "), r.out)
+      let doc = try json(try String(contentsOfFile: jsonPath, encoding: .utf8))
+      XCTAssertEqual(doc["exitCode"] as? Int, Int(code))
+      let input = try firstInput(doc)
+      XCTAssertEqual(input["verdict"] as? String, verdict)
+      XCTAssertEqual(input["exitCode"] as? Int, Int(code))
+      let page = try String(contentsOfFile: html, encoding: .utf8)
+      XCTAssertTrue(page.contains("<span class=\"verdict \(verdict)\">\(verdict.uppercased())</span>"), "HTML verdict for \(max)")
+      XCTAssertFalse(page.contains(">\(verdict == "fail" ? "CLEAN" : "FAIL")</span>"), "HTML says the other verdict")
+      XCTAssertTrue(page.contains("exit code \(code)"), "HTML exit code")
+      let xml = try String(contentsOfFile: junit, encoding: .utf8)
+      XCTAssertTrue(xml.contains("<property name=\"verdict\" value=\"\(verdict)\""), xml)
+      XCTAssertEqual(xml.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, xml)
+    }
+  }
 }

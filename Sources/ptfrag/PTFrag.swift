@@ -8,18 +8,18 @@ struct PTFrag: ParsableCommand {
     commandName: "ptfrag",
     abstract: "Replay captured s390/powerpc page-table events through reference models of the kernel's PTE-fragment allocators.",
     discussion: """
-      ptfrag reads ftrace captures of page-table probes (the text of /sys/kernel/tracing/trace,
-      trace_pipe or trace-cmd report), replays them through a model of the allocator the
+      ptfrag reads ftrace captures of page-table probes (the text of /sys/kernel/tracing/trace, \
+      trace_pipe or trace-cmd report), replays them through a model of the allocator the \
       kernel ran, and reports every event the model says cannot happen.
 
       EXIT CODES
         0   clean: no finding at or above --fail-on, nothing unexplained
         1   findings at or above --fail-on (not counting --baseline ones), or a waste
             ratio above --max-waste-ratio
-        2   inconclusive only (lost events, unexplained silent misses), or nothing replayed
-            (an empty capture)
+        2   inconclusive only (lost events, unexplained silent misses), or nothing
+            replayed (an empty capture)
         64  usage error
-        65  not a capture, malformed beyond the tolerance, or cut inside its last line
+        65  not a capture, cut inside its last line, or malformed beyond tolerance
         66  input missing or unreadable
         74  I/O error
       With several inputs the worst one decides.

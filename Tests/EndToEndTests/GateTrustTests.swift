@@ -573,4 +573,30 @@ final class GateTrustTests: XCTestCase {
       XCTAssertEqual(xml.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, xml)
     }
   }
+
+  // MARK: J. help texts
+
+  /// Every command's help is printed (on standard output, exit 0), no line is wider than
+  /// 80 columns, and no paragraph ends in a one-word line (text hard-wrapped by hand and
+  /// wrapped again by ArgumentParser leaves orphans).
+  func testHelpTextsFit80ColumnsWithoutOrphanWords() throws {
+    for command in [[], ["analyze"], ["compare"], ["models"], ["probes"], ["convert"], ["synth"]] {
+      for args in [command + ["--help"], ["help"] + command] {
+        let r = try ptfrag(args)
+        XCTAssertEqual(r.code, 0, "\(args): \(r.err)")
+        XCTAssertTrue(r.out.hasPrefix("OVERVIEW: "), "\(args) printed no help: \(r.out.prefix(200))")
+        let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertGreaterThan(lines.count, 8, "\(args)")
+        for (i, line) in lines.enumerated() {
+          XCTAssertLessThanOrEqual(line.count, 80, "\(args): line \(i + 1) is \(line.count) columns: \(line)")
+          let words = line.split(separator: " ")
+          guard words.count == 1, i > 0, !lines[i - 1].trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+          let w = words[0]
+          // Headings (`OPTIONS:`, `EXIT CODES`), flags and placeholders stand alone by design.
+          if w.hasSuffix(":") || w.uppercased() == w || w.hasPrefix("-") || w.hasPrefix("<") { continue }
+          XCTFail("\(args): line \(i + 1) is an orphan word: '\(line)' after '\(lines[i - 1])'")
+        }
+      }
+    }
+  }
 }

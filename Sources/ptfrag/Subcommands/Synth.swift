@@ -6,6 +6,7 @@ import PTFragSynth
 struct Synth: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a realistic synthetic capture (tests, benchmarks), deterministic for a seed.",
+    usage: "ptfrag synth [<options>]",
     discussion: """
       The capture is ftrace text exactly as the kernel prints it (header, kprobe and \
       kretprobe lines): shells fork children, children fault, exec (a new mm is born, the \

@@ -599,4 +599,33 @@ final class GateTrustTests: XCTestCase {
       }
     }
   }
+
+  // MARK: K. compare's table fits a terminal
+
+  /// compare's text table (two tables: pages held, then where the slots go, with a legend)
+  /// fits ~100 columns on an s390 and a powerpc capture, and is the same bytes run to run.
+  func testCompareTextTableFitsAbout100Columns() throws {
+    let cases = [
+      ["compare", sample61, "--kprobe-profile", profile61],
+      ["compare", "Fixtures/corpus/ppc64/6.1.0-50-powerpc64le-hash-medium.trace.gz", "--models",
+       "s390-6.1,s390-6.7,powerpc-hash64k,powerpc-radix64k,powerpc-8xx16k"],
+    ]
+    for args in cases {
+      let a = try ptfrag(args)
+      XCTAssertEqual(a.code, 0, a.all)
+      let lines = a.out.split(separator: "\n", omittingEmptySubsequences: false)
+      let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("the same workload through each strategy") }, a.out)
+      let end = lines[start...].firstIndex { $0.hasPrefix("note: ") } ?? lines.endIndex
+      let table = lines[start..<end]
+      XCTAssertGreaterThan(table.count, 12)
+      for line in table {
+        XCTAssertLessThanOrEqual(line.count, 102, "\(args[1]): \(line.count) columns: \(line)")
+      }
+      // Both tables, their headings and legends.
+      XCTAssertTrue(table.contains { $0.hasPrefix("  strategy") && $0.contains("held/live") && $0.contains("Δ mean held") })
+      XCTAssertTrue(table.contains { $0.hasPrefix("  strategy") && $0.contains("free now") && $0.contains("stranded") })
+      XCTAssertTrue(table.contains { $0.contains("held/live: the waste ratio") })
+      XCTAssertEqual(try ptfrag(args).out, a.out, "deterministic")
+    }
+  }
 }

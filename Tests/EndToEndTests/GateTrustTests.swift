@@ -628,4 +628,70 @@ final class GateTrustTests: XCTestCase {
       XCTAssertEqual(try ptfrag(args).out, a.out, "deterministic")
     }
   }
+
+  // MARK: L. the compare page
+
+  /// Legend entries of every plot of an HTML page: (plot title, colour, label).
+  func legends(_ page: String) throws -> [(plot: String, color: String, label: String)] {
+    var out: [(String, String, String)] = []
+    let plots = page.components(separatedBy: "<h2>").dropFirst()
+    let entry = try NSRegularExpression(
+      pattern: "<line [^>]*stroke=\"(#[0-9a-f]+)\" stroke-width=\"2.5\"[^>]*/><text [^>]*>([^<]*)</text>")
+    for p in plots where p.contains("<svg ") {
+      let title = String(p.prefix { $0 != "<" })
+      let ns = p as NSString
+      for m in entry.matches(in: p, range: NSRange(location: 0, length: ns.length)) {
+        out.append((title, ns.substring(with: m.range(at: 1)), ns.substring(with: m.range(at: 2))))
+      }
+    }
+    return out
+  }
+
+  /// compare --html of two captures: a summary (verdict per input) before the first input's
+  /// section; each strategy in one colour in every plot of the page; memory held and waste
+  /// plotted apart per page size, so no s390 line shares a scale with the 64 KiB presets.
+  func testComparePageKeepsColoursSeparatesPageSizesAndSummarises() throws {
+    let html = scratch.appendingPathComponent("compare.html").path
+    let r = try ptfrag(["compare", sample61, sample612, "--html", html])
+    XCTAssertEqual(r.code, 0, r.all)
+    let page = try String(contentsOfFile: html, encoding: .utf8)
+    let summary = try XCTUnwrap(page.range(of: "<caption>Summary: 2 inputs, exit code 0"), "summary table")
+    let firstSection = try XCTUnwrap(page.range(of: "<h2>\(sample61)</h2>"))
+    XCTAssertLessThan(summary.lowerBound, firstSection.lowerBound, "the summary is at the top")
+    let top = String(page[summary.lowerBound..<firstSection.lowerBound])
+    // Without their profiles: the 6.1 sample's silent misses leave it inconclusive.
+    for (path, verdict) in [(sample61, "INCONCLUSIVE"), (sample612, "CLEAN")] {
+      XCTAssertTrue(top.contains("<td>\(path)</td><td class=\"num\">\(verdict)</td><td class=\"num\">yes</td>"), top)
+    }
+    let entries = try legends(page)
+    XCTAssertGreaterThan(entries.count, 20)
+    var colour: [String: String] = [:]
+    for e in entries where !e.label.hasPrefix("ideal lower bound") {
+      // A line shared by coinciding strategies is drawn in its first strategy's colour.
+      let first = String(e.label.components(separatedBy: " = ")[0].replacingOccurrences(of: " (ran)", with: ""))
+      if let c = colour[first] {
+        XCTAssertEqual(c, e.color, "\(first) changes colour in '\(e.plot)'")
+      } else {
+        colour[first] = e.color
+      }
+    }
+    XCTAssertGreaterThanOrEqual(Set(colour.values).count, 5, "\(colour)")
+    XCTAssertEqual(Set(colour.values).count, colour.count, "two strategies share a colour: \(colour)")
+    for kind in ["Page-table memory held over time", "Waste over time"] {
+      let s390 = entries.filter { $0.plot.hasPrefix("\(kind): strategies on 4 KiB pages") }
+      XCTAssertFalse(s390.isEmpty, kind)
+      XCTAssertFalse(s390.contains { $0.label.contains("powerpc-") }, "\(kind): a powerpc preset on the 4 KiB plot")
+      let big = entries.filter { $0.plot.hasPrefix("\(kind): strategies on 64 KiB pages") }
+      XCTAssertFalse(big.isEmpty, kind)
+      XCTAssertTrue(big.allSatisfy { $0.label.hasPrefix("powerpc-") }, "\(big.map(\.label))")
+    }
+    // analyze --html of several inputs has its summary too.
+    let a = scratch.appendingPathComponent("analyze.html").path
+    let ar = try ptfrag(["analyze", sample61, "Fixtures/rules/double-free.trace", "--html", a])
+    XCTAssertEqual(ar.code, 1, ar.all)
+    let ap = try String(contentsOfFile: a, encoding: .utf8)
+    let asum = try XCTUnwrap(ap.range(of: "<caption>Summary: 2 inputs, exit code 1"))
+    XCTAssertLessThan(asum.lowerBound, try XCTUnwrap(ap.range(of: "<h2>\(sample61)</h2>")).lowerBound)
+    XCTAssertTrue(ap.contains("<td>Fixtures/rules/double-free.trace</td><td class=\"num\">FAIL</td><td class=\"num\">1</td>"), "analyze summary")
+  }
 }

@@ -40,8 +40,8 @@ final class BadInputTests: XCTestCase {
     let id = UUID().uuidString
     let outURL = scratch.appendingPathComponent("\(id).out")
     let errURL = scratch.appendingPathComponent("\(id).err")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
     p.standardOutput = out

@@ -39,8 +39,8 @@ final class GateTrustTests: XCTestCase {
     let id = UUID().uuidString
     let outURL = URL(fileURLWithPath: stdout ?? scratch.appendingPathComponent("\(id).out").path)
     let errURL = scratch.appendingPathComponent("\(id).err")
-    if stdout == nil { FileManager.default.createFile(atPath: outURL.path, contents: nil) }
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    if stdout == nil { _ = FileManager.default.createFile(atPath: outURL.path, contents: nil) }
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
     let inp = try XCTUnwrap(FileHandle(forReadingAtPath: stdin), "cannot open \(stdin)")

@@ -184,8 +184,9 @@ public enum Analyzer {
       // with nothing in it (that is inconclusive, exit 2): not a capture at all (65).
       summary.cutLine = nil
       var report = InputReport(
-        path: path, modelSelection: selection, profilePath: options.profilePath,
-        profileMisses: nil, read: summary, result: nil, error: (.malformedInput, why))
+        path: path, modelSelection: auto ? "auto: not a capture, no model chosen" : selection,
+        profilePath: options.profilePath, profileMisses: nil, read: summary, result: nil,
+        error: (.malformedInput, why))
       report.sha256 = digest.hex
       report.modelChosen = false
       return report

@@ -311,6 +311,13 @@ final class GateTrustTests: XCTestCase {
       let err = try XCTUnwrap(input["error"] as? [String: Any])
       XCTAssertEqual(err["exitCode"] as? Int, 65)
       XCTAssertTrue((err["message"] as? String ?? "").contains("not a capture"))
+      XCTAssertEqual(input["modelSelection"] as? String, "auto: not a capture, no model chosen")
+      // JUnit: an error case, never "0 tests" or a pass.
+      let junit = scratch.appendingPathComponent("nac.xml").path
+      XCTAssertEqual(try ptfrag(["analyze", path, "--junit", junit]).code, 65)
+      let xml = try String(contentsOfFile: junit, encoding: .utf8)
+      XCTAssertTrue(xml.contains("errors=\"1\""), xml)
+      XCTAssertTrue(xml.contains("not a capture"), xml)
     }
     // With a model given, the same.
     XCTAssertEqual(try ptfrag(["analyze", hello] + cleanArgs).code, 65)

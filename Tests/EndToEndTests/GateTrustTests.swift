@@ -380,6 +380,11 @@ final class GateTrustTests: XCTestCase {
       XCTAssertEqual(input["exitCode"] as? Int, Int(c.code))
       XCTAssertNil(input["strategies"])
       XCTAssertTrue(j.out.contains(c.says), j.out)
+      let html = scratch.appendingPathComponent("nc.html").path
+      XCTAssertEqual(try ptfrag(args + ["--html", html]).code, c.code)
+      let page = try String(contentsOfFile: html, encoding: .utf8)
+      XCTAssertTrue(page.contains(c.says), "HTML says why")
+      XCTAssertFalse(page.contains("reproduces the capture"), "HTML")
     }
     // The whole sample is still compared, exit 0.
     let ok = try ptfrag(["compare", sample61, "--kprobe-profile", profile61, "--models", "s390-6.1", "--format", "json"])

@@ -155,7 +155,7 @@ public enum Analyzer {
     normalizer.finish { _ = stage.deliver($0) }
     stage.endOfInput()
     if let r = stage.refusal { return refusalReport(path, options, summary, r) }
-    if auto { selection = "auto-detected: " + stage.reason }
+    if auto { selection = stage.nothingDetected ? stage.reason : "auto-detected: " + stage.reason }
     let replayer = stage.replayer!
     // A profile from another kernel or run says nothing about this capture's misses: it is
     // checked against the capture and, when it does not fit, not used (misses stay possible).
@@ -183,12 +183,38 @@ public enum Analyzer {
     summary.incompleteHits = normalizer.issueCount
     summary.incompleteSamples = normalizer.issues.prefix(10).map { .init(line: $0.line, reason: $0.message) }
     summary.orphanReturns = normalizer.orphanReturns
+    if let why = notACapture(diagnostics, events: result.events, path: path) {
+      // README.md, /bin/ls, `hello world`: lines, none of them a probe line. Not a capture
+      // with nothing in it (that is inconclusive, exit 2): not a capture at all (65).
+      summary.cutLine = nil
+      var report = InputReport(
+        path: path, modelSelection: auto ? "auto: not a capture, no model chosen" : selection,
+        profilePath: options.profilePath, profileMisses: nil, read: summary, result: nil,
+        error: (.malformedInput, why))
+      report.sha256 = digest.hex
+      report.modelChosen = false
+      return report
+    }
     var report = InputReport(
       path: path, modelSelection: selection, profilePath: options.profilePath,
       profileMisses: misses, read: summary, result: result)
+    report.modelChosen = !(auto && stage.nothingDetected)
     report.profileMismatch = profileMismatch
     report.sha256 = digest.hex
     return report
+  }
+
+  /// Why an input is not a capture at all (nil: it is one, perhaps an empty one): it has
+  /// lines, and not one of them is a probe line (of the probed functions or of any other
+  /// probe or tracer), a lost-events marker or a header. An empty input, or one of header
+  /// lines only, is a capture that holds nothing (inconclusive, exit 2), not this.
+  static func notACapture(_ d: ReadDiagnostics, events: Int, path: String) -> String? {
+    guard events == 0, d.foreignLines == 0, d.malformedCount > 0 || d.cutLine != nil else { return nil }
+    var why =
+      "\(path): not a capture: none of its \(d.lines) line(s) is a probe line (ftrace text, trace-cmd report or JSON records of the page-table probes, see docs/trace-format.md)"
+    if let first = d.samples.first { why += "; \(path):\(first.line): \(first.reason)" }
+    if d.malformedCount > 0 && d.malformedCount < d.lines { why += "; \(d.malformedCount) line(s) do not parse" }
+    return why
   }
 
   static func refusalReport(
@@ -216,6 +242,9 @@ struct ReplayStage {
   private(set) var refusal: VariantDetector.Refusal? = nil
   /// What detection found, for the report.
   private(set) var reason = ""
+  /// Detection saw no event at all: no model was chosen (the replay of nothing uses the
+  /// first registered model, which the report must not name as detected).
+  private(set) var nothingDetected = false
   /// Evidence past the look-ahead already reported as a model mismatch.
   private var mismatchReported = false
 
@@ -304,7 +333,8 @@ struct ReplayStage {
       reason = "\(id) — \(why)"
       start(m)
     case .empty:
-      reason = "\(ModelRegistry.all[0].descriptor.id) — the capture holds no page-table events: nothing to detect"
+      reason = "auto: nothing to detect, no model chosen: the capture holds no page-table events"
+      nothingDetected = true
       start(ModelRegistry.all[0])
     case .refuse(let r):
       refusal = r

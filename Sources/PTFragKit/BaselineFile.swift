@@ -16,7 +16,7 @@ extension Baseline {
     do throws(FormatError) {
       return try parse(bytes)
     } catch {
-      throw .baseline(.malformed(path: path, line: 1, reason: error.description))
+      throw .baseline(.malformed(path: path, line: error.line, reason: error.description))
     }
   }
 }

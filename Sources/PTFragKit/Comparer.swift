@@ -76,9 +76,10 @@ public enum Comparer {
       parallel: options.parallel)
     let replay = try Analyzer.analyze(path: path, options: options.analyze, tap: driver.tap)
     driver.finish()
-    guard replay.error == nil, let result = replay.result else {
-      return CompareReport(input: replay, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
-    }
+    let unread = CompareReport(input: replay, graceNs: 0, graceSource: "", workload: WorkloadCounts(), strategies: [])
+    // Not a capture, cut, malformed beyond the tolerance, or empty: nothing to simulate (a
+    // comparison of nothing would "reproduce the capture" trivially).
+    guard unread.notCompared == nil, let result = replay.result else { return unread }
     let source: String
     if options.graceNs != nil {
       source = "given with --rcu-grace"
@@ -113,10 +114,6 @@ public enum Comparer {
     }
     return out
   }
-}
-
-final class GraceBox {
-  var estimator = GraceEstimator()
 }
 
 /// Pass 2 of `compare`: turns each replayed event into workload ops and hands them to every

@@ -154,6 +154,40 @@ public struct Baseline: Sendable {
   /// Why a baseline file could not be used.
   public struct FormatError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    /// 1-based line of the file the reason is about.
+    public var line: Int = 1
+  }
+
+  /// What is wrong, in the file's words, without the decoder's debug dump.
+  static func formatError(_ error: any Error, _ bytes: [UInt8]) -> FormatError {
+    let what = "not a ptfrag baseline (a JSON object with schemaVersion and findings, as --write-baseline writes)"
+    // The first byte that is not white space: where a file that is not JSON shows it.
+    var line = 1
+    var first: UInt8? = nil
+    for b in bytes {
+      if b == 0x0A { line += 1; continue }
+      if b == 0x20 || b == 0x09 || b == 0x0D { continue }
+      first = b
+      break
+    }
+    guard first == UInt8(ascii: "{") else {
+      return FormatError(
+        description: first == nil ? "\(what): the file is empty" : "\(what): it does not start with '{'",
+        line: first == nil ? 1 : line)
+    }
+    func field(_ path: [any CodingKey]) -> String {
+      path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+    }
+    let reason: String
+    switch error as? DecodingError {
+    case .keyNotFound(let key, let ctx)?:
+      reason = "no \(field(ctx.codingPath + [key])) field"
+    case .typeMismatch(let type, let ctx)?, .valueNotFound(let type, let ctx)?:
+      reason = "\(field(ctx.codingPath)) is not \(type == String.self ? "a string" : type == Int.self ? "an integer" : "of the expected type")"
+    default:
+      reason = "it is not valid JSON"
+    }
+    return FormatError(description: "\(what): \(reason)", line: line)
   }
 
   /// Parses a baseline file's bytes.
@@ -166,7 +200,7 @@ public struct Baseline: Sendable {
     do {
       file = try JSONDecoder().decode(File.self, from: Data(bytes))
     } catch {
-      throw FormatError(description: "not a ptfrag baseline (JSON with schemaVersion and findings): \(error)")
+      throw formatError(error, bytes)
     }
     guard file.schemaVersion == schemaVersion else {
       throw FormatError(

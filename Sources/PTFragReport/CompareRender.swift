@@ -31,7 +31,7 @@ public struct ComparisonTable: Sendable {
            formatBytes(m.idealPages * pb), String(t.peak.live), "", "", "", "", "", "",
            Self.delta(m.idealPages * pb, ranBytes)])
         rows.append(
-          ["no sharing (1 page per table)", page, String(t.peak.live), formatMean(m.live),
+          ["no sharing (page per table)", page, String(t.peak.live), formatMean(m.live),
            formatBytes(m.live * pb), String(t.peak.live), "", "", "", "", "", "",
            Self.delta(m.live * pb, ranBytes)])
       }
@@ -66,15 +66,40 @@ public struct ComparisonTable: Sendable {
     return s
   }
 
-  /// Aligned columns for a terminal: the first left-aligned, the rest right-aligned.
+  /// The columns of the text tables: the pages held (`held`) and where the slots go
+  /// (`waste`), each with the strategy column, so a terminal of ~100 columns shows them.
+  static let heldColumns = [0, 1, 2, 3, 4, 5, 6, 12]
+  static let wasteColumns = [0, 7, 8, 9, 10, 11]
+
+  /// The table for a terminal, ~100 columns wide: two aligned tables of the same rows (the
+  /// pages held, then where the slots of the pages go), short headings and a legend that
+  /// spells them out. The first column left-aligned, the rest right-aligned. Deterministic.
   public func text(indent: String = "") -> String {
+    let ran = header[12].hasPrefix("Δ mean held vs ") ? String(header[12].dropFirst("Δ mean held vs ".count)) : "ran"
+    var o = ""
+    o += Self.aligned(
+      ["strategy", "page", "peak", "mean", "mean held", "live", "held/live", "Δ mean held"],
+      rows.map { r in Self.heldColumns.map { $0 < r.count ? r[$0] : "" } }, indent: indent)
+    o += "\(indent)peak, mean: pages held (peak, time-weighted mean); mean held: bytes; live: peak tables live;\n"
+    o += "\(indent)held/live: the waste ratio; Δ mean held: against \(ran)\n\n"
+    // The bounds have no slots of their own: they are left out of the second table.
+    let wasteRows = rows.map { r in Self.wasteColumns.map { $0 < r.count ? r[$0] : "" } }
+      .filter { r in r.dropFirst().contains { !$0.isEmpty } }
+    o += Self.aligned(["strategy", "per table", "free now", "free later", "stranded", "pending"], wasteRows, indent: indent)
+    o += "\(indent)mean bytes: held per live table; slots free and reusable now (on the list), later (after\n"
+    o += "\(indent)their grace period), stranded (never reusable while the page is held); pending (in a tlb\n"
+    o += "\(indent)batch or RCU)\n"
+    return o
+  }
+
+  static func aligned(_ header: [String], _ rows: [[String]], indent: String) -> String {
     let all = [header] + rows
     var widths = [Int](repeating: 0, count: header.count)
     for r in all { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     var o = ""
     for (ri, r) in all.enumerated() {
       var line = indent
-      for (i, c) in r.enumerated() {
+      for (i, c) in r.enumerated() where i < widths.count {
         line += i == 0 ? pad(c, widths[i], left: true) : "  " + pad(c, widths[i])
       }
       while line.last == " " { line.removeLast() }
@@ -164,10 +189,14 @@ public enum CompareText {
     if let e = c.input.error {
       return o + "error: \(e.message) (exit \(e.code.rawValue))\n"
     }
+    if let n = c.notCompared {
+      return o + "not compared: \(n.reason) (exit \(n.code.rawValue))\n"
+    }
     guard let r = c.input.result else { return o }
     o += "replayed with \(r.model.id) (\(c.input.modelSelection)): verdict \(c.input.verdictText(failOn: .error).uppercased()), \(r.events) events over \(formatSeconds(r.stats.occupancy.spanNs))\n"
     for l in c.workloadSummary { o += l + "\n" }
-    o += "\nthe same workload through each strategy (each chooses its own pages); means are time-weighted; bytes = pages × page size, slots × slot size:\n"
+    o += "\nthe same workload through each strategy (each chooses its own pages); means are time-weighted;\n"
+    o += "bytes = pages × page size, slots × slot size:\n"
     o += ComparisonTable(c).text(indent: "  ")
     for n in c.notes { o += "note: \(n)\n" }
     return o
@@ -190,9 +219,22 @@ extension JSONReport {
   static func compareInput(_ c: CompareReport) -> JSON {
     var kv: [(String, JSON)] = [("path", .string(c.input.path))]
     if let e = c.input.error {
+      kv.append(("compared", .bool(false)))
+      kv.append(("exitCode", .int(Int(e.code.rawValue))))
       kv.append(("error", .object([("exitCode", .int(Int(e.code.rawValue))), ("message", .string(e.message))])))
       return .object(kv)
     }
+    if let n = c.notCompared {
+      kv.append(("compared", .bool(false)))
+      kv.append(("exitCode", .int(Int(n.code.rawValue))))
+      kv.append(("notCompared", .object([("exitCode", .int(Int(n.code.rawValue))), ("reason", .string(n.reason))])))
+      kv.append(("complete", .bool(!c.input.read.incomplete)))
+      kv.append(("cutLine", .num(c.input.read.cutLine)))
+      kv.append(("events", .int(c.input.result?.events ?? 0)))
+      return .object(kv)
+    }
+    kv.append(("compared", .bool(true)))
+    kv.append(("exitCode", .int(0)))
     let r = c.input.result
     kv.append(("sha256", .str(c.input.sha256)))
     kv.append(("model", .str(r?.model.id)))

@@ -47,6 +47,22 @@ public struct CompareReport: Sendable {
     self.strategies = strategies
   }
 
+  /// Why this input was not compared, and its exit code (nil: compared, exit 0), the same
+  /// judgement `analyze` makes of the input: it could not be read or is not a capture (its
+  /// error's code, e.g. 65 or 66), it is incomplete (65: cut inside its last record, or
+  /// malformed beyond the tolerance), or it holds no page-table event (2: nothing to compare).
+  public var notCompared: (code: ExitCode, reason: String)? {
+    if let e = input.error { return (e.code, e.message) }
+    if input.read.incomplete {
+      return (.malformedInput, "incomplete: " + input.read.incompleteReasons(path: input.path).joined(separator: "; "))
+    }
+    guard let r = input.result else { return (.ioError, "\(input.path): not replayed") }
+    if r.events == 0 {
+      return (.inconclusive, "nothing to compare: the capture holds no page-table events")
+    }
+    return nil
+  }
+
   /// The strategy that ran (the capture's model), when simulated.
   public var ranStrategy: StrategyResult? { strategies.first { $0.ran } }
 }

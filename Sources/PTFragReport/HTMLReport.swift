@@ -9,11 +9,16 @@ public struct PlotLine: Sendable {
   /// Drawn wide and translucent on top (the strategy that ran), so that lines it coincides
   /// with stay visible under it.
   public var emphasis: Bool
-  public init(label: String, points: [(Double, Double)], dashed: Bool = false, emphasis: Bool = false) {
+  /// The line's colour (CSS); nil: the palette's, by the line's place in its plot.
+  public var color: String?
+  public init(
+    label: String, points: [(Double, Double)], dashed: Bool = false, emphasis: Bool = false, color: String? = nil
+  ) {
     self.label = label
     self.points = points
     self.dashed = dashed
     self.emphasis = emphasis
+    self.color = color
   }
 }
 
@@ -60,6 +65,21 @@ public struct HTMLReport {
   public func render(run: RunReport, tables: [HTMLTable] = [], plots: [Plot] = []) -> String {
     var o = head()
     o += "<p class=\"muted\">ptfrag \(esc(run.toolVersion)) · fail-on \(esc(run.failOn?.description ?? "never")) · exit code \(run.exitCode.rawValue)</p>\n"
+    if run.inputs.count > 1 {
+      // Several inputs: the verdict of each at the top, as the exit code judged it.
+      o += table(
+        HTMLTable(
+          caption: "Summary: \(run.inputs.count) inputs, exit code \(run.exitCode.rawValue) (the worst decides)",
+          header: ["input", "verdict", "exit code", "model", "errors", "inconclusive (open)"],
+          rows: run.inputs.map { i in
+            [
+              i.path, run.verdictText(of: i).uppercased(), String(run.exitCode(of: i).rawValue),
+              i.modelChosen ? (i.result?.model.id ?? "–") : "none",
+              i.result.map { String($0.findingCountsBySeverity[.error] ?? 0) } ?? "–",
+              i.result.map { "\($0.inconclusive.count) (\($0.unexplainedInconclusive))" } ?? "–",
+            ]
+          }))
+    }
     for input in run.inputs {
       o += section(input, verdict: run.verdictText(of: input))
       o += wasteSection(input)
@@ -112,7 +132,12 @@ public struct HTMLReport {
       return o
     }
     guard let r = i.result else { return o + "</p>\n" }
-    o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    if i.modelChosen {
+      o += "model <code>\(esc(r.model.id))</code> (\(esc(r.model.kernels))) — \(esc(i.modelSelection))</p>\n"
+    } else {
+      o += "model: none — \(esc(i.modelSelection))</p>\n"
+    }
+    if r.events == 0 { o += "<p class=\"sev-warning\">nothing was replayed: the capture holds no page-table events</p>\n" }
     for why in i.read.incompleteReasons(path: i.path) {
       o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
     }
@@ -121,7 +146,7 @@ public struct HTMLReport {
     }
     if let loss = r.lossReason { o += "<p class=\"sev-warning\">lost events: \(esc(loss))</p>\n" }
     let s = r.stats
-    let errors = r.findings.filter { $0.rule.severity == .error }.count
+    let errors = r.findingCountsBySeverity[.error] ?? 0
     o += "<div class=\"cards\">"
     o += card("events", "\(r.events)")
     o += card("errors", "\(errors)")
@@ -180,6 +205,19 @@ public struct HTMLReport {
 
   static let palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#a16207", "#db2777", "#4b5563"]
 
+  /// One colour per strategy, the same in every plot of a page (and on every page): by the
+  /// strategy's place among the registered models. Bounds are drawn in `boundColor`.
+  static let strategyPalette = [
+    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#a16207", "#db2777",
+    "#65a30d", "#7c3aed", "#0d9488", "#be123c",
+  ]
+  static let boundColor = "#111827"
+  static func strategyColor(_ id: String) -> String {
+    let base = id.hasSuffix("+fda4d71651f7") ? String(id.dropLast("+fda4d71651f7".count)) : id
+    let i = ModelRegistry.ids.firstIndex(of: base) ?? ModelRegistry.ids.count
+    return strategyPalette[i % strategyPalette.count]
+  }
+
   /// An SVG line plot with axes, ticks, units and a legend (entries flow left to right and
   /// wrap). `p.xRange` zooms into part of the time axis: each line starts there with the
   /// value it had, and stops at its end.
@@ -233,7 +271,7 @@ public struct HTMLReport {
     let order = p.lines.indices.filter { !p.lines[$0].emphasis } + p.lines.indices.filter { p.lines[$0].emphasis }
     for i in order {
       let line = p.lines[i]
-      let color = Self.palette[i % Self.palette.count]
+      let color = line.color ?? Self.palette[i % Self.palette.count]
       let dash = line.dashed ? " stroke-dasharray=\"5 4\"" : ""
       let width = line.emphasis ? "3.4\" stroke-opacity=\"0.55" : "1.6"
       if let first = lines[i].first {

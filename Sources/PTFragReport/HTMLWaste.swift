@@ -46,7 +46,7 @@ extension HTMLReport {
     o += "<p class=\"lead\">"
     if let m = t.mean, let hl = t.heldLiveRatio {
       o += "The allocator held <b>\(formatMean(m.pagesHeld)) pages</b> (\(esc(formatBytes(m.pagesHeld * Double(t.pageBytes))))) on average, peak \(t.peak.pagesHeld); "
-      o += "its live tables needed \(formatMean(m.idealPages)) (the ideal lower bound): <b>held/live \(formatRatio(hl))</b> "
+      o += "its \(formatMean(m.live)) live tables fill \(formatMean(m.live / Double(max(t.slotsPerPage, 1)))) pages packed perfectly (mean live tables / \(t.slotsPerPage) per page; the ideal lower bound ⌈live/\(t.slotsPerPage)⌉ averages \(formatMean(m.idealPages))): <b>waste ratio (held/live) \(formatRatio(hl))</b> = mean pages held / (mean live tables / \(t.slotsPerPage)) "
       o += "(\(t.slotsPerPage) slots of \(esc(formatBytes(Double(t.slotBytes)))) per \(esc(formatBytes(Double(t.pageBytes)))) page; 1.000 = every held slot holds a table)."
     }
     o += "</p>\n"
@@ -108,8 +108,31 @@ extension HTMLReport {
   public func renderCompare(_ reports: [CompareReport], toolVersion: String) -> String {
     var o = head()
     o += "<p class=\"muted\">ptfrag \(esc(toolVersion)) · compare: the same table lifetimes through every allocator strategy</p>\n"
+    if reports.count > 1 {
+      // Several inputs: what became of each at the top.
+      let code = reports.compactMap { $0.notCompared?.code }.max { $0.badness < $1.badness } ?? .clean
+      o += table(
+        HTMLTable(
+          caption: "Summary: \(reports.count) inputs, exit code \(code.rawValue) (the worst decides)",
+          header: ["input", "verdict", "compared", "ran", "mean held by the kernel's strategy", "least held"],
+          rows: reports.map { c in
+            var least = "–"
+            if c.notCompared == nil, let m = c.strategies.map({ ($0.timeline.meanPagesHeld ?? 0) * Double($0.timeline.pageBytes) }).min() {
+              let ids = c.strategies.filter { ($0.timeline.meanPagesHeld ?? 0) * Double($0.timeline.pageBytes) == m }.map(\.descriptor.id)
+              least = "\(ids.joined(separator: ", ")): \(formatBytes(m))"
+            }
+            return [
+              c.input.path, c.input.verdictText(failOn: .error).uppercased(),
+              c.notCompared.map { "no (exit \($0.code.rawValue)): \($0.reason)" } ?? "yes",
+              c.ranStrategy?.descriptor.id ?? "–", c.ranMeanBytesHeld.map(formatBytes) ?? "–", least,
+            ]
+          }))
+    }
     for c in reports {
       o += section(c.input, verdict: c.input.verdictText(failOn: .error))
+      if let n = c.notCompared, c.input.error == nil {
+        o += "<p class=\"sev-error\">not compared: \(esc(n.reason)) (exit \(n.code.rawValue))</p>\n"
+      }
       guard c.input.result != nil, !c.strategies.isEmpty else { continue }
       o += compareSection(c)
     }
@@ -153,57 +176,62 @@ extension HTMLReport {
     let spp = Double(max(ran.timeline.slotsPerPage, 1))
     let ideal = PlotLine(
       label: "ideal lower bound (⌈live/\(ran.timeline.slotsPerPage)⌉ \(formatBytes(Double(pageBytes))) pages)",
-      points: pts(ran) { (Double($0.maxLive) / spp).rounded(.up) * pb }, dashed: true)
+      points: pts(ran) { (Double($0.maxLive) / spp).rounded(.up) * pb }, dashed: true, color: Self.boundColor)
     func heldLines(_ group: [StrategyResult]) -> [PlotLine] {
       merged(group.map { s in
         let b = Double(s.timeline.pageBytes) / 1024
-        return (name(s), pts(s) { Double($0.maxPagesHeld) * b })
-      }) + [ideal]
+        return (s, pts(s) { Double($0.maxPagesHeld) * b })
+      }) + (group.contains { $0.timeline.pageBytes == pageBytes } ? [ideal] : [])
     }
-    // Strategies on the capture's page size first; other geometries (powerpc's 16/64 KiB
-    // pages) apart, so that their scale does not flatten the others.
-    let same = c.strategies.filter { $0.timeline.pageBytes == pageBytes }
-    let other = c.strategies.filter { $0.timeline.pageBytes != pageBytes }
-    o += plotWithZoom(
-      Plot(
-        title: "Page-table memory held over time: strategies on \(formatBytes(Double(pageBytes))) pages",
-        yUnit: "KiB held (pages × page size)", lines: heldLines(same)), zoom, spanS: spanS)
-    if !other.isEmpty {
-      o += svg(
-        Plot(
-          title: "Page-table memory held over time: other page sizes (\(Set(other.map { formatBytes(Double($0.timeline.pageBytes)) }).sorted().joined(separator: ", ")) pages)",
-          yUnit: "KiB held (pages × page size)", lines: heldLines(other)))
+    func wasteLines(_ group: [StrategyResult]) -> [PlotLine] {
+      merged(group.map { s in
+        let sb = Double(s.timeline.slotBytes) / 1024
+        return (s, pts(s) { Double($0.waste) * sb })
+      })
+    }
+    // One plot per page size, the capture's first: powerpc's 16/64 KiB pages on the scale of
+    // s390's 4 KiB ones would flatten every 4 KiB line to the bottom pixels.
+    var sizes = [pageBytes]
+    for s in c.strategies where !sizes.contains(s.timeline.pageBytes) { sizes.append(s.timeline.pageBytes) }
+    let groups = sizes.map { size in (size, c.strategies.filter { $0.timeline.pageBytes == size }) }
+    for (size, group) in groups {
+      let plot = Plot(
+        title: "Page-table memory held over time: strategies on \(formatBytes(Double(size))) pages",
+        yUnit: "KiB held (pages × page size)", lines: heldLines(group))
+      o += size == pageBytes ? plotWithZoom(plot, zoom, spanS: spanS) : svg(plot)
     }
     o += plotWithZoom(
       Plot(
         title: "Tables live over time", yUnit: "tables live",
-        lines: merged(c.strategies.map { s in (s.descriptor.id, pts(s) { Double($0.maxLive) }) })), zoom, spanS: spanS)
-    o += svg(
-      Plot(
-        title: "Waste over time, per strategy (reusable now + later + stranded)", yUnit: "KiB wasted",
-        lines: merged(
-          c.strategies.map { s in
-            let sb = Double(s.timeline.slotBytes) / 1024
-            return (name(s), pts(s) { Double($0.waste) * sb })
-          })))
+        lines: merged(c.strategies.map { s in (s, pts(s) { Double($0.maxLive) }) }, ranSuffix: false)), zoom, spanS: spanS)
+    // Waste too, per page size (a 64 KiB page wastes in 4 KiB fragments).
+    for (size, group) in groups {
+      o += svg(
+        Plot(
+          title: "Waste over time: strategies on \(formatBytes(Double(size))) pages (reusable now + later + stranded)",
+          yUnit: "KiB wasted", lines: wasteLines(group)))
+    }
     return o
   }
 
   /// One plot line per distinct series; strategies with identical points share a line whose
   /// label names them all (`s390-6.1 = s390-6.6`).
-  func merged(_ lines: [(String, [(Double, Double)])]) -> [PlotLine] {
-    var out: [(labels: [String], points: [(Double, Double)])] = []
-    for (label, pts) in lines {
+  /// Each line in the colour of its (first) strategy, the same in every plot.
+  func merged(_ lines: [(StrategyResult, [(Double, Double)])], ranSuffix: Bool = true) -> [PlotLine] {
+    var out: [(labels: [String], color: String, ran: Bool, points: [(Double, Double)])] = []
+    for (s, pts) in lines {
+      let label = s.descriptor.id + (ranSuffix && s.ran ? " (ran)" : "")
       if let i = out.firstIndex(where: { same($0.points, pts) }) {
         out[i].labels.append(label)
+        out[i].ran = out[i].ran || s.ran
       } else {
-        out.append(([label], pts))
+        out.append(([label], Self.strategyColor(s.descriptor.id), s.ran, pts))
       }
     }
     return out.map {
       PlotLine(
         label: $0.labels.joined(separator: " = "), points: $0.points,
-        emphasis: $0.labels.contains { $0.hasSuffix("(ran)") })
+        emphasis: ranSuffix && $0.ran, color: $0.color)
     }
   }
 

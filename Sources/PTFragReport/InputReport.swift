@@ -100,6 +100,9 @@ public struct InputReport: Sendable {
   /// long it took (ns, monotonic clock); nil when not measured.
   public var startedAtUnix: Int64?
   public var elapsedNs: UInt64?
+  /// A model was given or detected. False when `--model auto` saw no event (nothing to
+  /// detect) or the input is not a capture: reports then name no model.
+  public var modelChosen = true
 
   public init(
     path: String, modelSelection: String, profilePath: String?,
@@ -136,8 +139,8 @@ public struct InputReport: Sendable {
     }
   }
 
-  /// Whether the replay's waste ratio (mean pages held / mean ideal pages, see
-  /// `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
+  /// Whether the replay's waste ratio (mean pages held / (mean live tables / slots per page),
+  /// see `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
   public func wasteRatioExceeded(_ max: Double?) -> Bool {
     guard let max, let ratio = result?.stats.occupancy.wasteRatio else { return false }
     return ratio > max

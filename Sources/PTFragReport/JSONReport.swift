@@ -131,7 +131,7 @@ public enum JSONReport {
     }
     kv.append(("sha256", .str(i.sha256)))
     let r = i.result
-    kv.append(("model", .str(r?.model.id)))
+    kv.append(("model", .str(i.modelChosen ? r?.model.id : nil)))
     kv.append(("modelSelection", .string(i.modelSelection)))
     kv.append(("kprobeProfile", .str(i.profilePath)))
     if !i.profileMismatch.isEmpty {

@@ -3,6 +3,19 @@ import PTFragReplay
 
 /// Renders a run for a reviewer, top to bottom: verdict, what was replayed, findings with
 /// their page history and lines, inconclusive items, counts by rule. Deterministic.
+extension ReplayResult {
+  /// Findings by severity, exact: every finding counted in `countsByRule`, also those beyond
+  /// the per-rule detail cap (a rule's severity from the model's rule list).
+  public var findingCountsBySeverity: [Severity: Int] {
+    var severity: [String: Severity] = [:]
+    for rule in model.rules { severity[rule.id] = rule.severity }
+    for f in findings where severity[f.rule.id] == nil { severity[f.rule.id] = f.rule.severity }
+    var out: [Severity: Int] = [:]
+    for (id, n) in countsByRule where n > 0 { out[severity[id] ?? .error, default: 0] += n }
+    return out
+  }
+}
+
 public struct TextReport {
   public var color: Bool
   /// History entries shown per finding.
@@ -52,9 +65,11 @@ public struct TextReport {
     }
     guard let r = input.result else { return o }
     let verdict = input.verdictText(failOn: failOn, maxWasteRatio: maxWasteRatio)
-    let errors = r.findings.filter { $0.rule.severity == .error }.count
-    let warnings = r.findings.filter { $0.rule.severity == .warning }.count
-    let infos = r.findings.filter { $0.rule.severity == .info }.count
+    // Exact counts (beyond the per-rule detail cap too), so the line adds up to the total.
+    let bySeverity = r.findingCountsBySeverity
+    let errors = bySeverity[.error] ?? 0
+    let warnings = bySeverity[.warning] ?? 0
+    let infos = bySeverity[.info] ?? 0
     let totalFindings = r.countsByRule.values.reduce(0, +)
     let unexplained = r.unexplainedInconclusive
     let vcol: String =
@@ -64,9 +79,11 @@ public struct TextReport {
       default: "1;33"
       }
     o += paint("verdict: \(verdict.uppercased())", vcol)
-    o +=
-      " — \(errors) error, \(warnings) warning, \(infos) info; \(r.inconclusive.count) inconclusive (\(unexplained) unexplained)"
-    if totalFindings > r.findings.count { o += "; \(totalFindings) findings in all" }
+    o += " — \(errors) error, \(warnings) warning, \(infos) info"
+    if totalFindings > r.findings.count {
+      o += " of \(totalFindings) findings (\(r.findings.count) kept in detail)"
+    }
+    o += "; \(r.inconclusive.count) inconclusive (\(unexplained) unexplained)"
     let known = r.findings.filter(\.known).count
     if known > 0 { o += "; \(known) known from the baseline (not failing)" }
     o += "\n"
@@ -75,7 +92,12 @@ public struct TextReport {
     }
     for why in input.read.incompleteReasons(path: path) { o += "incomplete: \(why)\n" }
     if let loss = r.lossReason { o += "lost events: \(loss); divergences are reported as inconclusive\n" }
-    o += "model: \(r.model.id) (\(r.model.kernels)) — \(input.modelSelection)\n"
+    if input.modelChosen {
+      o += "model: \(r.model.id) (\(r.model.kernels)) — \(input.modelSelection)\n"
+    } else {
+      o += "model: none — \(input.modelSelection)\n"
+    }
+    if r.events == 0 { o += "nothing was replayed: the capture holds no page-table events (a probe setup that recorded nothing is not a pass)\n" }
     if let pp = input.profilePath, !input.profileMismatch.isEmpty {
       o += paint(
         "kprobe_profile: \(pp) does not fit this capture (\(input.profileMismatch.joined(separator: "; ")): it is from another kernel or run, so it is not used (silent misses assumed possible)",
@@ -187,7 +209,10 @@ public struct TextReport {
     var o =
       "occupancy: pages held peak \(t.peakPagesHeld), mean \(formatRatio(held)); tables live peak \(t.peakLiveTables), mean \(formatRatio(live)); "
     if let r = t.wasteRatio {
-      o += "waste ratio \(formatRatio(r)) (mean pages held / mean ideal pages, \(t.slotsPerPage) tables per page)"
+      // The denominator is the pages the mean live tables fill packed perfectly, not the mean
+      // of the ideal lower bound ⌈live/slots⌉ (rounded up at every event) that the waste
+      // table prints: kernel-models.md §8.
+      o += "waste ratio \(formatRatio(r)) = mean pages held / (mean tables live / \(t.slotsPerPage) tables per page)"
     } else {
       o += "waste ratio undefined (no live tables)"
     }

@@ -81,8 +81,9 @@ public struct SynthDialect: Sendable {
 ///   its pgd freed with `crst_table_free`, at once or by the next task on that CPU), run
 ///   (faults, munmaps) and exit (the same teardown);
 /// - the tlb batches execute later (`__tlb_remove_table`, same tags, same order) in softirq
-///   context, on the same or another CPU, from `<idle>-0`, `ksoftirqd/N` or the running
-///   task; a few run synchronously (the batch-allocation fallback), and a few tables are
+///   context on the CPU that handed the batch to call_rcu, after that CPU's earlier batches
+///   (RCU's per-CPU callback order; a task migrated while it gathered flushes, and goes on,
+///   on its new CPU), from `<idle>-0`, `ksoftirqd/N` or the running task; a few run synchronously (the batch-allocation fallback), and a few tables are
 ///   freed at once with `page_table_free` (the `__pte_alloc` race);
 /// - two or more CPUs interleave by timestamp; comms include dashes and spaces.
 ///
@@ -673,17 +674,30 @@ final class SynthRun {
     case .flush:
       t.tlb = t.tlb &+ 0x10 * UInt64(rng.between(0, 3))
       guard !t.batch.isEmpty else { return }
-      let target =
-        options.cpus > 1 && rng.chance(300)
-        ? (cpu.index + 1 + rng.below(options.cpus - 1)) % options.cpus : cpu.index
+      // tlb_finish_mmu → tlb_table_flush → call_rcu on the CPU the task runs on at that
+      // moment, and RCU invokes that CPU's callbacks there, in the order they were queued.
+      // Now and then the task was migrated while it gathered: it flushes on another CPU (and
+      // goes on there), so its entries, queued here, run there, after that CPU's earlier
+      // batches. (A batch once went to another CPU's queue while its task stayed here: it
+      // could run before an earlier batch of this CPU that then never ran, which no kernel
+      // does.)
+      let migrate = options.cpus > 1 && rng.chance(300)
+      let target = migrate ? (cpu.index + 1 + rng.below(options.cpus - 1)) % options.cpus : cpu.index
+      let q = cpus[target]
       let grace = UInt64(rng.between(3_000, 40_000)) * 1000
-      let due = max(cpu.clock + grace, cpu.lastBatchDue + 1)
-      cpu.lastBatchDue = due
+      let due = max(cpu.clock + grace, q.lastBatchDue + 1)
+      q.lastBatchDue = due
       let b = SoftirqBatch(due: due, tables: t.batch, context: rng.chance(250) ? -1 : -2)
       t.batch.removeAll(keepingCapacity: true)
-      let q = cpus[target]
       let at = q.softirq.firstIndex { $0.due > b.due } ?? q.softirq.count
       q.softirq.insert(b, at: at)
+      if migrate && cpu.current == index {
+        // The task goes on on the other CPU (its next line is printed there).
+        cpu.current = -1
+        t.cpu = target
+        q.runqueue.append(index)
+        if q.current < 0 && q.runqueue.count == 1 { q.clock = max(q.clock, cpu.clock + 10_000) }
+      }
     case .lazyDrop(let mm):
       cpu.pendingDrops.append(mm)
     case .wakeChild(let child):

@@ -12,7 +12,7 @@ struct GateOptions: ParsableArguments {
   @Option(
     name: .customLong("max-waste-ratio"),
     help: ArgumentHelp(
-      "Fail (exit 1) an input whose waste ratio is above R: mean pages held / mean pages the live tables need (1.0 = perfect packing).",
+      "Fail (exit 1) an input whose waste ratio is above R: mean pages held / (mean live tables / tables per page), 1.0 = perfect packing.",
       valueName: "R"))
   var maxWasteRatio: Double?
 

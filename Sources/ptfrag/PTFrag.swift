@@ -8,17 +8,18 @@ struct PTFrag: ParsableCommand {
     commandName: "ptfrag",
     abstract: "Replay captured s390/powerpc page-table events through reference models of the kernel's PTE-fragment allocators.",
     discussion: """
-      ptfrag reads ftrace captures of page-table probes (the text of /sys/kernel/tracing/trace,
-      trace_pipe or trace-cmd report), replays them through a model of the allocator the
+      ptfrag reads ftrace captures of page-table probes (the text of /sys/kernel/tracing/trace, \
+      trace_pipe or trace-cmd report), replays them through a model of the allocator the \
       kernel ran, and reports every event the model says cannot happen.
 
       EXIT CODES
         0   clean: no finding at or above --fail-on, nothing unexplained
         1   findings at or above --fail-on (not counting --baseline ones), or a waste
             ratio above --max-waste-ratio
-        2   inconclusive only (lost events, unexplained silent misses, no events)
+        2   inconclusive only (lost events, unexplained silent misses), or nothing
+            replayed (an empty capture)
         64  usage error
-        65  malformed input beyond the tolerance
+        65  not a capture, cut inside its last line, or malformed beyond tolerance
         66  input missing or unreadable
         74  I/O error
       With several inputs the worst one decides.
@@ -40,8 +41,17 @@ struct PTFrag: ParsableCommand {
     var failure: Error? = nil
     do {
       try command.run()
+    } catch let code as ArgumentParser.ExitCode {
+      failure = code
     } catch {
-      failure = error
+      // What ArgumentParser would print on exit (`--help`, `help analyze`, a validation
+      // error): printed now, while standard output is still open, then the bare code.
+      let code = exitCode(for: error)
+      let message = fullMessage(for: error)
+      if !message.isEmpty {
+        if code == .success { FileHandleOutput.stdout(message + "\n") } else { FileHandleOutput.stderr(message + "\n") }
+      }
+      failure = code
     }
     FileHandleOutput.closeStdout()
     if let e = FileHandleOutput.stdoutFailure {

@@ -40,8 +40,8 @@ final class BadInputTests: XCTestCase {
     let id = UUID().uuidString
     let outURL = scratch.appendingPathComponent("\(id).out")
     let errURL = scratch.appendingPathComponent("\(id).err")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let out = try FileHandle(forWritingTo: outURL)
     let err = try FileHandle(forWritingTo: errURL)
     p.standardOutput = out
@@ -155,7 +155,8 @@ final class BadInputTests: XCTestCase {
     }
     bytes[0] = 0x7F
     let p = try write("junk.bin", bytes)
-    try check(p, extra: cleanArgs, code: 65, messages: ["incomplete", "junk.bin:1:"])
+    // Not one probe line: not a capture (65), whatever the tolerance.
+    try check(p, extra: cleanArgs, code: 65, messages: ["not a capture", "junk.bin:1:"])
   }
 
   func testNULBytesInALine() throws {

@@ -92,9 +92,9 @@ extension CLITests {
     let html = d.appendingPathComponent("compare.html").path
     let r = try ptfrag(["compare", "Fixtures/samples/s390x-6.1-fork-exec.trace", "--html", html])
     XCTAssertEqual(r.code, 0, r.err)
-    // Memory held (4 KiB strategies, zoomed too), other page sizes, tables live (and
-    // zoomed), waste: 6 plots.
-    let text = try assertSelfContainedPage(html, svgs: 6)
+    // Memory held (4 KiB strategies, zoomed too; 64 KiB; 16 KiB), tables live (and zoomed),
+    // waste (4, 64, 16 KiB): 9 plots.
+    let text = try assertSelfContainedPage(html, svgs: 9)
     XCTAssertTrue(text.contains("<tr class=\"hl\"><td>s390-6.1 (ran)</td>"), "the strategy that ran is highlighted")
     XCTAssertTrue(text.contains("KiB held (pages × page size)"), "the y axis names its unit")
     XCTAssertTrue(text.contains("time since the first event (s)"), "the x axis names its unit")

@@ -139,9 +139,9 @@ final class ProposalReplayTests: XCTestCase {
 
   // MARK: Replaying real captures
 
-  static let proposals: [any AllocatorModel.Type] = [
-    S390HughV2Model.self, S390GeraldModel.self, S390PpcStyleModel.self,
-  ]
+  static var proposals: [any AllocatorModel.Type] {
+    [S390HughV2Model.self, S390GeraldModel.self, S390PpcStyleModel.self]
+  }
 
   /// The real 6.1 capture (variant A's choices): every per-table check applies and holds;
   /// the two halves whose __tlb_remove_table the kprobe_profile says were missed are

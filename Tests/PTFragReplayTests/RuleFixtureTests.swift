@@ -82,6 +82,14 @@ final class RuleFixtureTests: XCTestCase {
   /// the CPU of the flush); unmigrated, the same trace is a tlb-exec-missing.
   func testMigratedGatherOrdersNothing() throws { try run("migrated-gather") }
   func testUnmigratedGatherIsTLBExecMissing() throws { try run("tlb-exec-missing-unmigrated") }
+  /// One gather, two batches, the task migrated between them: the later entry running on the
+  /// new CPU says nothing of the earlier one, still waiting on the old CPU (legal).
+  func testGatherMigratedBetweenBatchesOrdersNothing() throws { try run("gather-migrated-between-batches") }
+  /// A batch that runs while its gather is open orders nothing until the gather closes: closed
+  /// on another CPU it migrated (legal, nothing reported); closed on its own CPU it orders the
+  /// earlier gathers of that CPU as before (tlb-exec-missing with a zero-miss profile).
+  func testOpenGatherThatRanThenMigratedOrdersNothing() throws { try run("open-gather-ran-then-migrated") }
+  func testOpenGatherThatRanThenClosedOnItsCPUOrders() throws { try run("open-gather-ran-then-closed-here") }
   func testCRSTReuseAfterMissedExec() throws { try run("crst-reuse-after-missed-exec") }
   func testCRSTReuseWithZeroMissProfileIsReleaseWithBits() throws { try run("release-with-bits-crst") }
   func testAllocBusyHalf() throws { try run("alloc-busy-half") }
@@ -120,7 +128,7 @@ final class RuleFixtureTests: XCTestCase {
   func testEveryFixtureAndEveryRuleIsCovered() throws {
     let names = try FileManager.default.contentsOfDirectory(atPath: fixtures + "/rules")
       .filter { $0.hasSuffix(".trace") }.map { String($0.dropLast(6)) }
-    XCTAssertEqual(names.count, 50, "a fixture without a test above: \(names.sorted())")
+    XCTAssertEqual(names.count, 53, "a fixture without a test above: \(names.sorted())")
     var fired = Set<String>()
     var firedPowerpc = Set<String>()
     for n in names {

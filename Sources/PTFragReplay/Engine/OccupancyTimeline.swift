@@ -151,8 +151,10 @@ public struct OccupancyTimeline: Sendable, Equatable {
     return live / Double(slotsPerPage)
   }
 
-  /// Waste ratio = mean pages held / mean ideal pages (held pages over the pages the live
-  /// tables need). 1.0 is perfect packing; 2.0 means twice the pages needed. nil (undefined)
+  /// Waste ratio = mean pages held / (mean live tables / slots per page) = `meanPagesHeld /
+  /// meanIdealPages` (held pages over the pages the mean live tables fill packed perfectly;
+  /// not over `mean.idealPages`, the mean of ⌈live/slots⌉). 1.0 is perfect packing; 2.0
+  /// means twice the pages needed. nil (undefined)
   /// when no table was live on average (no samples, or mean live tables = 0).
   public var wasteRatio: Double? {
     guard let held = meanPagesHeld, let ideal = meanIdealPages, ideal > 0 else { return nil }

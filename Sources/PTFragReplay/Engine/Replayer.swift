@@ -167,7 +167,7 @@ public final class Replayer {
     }
     if events == 0 {
       inconclusive.append(
-        Inconclusive(reason: .noEvents, line: lastLine, message: "the capture holds no page-table events"))
+        Inconclusive(reason: .noEvents, line: lastLine, message: "the capture holds no page-table events: nothing was replayed"))
     }
     findings.sort { ($0.line, $0.rule.id) < ($1.line, $1.rule.id) }
     inconclusive.sort { ($0.line, $0.reason.rawValue) < ($1.line, $1.reason.rawValue) }

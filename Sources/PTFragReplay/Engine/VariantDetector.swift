@@ -212,7 +212,7 @@ public struct VariantDetector {
     let v: UInt64
     switch e.kind {
     case .alloc, .fragmentFree, .deferBegin: v = e.table
-    case .tlbQueue, .tlbExec where e.table & 0xf == 0: v = e.table
+    case .tlbQueue where e.table & 0xf == 0, .tlbExec where e.table & 0xf == 0: v = e.table
     case .pmdAlloc:
       if e.table & 0x3fff != 0 && e.table & 0xfff == 0 {
         Self.note(

@@ -159,6 +159,8 @@ public class S390v61Model: AllocatorModel {
     var cpu: Int32
     var migrated = false
     var lastNs: UInt64
+    /// The task that queued the gather's entries (its findings name it).
+    var comm = Comm()
     /// When the task did something else (the batch was flushed by then); nil while open.
     var closedNs: UInt64? = nil
     /// Latest queue time among this gather's entries seen running asynchronously.
@@ -288,7 +290,7 @@ public class S390v61Model: AllocatorModel {
         g = nextGather
         nextGather += 1
         openGather[e.pid] = (tlb, g)
-        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs)
+        gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs, comm: e.comm)
       }
     }
     return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
@@ -326,6 +328,11 @@ public class S390v61Model: AllocatorModel {
     guard gathers[id] != nil else { return }
     gathers[id]!.closedNs = e.timestampNs
     if gathers[id]!.cpu != e.cpu { gathers[id]!.migrated = true }
+    // Entries of it ran (asynchronously) while it was open: now that it is known not to have
+    // migrated, it orders its CPU's earlier gathers (see `executed`).
+    if let g = gathers[id], !g.migrated, g.ranUpTo > 0, g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = g.lastNs
+    }
   }
 
   /// CRST tables (tag 0) queued and not yet executed.
@@ -1344,15 +1351,28 @@ public class S390v61Model: AllocatorModel {
   func executed(_ mark: QueueMark, by e: Event) {
     guard mark.gather != 0, e.pid != mark.pid, let g = gathers[mark.gather] else { return }
     if mark.ns > g.ranUpTo { gathers[mark.gather]!.ranUpTo = mark.ns }
-    if !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
+    // Only a closed gather orders: while it is open, its task may have been migrated before
+    // the flush (which has no probe), and the batch handed to another CPU's call_rcu.
+    if g.closedNs != nil && !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
       executedQueuedUpTo[g.cpu] = g.lastNs
     }
+  }
+
+  /// The `tlb_remove_table` a mark stands for, with the pid (and, through its gather, the
+  /// comm) of the task that queued it, for the findings about it.
+  func queueEvent(_ mark: QueueMark) -> Event {
+    Event(
+      kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu, pid: max(mark.pid, 0),
+      comm: gathers[mark.gather]?.comm ?? Comm())
   }
 
   /// Whether the entry's gather ran before a later gather of its CPU that was seen running.
   func superseded(_ mark: QueueMark) -> Bool {
     guard mark.gather != 0, let g = gathers[mark.gather] else { return false }
-    if mark.ns < g.ranUpTo { return true }  // a later entry of its own batch ran
+    // A later entry of its own gather ran: so did this one, unless the task migrated in
+    // between (one mmu_gather can hand several batches to call_rcu, each on the CPU the
+    // task runs on then).
+    if !g.migrated && mark.ns < g.ranUpTo { return true }
     guard let closed = g.closedNs, !g.migrated else { return false }
     return closed < executedQueuedUpTo[g.cpu, default: 0]
   }
@@ -1504,7 +1524,7 @@ public class S390v61Model: AllocatorModel {
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
       rule: Self.ruleByID["tlb-exec-missing"]!,
-      event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+      event: queueEvent(mark),
       mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
       message:
         "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
@@ -1594,7 +1614,7 @@ public class S390v61Model: AllocatorModel {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
       var f = Finding(
         rule: Self.ruleByID["tlb-exec-missing"]!,
-        event: Event(kind: .tlbQueue, line: mark.line, timestampNs: mark.ns, cpu: mark.cpu),
+        event: queueEvent(mark),
         mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
         stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
         message:

@@ -29,7 +29,7 @@ enum ColorMode: String, ExpressibleByArgument, CaseIterable {
 
 /// Options shared by the commands that report.
 struct ReportOptions: ParsableArguments {
-  @Option(help: "Standard output format.")
+  @Option(help: "The standard output's format.")
   var format: OutputFormat = .text
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the JSON report to FILE.", valueName: "FILE"))
@@ -41,36 +41,36 @@ struct ReportOptions: ParsableArguments {
   @Option(help: "Exit 1 when a finding has this severity or worse ('never': findings never fail).")
   var failOn: FailOn = .error
 
-  @Option(help: "Colour on standard output: auto (only on a terminal), always, never.")
+  @Option(help: "Colour on standard output (auto: only on a terminal).")
   var color: ColorMode = .auto
 }
 
 struct Analyze: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Replay captures through an allocator model and report divergences.",
+    abstract: "Replay captures through an allocator model; report each divergence.",
     discussion: """
-      Each FILE is a capture: ftrace text, JSON Lines or a JSON array (docs/json-input.md),
-      plain or gzip, detected from its first bytes; '-' reads standard input. With no FILE,
-      ptfrag reads standard input when it is not a terminal (a pipe, a file, /dev/null), and
-      otherwise analyzes the real s390x 6.1 capture bundled in Fixtures/samples with its
+      Each FILE is a capture: ftrace text, JSON Lines or a JSON array (docs/json-input.md), \
+      plain or gzip, detected from its first bytes; '-' reads standard input. With no FILE, \
+      ptfrag reads standard input when it is not a terminal (a pipe, a file, /dev/null), and \
+      otherwise analyzes the real s390x 6.1 capture bundled in Fixtures/samples with its \
       kprobe_profile; it says which on standard error.
 
-      The model predicts the table every allocation returns for each mm born in the capture
-      (crst_table_alloc returning into mm_init), checks every free and tlb execution against
-      the page's state, and names each divergence with a rule id (see README). What a capture
-      cannot decide (lost events, silent kprobe misses, mms born before the capture,
+      The model predicts the table every allocation returns for each mm born in the capture \
+      (crst_table_alloc returning into mm_init), checks every free and tlb execution against \
+      the page's state, and names each divergence with a rule id (see README). What a capture \
+      cannot decide (lost events, silent kprobe misses, mms born before the capture, \
       concurrent operations) is reported as inconclusive, never as an error.
 
-      Give the kprobe_profile saved with the capture: without it, a pending half that comes
-      back is a probable missed __tlb_remove_table (inconclusive); with it, the profile says
-      whether misses happened (explained) or not (reuse-before-grace, an error).
+      Give the kprobe_profile saved with the capture: without it, a pending half that comes \
+      back is a probable missed __tlb_remove_table (inconclusive); with it, the profile says \
+      whether misses happened (explained) or not (then the reuse is an error, reuse-before-grace).
 
-      --model auto (the default) reads the kernel variant off the capture's first events
-      (at most 16384, one pass, standard input included) and says what it found and why:
-      an upper 2 KiB half or a tagged tlb value means 2 KiB fragments (s390-6.1, or
-      s390-6.6 once pte_free_defer appears or the kprobe_profile lists it); an untagged tlb
-      value naming an allocated table means one table per page (s390-6.7). It refuses to
-      guess: exit 64 when nothing decisive was seen (give --model), exit 65 when the
+      --model auto (the default) reads the kernel variant off the capture's first events \
+      (at most 16384, one pass, standard input included) and says what it found and why: \
+      an upper 2 KiB half or a tagged tlb value means 2 KiB fragments (s390-6.1, or \
+      s390-6.6 once pte_free_defer appears or the kprobe_profile lists it); an untagged tlb \
+      value naming an allocated table means one table per page (s390-6.7). It refuses to \
+      guess: exit 64 when nothing decisive was seen (give --model), exit 65 when the \
       evidence contradicts itself or shows a v6.14+ tlb path (ptdesc pointers).
       """)
 
@@ -80,7 +80,7 @@ struct Analyze: ParsableCommand {
   @Option(help: "Allocator model: auto (detect from the trace), \(ModelRegistry.ids.joined(separator: ", ")).")
   var model: String = Analyzer.autoModelID
 
-  @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("/sys/kernel/tracing/kprobe_profile saved with the capture.", valueName: "FILE"))
+  @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("The capture's kprobe_profile: a copy of /sys/kernel/tracing/kprobe_profile saved with it.", valueName: "FILE"))
   var kprobeProfile: String?
 
   @Option(name: .customLong("max-malformed"), help: "Malformed lines tolerated per input; beyond it the report is incomplete (exit 65).")
@@ -89,7 +89,7 @@ struct Analyze: ParsableCommand {
   @Option(
     name: .customLong("kernel-fix"),
     help: ArgumentHelp(
-      "The captured kernel has this fix (repeatable): \(ModelRegistry.kernelFixes.map { "\($0.commit) (\($0.models)): \($0.what)" }.joined(separator: "; ")). Without it the powerpc models replay a kernel without fda4d71651f7.",
+      "The captured kernel has this fix (repeatable): \(ModelRegistry.kernelFixes.map { "\($0.commit) (\($0.models)): \($0.what)" }.joined(separator: "; ")). Without it, the powerpc models replay a kernel that lacks this fix.",
       valueName: "COMMIT"))
   var kernelFix: [String] = []
 
@@ -149,6 +149,11 @@ struct Analyze: ParsableCommand {
         FileHandleOutput.stderr("ptfrag: \(error.message)\n")
         throw ExitCode(error.exitCode.rawValue)
       }
+    }
+    // An input that could not be analyzed (missing, unreadable, not a capture) says so on
+    // standard error too: a job that keeps only stderr, or sends stdout to a file, sees it.
+    for r in reports {
+      if let e = r.error { FileHandleOutput.stderr("ptfrag: \(e.message) (exit \(e.code.rawValue))\n") }
     }
     let run = RunReport(
       inputs: reports, failOn: report.failOn.severity, toolVersion: ptfragVersion,

@@ -10,21 +10,20 @@ import PTFragReport
 struct Compare: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "What-if: the capture's table lifetimes through every allocator strategy, side by side.",
+    usage: "ptfrag compare [<options>] <FILE> ...",
     discussion: """
-      Replays FILE through its own model (--model, auto-detected by default) and records its
-      workload: every table's allocation (with its mm), its free (at once, through the tlb
-      batch, or by pte_free_defer), its __tlb_remove_table (seen, or inferred where the
-      replay resynchronised over a silent kprobe miss), and mm births and deaths, each at its
-      timestamp. Then drives the same workload through each strategy (--models, default all):
-      a fresh model that chooses its own pages and hears what its kernel would probe, RCU
-      callbacks delivered one grace period after each call_rcu (the capture's median
-      free → __tlb_remove_table delay, or --rcu-grace). One row per strategy: peak and mean
-      pages held, bytes, held/live, waste by kind, Δ against the strategy that ran; the
+      Replays FILE through its own model (--model, auto-detected by default) and records its \
+      workload: every table's allocation (with its mm), its free (at once, through the tlb \
+      batch, or by pte_free_defer), its __tlb_remove_table (seen, or inferred where the \
+      replay resynchronised over a silent kprobe miss), and mm births and deaths, each at its \
+      timestamp. Then drives the same workload through each strategy (--models, default all): \
+      a fresh model that chooses its own pages and hears what its kernel would probe, RCU \
+      callbacks delivered one grace period after each call_rcu (the capture's median \
+      free → __tlb_remove_table delay, or --rcu-grace). One row per strategy: peak and mean \
+      pages held, bytes, held/live, waste by kind, Δ against the strategy that ran; the \
       replayed figures and the ideal and no-sharing bounds below.
 
-      The input is read twice (it must be a file, not '-'). Exit 0 when every input was
-      compared; otherwise the worst input's code: 64 usage (or --model auto could not tell),
-      65 malformed beyond --max-malformed, 66 missing, 74 I/O.
+      The input is read twice (it must be a file, not '-'). Exit 0 when every input was compared; otherwise the worst input's code: 2 nothing to compare (no page-table event), 64 usage (or --model auto could not tell), 65 not a capture, cut inside its last record or malformed beyond --max-malformed, 66 missing, 74 I/O.
       """)
 
   @Argument(help: ArgumentHelp("Captures (files; each is read twice).", valueName: "FILE"))
@@ -32,13 +31,13 @@ struct Compare: ParsableCommand {
 
   @Option(
     name: .customLong("models"), parsing: .upToNextOption,
-    help: ArgumentHelp("Strategies to compare, in order (ids, space- or comma-separated); default every model: \(ModelRegistry.ids.joined(separator: ", ")).", valueName: "ID"))
+    help: ArgumentHelp("Strategies to compare, in order, as ids separated by spaces or commas (default: every model, \(ModelRegistry.ids.joined(separator: ", ")), in this order).", valueName: "ID"))
   var models: [String] = []
 
   @Option(help: "The capture's own model: auto (detect), \(ModelRegistry.ids.joined(separator: ", ")).")
   var model: String = Analyzer.autoModelID
 
-  @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("/sys/kernel/tracing/kprobe_profile saved with the capture.", valueName: "FILE"))
+  @Option(name: .customLong("kprobe-profile"), help: ArgumentHelp("The capture's kprobe_profile: a copy of /sys/kernel/tracing/kprobe_profile saved with it.", valueName: "FILE"))
   var kprobeProfile: String?
 
   @Option(name: .customLong("max-malformed"), help: "Malformed lines tolerated per input; beyond it the input is not compared (exit 65).")
@@ -47,7 +46,7 @@ struct Compare: ParsableCommand {
   @Option(name: .customLong("rcu-grace"), help: ArgumentHelp("RCU grace period to simulate, in ms (default: the capture's median free → __tlb_remove_table delay).", valueName: "MS"))
   var rcuGraceMs: Double?
 
-  @Option(help: "Standard output format.")
+  @Option(help: "The standard output's format.")
   var format: OutputFormat = .text
 
   @Option(name: .customLong("json"), help: ArgumentHelp("Also write the JSON comparison to FILE.", valueName: "FILE"))
@@ -56,7 +55,7 @@ struct Compare: ParsableCommand {
   @Option(name: .customLong("html"), help: ArgumentHelp("Also write a self-contained HTML page (table and plots) to FILE.", valueName: "FILE"))
   var htmlPath: String?
 
-  @Option(help: "Colour on standard output: auto (only on a terminal), always, never.")
+  @Option(help: "Colour on standard output (auto: only on a terminal).")
   var color: ColorMode = .auto
 
   @Option(
@@ -108,10 +107,12 @@ struct Compare: ParsableCommand {
         throw ExitCode(error.exitCode.rawValue)
       }
     }
+    // Each input judged as analyze judges it: not a capture or unreadable (its code),
+    // incomplete (65), nothing replayed (2: nothing to compare); the worst one decides.
     let code =
-      reports.compactMap { $0.input.error?.code }.max { $0.badness < $1.badness } ?? PTFragReport.ExitCode.clean
+      reports.compactMap { $0.notCompared?.code }.max { $0.badness < $1.badness } ?? PTFragReport.ExitCode.clean
     for r in reports {
-      if let e = r.input.error { FileHandleOutput.stderr("ptfrag: \(e.message)\n") }
+      if let n = r.notCompared { FileHandleOutput.stderr("ptfrag: \(r.input.path): not compared: \(n.reason) (exit \(n.code.rawValue))\n") }
     }
     if let path = jsonPath {
       try write(JSONReport.compareDocument(reports, toolVersion: ptfragVersion, exitCode: code.rawValue).serialized() + "\n", to: path)

@@ -3,7 +3,7 @@ import PTFragReplay
 
 struct Models: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List every allocator model: kernel versions, source commits, summary, rules.")
+    abstract: "List the allocator models: kernels, source commits, summary, rules.")
 
   @Flag(help: "Also list each model's rules.")
   var rules = false

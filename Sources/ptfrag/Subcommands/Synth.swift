@@ -6,11 +6,12 @@ import PTFragSynth
 struct Synth: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a realistic synthetic capture (tests, benchmarks), deterministic for a seed.",
+    usage: "ptfrag synth [<options>]",
     discussion: """
       The capture is ftrace text exactly as the kernel prints it (header, kprobe and \
       kretprobe lines): shells fork children, children fault, exec (a new mm is born, the \
       forked one torn down through the tlb batch) and exit; tlb batches execute later in \
-      softirq context on the same or another CPU; CPUs interleave by timestamp. Every \
+      softirq context on the CPU that handed them to call_rcu (a task migrated while it gathered flushes on its new CPU), in the order that CPU did (RCU's per-CPU callback order); CPUs interleave by timestamp. Every \
       allocation's table is the one the model says the kernel hands out, so the capture \
       replays clean under that model (with --lost, inconclusive by design). \
       The same options and seed give the same bytes.

@@ -50,6 +50,8 @@ struct ProcessResult {
   var cpuSeconds: Double
   var output: String
   var status: Int32
+  /// Peak resident set of the process (`ru_maxrss`, KiB).
+  var maxRSSKiB: Int = 0
 }
 
 /// Runs `argv` with stdout to `stdoutPath`; its wall time, output and exit status.
@@ -76,7 +78,7 @@ func spawn(_ argv: [String], stdoutPath: String) -> ProcessResult {
   let seconds = now() - t0
   let out = (try? readSmallFile(stdoutPath)) ?? ""
   let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-  return ProcessResult(seconds: seconds, cpuSeconds: cpu, output: out, status: exit)
+  return ProcessResult(seconds: seconds, cpuSeconds: cpu, output: out, status: exit, maxRSSKiB: Int(usage.ru_maxrss))
 }
 
 func readSmallFile(_ path: String) throws -> String {
@@ -396,6 +398,9 @@ func measure(_ name: String, _ repeats: Int, _ argv: [String], out: String) -> M
     if r.cpuSeconds < best.cpu { best.cpu = r.cpuSeconds }
     if isChild, fields.count >= 3, let kib = Int(fields[2]) {
       best.maxRSSKiB = max(best.maxRSSKiB ?? 0, kib)
+    } else if !isChild, argv[0].hasSuffix("/ptfrag") {
+      // The product itself: its peak RSS as the kernel counted it.
+      best.maxRSSKiB = max(best.maxRSSKiB ?? 0, r.maxRSSKiB)
     }
   }
   return best
@@ -523,6 +528,14 @@ func run() {
   }
 }
 
+/// The `ptfrag` executable built beside this one (`.build/release/ptfrag`).
+func ptfragExecutable(besides me: String) -> String {
+  let dir = me.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+  let path = (dir.isEmpty ? "." : dir) + "/ptfrag"
+  guard access(path, X_OK) == 0 else { fail("\(path): not found (swift build -c release builds it)") }
+  return path
+}
+
 /// The real-shaped input at each length: `wc -l`, `grep -c` (to a file), ptfrag parse,
 /// parse+replay (text), the same gzipped, and compare, with the peak RSS of each.
 func realShaped(_ o: Options, me: String, dir: String, scratch: String, cleanup: inout [String]) {
@@ -548,6 +561,10 @@ func realShaped(_ o: Options, me: String, dir: String, scratch: String, cleanup:
     var rows: [(Measurement, UInt64)] = [(wc, bytes), (grep, bytes)]
     rows.append((measure("ptfrag parse (text)", o.repeats, [me, "--child", "parse", text], out: scratch), bytes))
     rows.append((measure("ptfrag parse+replay (text)", o.repeats, [me, "--child", "replay", text], out: scratch), bytes))
+    // The product end to end (process start, replay, the report rendered and written).
+    let cli = ptfragExecutable(besides: me)
+    rows.append((measure("ptfrag analyze (text report)", o.repeats, [cli, "analyze", "--model", "s390-6.1", text], out: scratch), bytes))
+    rows.append((measure("ptfrag analyze --format json", o.repeats, [cli, "analyze", "--model", "s390-6.1", "--format", "json", text], out: scratch), bytes))
     if o.only.contains("gzip") {
       rows.append((measure("ptfrag parse+replay (.gz)", o.repeats, [me, "--child", "replay", gz], out: scratch), fileSize(gz)))
     }

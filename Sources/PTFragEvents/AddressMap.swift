@@ -80,6 +80,15 @@ public struct AddressMap<Value> {
     return body(&slots[i].value!)
   }
 
+  /// Runs `body` on the value of `key` in place, if present (nil otherwise): one probe, no
+  /// copy of the value. `body` must not touch the map itself.
+  @inlinable @inline(__always) @discardableResult
+  public mutating func update<R>(_ key: UInt64, _ body: (inout Value) -> R) -> R? {
+    let (i, found) = find(key)
+    guard found else { return nil }
+    return body(&slots[i].value!)
+  }
+
   @inlinable
   mutating func insert(_ key: UInt64, _ value: Value) {
     let (i, found) = find(key)

@@ -403,11 +403,15 @@ public class S390v61Model: AllocatorModel {
 
   func pushFront(_ m: MM, _ key: UInt64) {
     unlink(key)
-    pages[key]!.listed = true
-    pages[key]!.owner = m.serial
-    pages[key]!.prev = 0
-    pages[key]!.next = m.head
-    if m.head != 0 { pages[m.head]!.prev = key } else { m.tail = key }
+    let head = m.head
+    let serial = m.serial
+    pages.update(key) {
+      $0.listed = true
+      $0.owner = serial
+      $0.prev = 0
+      $0.next = head
+    }
+    if head != 0 { pages.update(head) { $0.prev = key } } else { m.tail = key }
     m.head = key
     m.listCount += 1
     for i in m.windows.indices { m.windows[i].sawPush = true }
@@ -415,11 +419,15 @@ public class S390v61Model: AllocatorModel {
 
   func pushBack(_ m: MM, _ key: UInt64) {
     unlink(key)
-    pages[key]!.listed = true
-    pages[key]!.owner = m.serial
-    pages[key]!.next = 0
-    pages[key]!.prev = m.tail
-    if m.tail != 0 { pages[m.tail]!.next = key } else { m.head = key }
+    let tail = m.tail
+    let serial = m.serial
+    pages.update(key) {
+      $0.listed = true
+      $0.owner = serial
+      $0.next = 0
+      $0.prev = tail
+    }
+    if tail != 0 { pages.update(tail) { $0.next = key } } else { m.head = key }
     m.tail = key
     m.listCount += 1
   }
@@ -427,14 +435,16 @@ public class S390v61Model: AllocatorModel {
   func unlink(_ key: UInt64) {
     guard let p = pages[key], p.listed else { return }
     guard let m = owner(of: p) else {
-      pages[key]!.listed = false
+      pages.update(key) { $0.listed = false }
       return
     }
-    if p.prev != 0 { pages[p.prev]!.next = p.next } else { m.head = p.next }
-    if p.next != 0 { pages[p.next]!.prev = p.prev } else { m.tail = p.prev }
-    pages[key]!.listed = false
-    pages[key]!.prev = 0
-    pages[key]!.next = 0
+    if p.prev != 0 { pages.update(p.prev) { $0.next = p.next } } else { m.head = p.next }
+    if p.next != 0 { pages.update(p.next) { $0.prev = p.prev } } else { m.tail = p.prev }
+    pages.update(key) {
+      $0.listed = false
+      $0.prev = 0
+      $0.next = 0
+    }
     m.listCount -= 1
   }
 
@@ -963,16 +973,18 @@ public class S390v61Model: AllocatorModel {
   }
 
   func takeHalf(_ m: MM, _ key: UInt64, _ h: Int) {
-    if pages[key]![h] != .allocated { m.liveTables += 1 }
-    if pages[key]!.owner != m.serial, let old = owner(of: pages[key]!),
-      pages[key]!.aCount > 0
-    {
-      old.liveTables -= pages[key]!.aCount
-      m.liveTables += pages[key]!.aCount
+    let p = pages[key]!
+    if p[h] != .allocated { m.liveTables += 1 }
+    if p.owner != m.serial, let old = owner(of: p), p.aCount > 0 {
+      old.liveTables -= p.aCount
+      m.liveTables += p.aCount
     }
     unlink(key)
-    pages[key]![h] = .allocated
-    pages[key]!.owner = m.serial
+    let serial = m.serial
+    pages.update(key) {
+      $0[h] = .allocated
+      $0.owner = serial
+    }
     if h == 1 && m.pgste == .unknown { m.pgste = .no }
   }
 

@@ -61,10 +61,31 @@ public struct Event: Sendable {
   public var cpu: Int32
   public var pid: Int32
   public var comm: Comm
-  public var mm: UInt64?
   public var table: UInt64
-  public var tlb: UInt64?
-  public var vmaddr: UInt64?
+  // `mm`, `tlb`, `vmaddr`, `kernel`: plain words and a presence mask (not optionals, 16
+  // bytes each), read and written through the optional properties below.
+  @usableFromInline var present: UInt8 = 0
+  @usableFromInline var rawMM: UInt64 = 0
+  @usableFromInline var rawTLB: UInt64 = 0
+  @usableFromInline var rawVMAddr: UInt64 = 0
+  public var mm: UInt64? {
+    @inlinable get { present & 1 != 0 ? rawMM : nil }
+    @inlinable set {
+      if let v = newValue { present |= 1; rawMM = v } else { present &= ~1; rawMM = 0 }
+    }
+  }
+  public var tlb: UInt64? {
+    @inlinable get { present & 2 != 0 ? rawTLB : nil }
+    @inlinable set {
+      if let v = newValue { present |= 2; rawTLB = v } else { present &= ~2; rawTLB = 0 }
+    }
+  }
+  public var vmaddr: UInt64? {
+    @inlinable get { present & 4 != 0 ? rawVMAddr : nil }
+    @inlinable set {
+      if let v = newValue { present |= 4; rawVMAddr = v } else { present &= ~4; rawVMAddr = 0 }
+    }
+  }
   /// For `.alloc`: the entry's line and timestamp (== `line`/`timestampNs` if unseen).
   public var beginLine: LineNumber
   public var beginNs: UInt64
@@ -73,7 +94,13 @@ public struct Event: Sendable {
   public var count: UInt64
   /// powerpc `pte_fragment_alloc`/`pte_fragment_free` `kernel` argument: true for kernel
   /// (init_mm) tables; nil when the probe did not fetch it.
-  public var kernel: Bool?
+  public var kernel: Bool? {
+    @inlinable get { present & 8 != 0 ? present & 16 != 0 : nil }
+    @inlinable set {
+      present &= ~24
+      if let k = newValue { present |= k ? 24 : 8 }
+    }
+  }
 
   public init(
     kind: Kind, line: LineNumber, timestampNs: UInt64 = 0, cpu: Int32 = 0, pid: Int32 = 0,
@@ -87,13 +114,13 @@ public struct Event: Sendable {
     self.cpu = cpu
     self.pid = pid
     self.comm = comm
-    self.mm = mm
     self.table = table
-    self.tlb = tlb
-    self.vmaddr = vmaddr
     self.beginLine = beginLine ?? line
     self.beginNs = beginNs ?? timestampNs
     self.count = count
+    self.mm = mm
+    self.tlb = tlb
+    self.vmaddr = vmaddr
     self.kernel = kernel
   }
 }

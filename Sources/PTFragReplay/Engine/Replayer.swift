@@ -110,17 +110,18 @@ public final class Replayer {
         inconclusive.append(i)
         continue
       }
-      let misses = profileMisses[f] ?? 0
-      if misses == 0 {
+      let probes = [f] + i.alternatives
+      if probes.allSatisfy({ (profileMisses[$0] ?? 0) == 0 }) {
         // The probe provably missed nothing: the item is the finding it hinged on (one
         // finding may stand for several items, e.g. both halves of one page).
         if let finding = i.asFinding {
           findings.append(finding)
           context.settle(finding)
         }
-      } else if budget[f, default: 0] > 0 {
-        budget[f]! -= 1
-        i.explainedBy = "kprobe_profile: \(f.symbol) missed \(misses) hit(s)"
+      } else if let g = probes.first(where: { budget[$0, default: 0] > 0 }) {
+        budget[g]! -= 1
+        i.hingesOn = g
+        i.explainedBy = "kprobe_profile: \(g.symbol) missed \(profileMisses[g] ?? 0) hit(s)"
         inconclusive.append(i)
       } else {
         inconclusive.append(i)

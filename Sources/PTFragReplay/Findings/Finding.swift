@@ -146,15 +146,21 @@ public struct Inconclusive: Sendable {
   /// The probe whose silent misses would explain the item. When a kprobe_profile shows no
   /// misses of it, the item is settled as `asFinding`; when it shows misses, as explained.
   public var hingesOn: KernelFunction?
+  /// Other probes whose silent miss explains the item as well (a table released with its A
+  /// bit set: its free may have gone through any of the free functions). The item is a
+  /// finding only when the profile shows no miss of any of them; explained, it is charged to
+  /// the first with misses left in the budget, which becomes `hingesOn`.
+  public var alternatives: [KernelFunction] = []
   /// What the item becomes when the capture provably missed nothing.
   public var asFinding: Finding?
 
   public init(
     reason: InconclusiveReason, line: Int, mm: UInt64? = nil, page: UInt64? = nil,
     message: String, wouldBeRule: String? = nil, hingesOn: KernelFunction? = nil,
-    asFinding: Finding? = nil
+    alternatives: [KernelFunction] = [], asFinding: Finding? = nil
   ) {
     self.hingesOn = hingesOn
+    self.alternatives = alternatives
     self.asFinding = asFinding
     self.reason = reason
     self.line = line

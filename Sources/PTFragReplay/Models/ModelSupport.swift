@@ -149,3 +149,10 @@ extension AddressMap {
     set { self[UInt64(UInt32(bitPattern: s))] = newValue }
   }
 }
+
+// MARK: - Free functions
+
+/// The functions through which an s390 PTE table is freed (`pte_free` → `page_table_free`,
+/// `pte_free_tlb` → `page_table_free_rcu`, v6.6+ `pte_free_defer`): a table the capture
+/// shows allocated and then released with its page went through one of them unseen.
+let s390TableFreeFunctions: [KernelFunction] = [.pageTableFreeRCU, .pageTableFree, .pteFreeDefer]

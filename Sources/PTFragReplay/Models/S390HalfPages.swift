@@ -430,13 +430,15 @@ public class S390HalfPagesModel: RCUCallbackSource {
       let f = Finding(
         rule: rules[rule]!, event: e, mm: holder?.address, page: key, half: p.pgste ? nil : h,
         stateBefore: before, stateAfter: "(released)",
-        message: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is \(what.split(separator: ":")[0]), and the kprobe_profile shows no missed \(probe.symbol)")
+        message: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is \(what.split(separator: ":")[0]), and the kprobe_profile shows no missed \(probe == .tlbRemoveTableExec ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
       ctx.report(
         Inconclusive(
           reason: probe == .tlbRemoveTableExec ? .missedTLBExec : .missedProbe, line: e.line,
           mm: holder?.address, page: key,
           message: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is \(what)",
-          wouldBeRule: rule, hingesOn: probe, asFinding: f))
+          wouldBeRule: rule, hingesOn: probe,
+          alternatives: probe == .tlbRemoveTableExec ? [] : s390TableFreeFunctions.filter { $0 != probe },
+          asFinding: f))
     }
     holder?.liveTables -= live
     drop(key)

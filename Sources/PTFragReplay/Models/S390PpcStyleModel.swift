@@ -165,14 +165,15 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
           rule: Self.rule[queued ? "reuse-before-grace" : "alloc-busy-half"]!, event: e,
           mm: owner(key)?.address, page: key, half: h, stateBefore: frag.describe(before), stateAfter: "(released)",
           message:
-            "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(probe.symbol)")
+            "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(queued ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
         ctx.report(
           Inconclusive(
             reason: queued ? .missedTLBExec : .missedProbe, line: e.line, mm: owner(key)?.address,
             page: key,
             message:
               "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued: probable missed __tlb_remove_table" : "handed out: probable missed free")",
-            wouldBeRule: f.rule.id, hingesOn: probe, asFinding: f))
+            wouldBeRule: f.rule.id, hingesOn: probe,
+            alternatives: queued ? [] : s390TableFreeFunctions.filter { $0 != probe }, asFinding: f))
       }
       frag.drop(key)
     }

@@ -1511,7 +1511,8 @@ public class S390v61Model: AllocatorModel {
           reason: .missedProbe, line: e.line, mm: holder?.address, page: key,
           message:
             "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
-          wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU, asFinding: f))
+          wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU,
+          alternatives: s390TableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
       ctx.inferred(.free(table: table))
     }
     if p.aCount > 0 { holder?.liveTables -= p.pgste ? 1 : p.aCount }

@@ -367,7 +367,8 @@ public final class S390v67Model: AllocatorModel {
       probableMiss(
         e, m, key, before, p, .missedProbe, .pageTableFree,
         "\(t), whose table (allocated at line \(p.since)) was never freed",
-        "\(t) while its table from line \(p.since) is live: probable missed page_table_free(\(hex(key)))")
+        "\(t) while its table from line \(p.since) is live: probable missed free of \(hex(key)) (page_table_free, pte_free_defer or tlb_remove_table)",
+        alternatives: [.pteFreeDefer, .tlbRemoveTable])
     case .queued:
       probableMiss(
         e, m, key, before, p, .missedTLBExec, .tlbRemoveTableExec,
@@ -389,11 +390,12 @@ public final class S390v67Model: AllocatorModel {
   /// A `reuse-before-release` that a silent miss of `probe` would explain.
   func probableMiss(
     _ e: Event, _ m: MM?, _ key: UInt64, _ before: String, _ p: Page,
-    _ reason: InconclusiveReason, _ probe: KernelFunction, _ finding: String, _ message: String
+    _ reason: InconclusiveReason, _ probe: KernelFunction, _ finding: String, _ message: String,
+    alternatives: [KernelFunction] = []
   ) {
     probableMiss(
       "reuse-before-release", e, mm: m?.address, key, before: before, after: "Live",
-      related: p.since, reason, probe, finding, message)
+      related: p.since, reason, probe, finding, message, alternatives: alternatives)
   }
 
   /// A finding that a silent miss of `probe` would explain: inconclusive, settled by the
@@ -401,14 +403,14 @@ public final class S390v67Model: AllocatorModel {
   func probableMiss(
     _ rule: String, _ e: Event, mm: UInt64?, _ key: UInt64, before: String, after: String,
     related: Int, _ reason: InconclusiveReason, _ probe: KernelFunction, _ finding: String,
-    _ message: String
+    _ message: String, alternatives: [KernelFunction] = []
   ) {
     let f = makeFinding(
       rule, e, mm: mm, page: key, before: before, after: after, finding, related: [related])
     ctx.report(
       Inconclusive(
         reason: reason, line: e.line, mm: mm, page: key, message: message, wouldBeRule: rule,
-        hingesOn: probe, asFinding: f))
+        hingesOn: probe, alternatives: alternatives, asFinding: f))
   }
 
   func allocUnreturned(_ e: Event) {

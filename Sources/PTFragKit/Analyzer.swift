@@ -319,6 +319,11 @@ struct ReplayStage {
           "it has no probe on \(lacking.map(\.symbol).joined(separator: ", ")), which the capture has: it is from another kernel")
       }
     }
+    // The capture's own probe lines: one of a function only s390 has outweighs any profile.
+    detector!.captureHas(Set(KernelFunction.allCases.filter { hits[Int($0.rawValue)] > 0 }))
+    // What made the detector decisive may have been the profile's listing, now set aside:
+    // read on, as without it.
+    if !endOfInput && !detector!.decisive && buffer.count < detector!.maxEvents { return }
     switch detector!.decide(endOfInput: endOfInput) {
     case .model(var id, var why):
       if !kernelFixes.isEmpty {

@@ -20,8 +20,10 @@ import PTFragEvents
 ///
 /// - **powerpc** (`arch/powerpc/mm/pgtable-frag.c`): a function only powerpc has —
 ///   `pte_fragment_free`, `pte_frag_destroy`, `pmd_fragment_alloc`/`_free`, `arch_exit_mmap`,
-///   `init_new_context`, a `pte_fragment_alloc` with its `kernel` argument — or a
-///   kprobe_profile listing one. Then the preset comes from the fragment geometry the
+///   `init_new_context`, a `pte_fragment_alloc` with its `kernel` argument — or a trusted
+///   kprobe_profile listing one while the capture shows no function only s390 has
+///   (`onlyS390`: an s390 capture with a powerpc kernel's profile stays s390; a capture with
+///   functions of both is refused). Then the preset comes from the fragment geometry the
 ///   addresses show: a PTE fragment at a sub-4 KiB offset, a PMD fragment at a sub-16 KiB one,
 ///   or two allocations of one mm 256 B apart in one page → radix (256 × 256 B,
 ///   `powerpc-radix64k`); two allocations of one mm 4 KiB apart in one page (the cursor's
@@ -83,8 +85,14 @@ public struct VariantDetector {
   private var profileFreeRCU: Bool
   /// Why the kprobe_profile's listing is not used (it is from another kernel), for the reason.
   private var profileDistrusted: String? = nil
-  /// powerpc: a function only powerpc has, and the geometry evidence.
+  /// powerpc: a function only powerpc has (in the capture's events), and the geometry evidence.
   private(set) var powerpc: Evidence? = nil
+  /// The kprobe_profile lists a probe on a function only powerpc has. Counts as powerpc
+  /// evidence only while the profile is trusted and the capture shows nothing only s390 has.
+  private(set) var profilePowerpc: Evidence? = nil
+  /// A function only s390 has, in the capture (an event, or probe lines `captureHas` was told
+  /// of): the capture is s390's, whatever a kprobe_profile lists.
+  private(set) var s390: Evidence? = nil
   private(set) var radixGeometry: Evidence? = nil
   private(set) var step4K: Evidence? = nil
   private var step4KAddress: UInt64 = 0
@@ -110,13 +118,24 @@ public struct VariantDetector {
     if let f = [KernelFunction.pteFragmentAlloc, .pteFragmentFree, .pteFragDestroy, .pmdFragmentAlloc]
       .first(where: { profileFunctions.contains($0) })
     {
-      powerpc = Evidence(line: 0, text: "the kprobe_profile lists a probe on \(f.symbol), a powerpc function")
+      profilePowerpc = Evidence(line: 0, text: "the kprobe_profile lists a probe on \(f.symbol), a powerpc function")
     }
   }
 
+  /// Functions only s390 has (arch/s390/mm/pgalloc.c); powerpc has none of them.
+  public static let onlyS390: [KernelFunction] = [
+    .pageTableAlloc, .pageTableFree, .pageTableFreeRCU, .crstTableAlloc, .crstTableFree,
+    .pageTableAllocPgste, .pageTableFreePgste,
+  ]
+
+  /// The powerpc evidence that counts: the capture's own, else a trusted profile's listing
+  /// when the capture shows no function only s390 has.
+  var powerpcEvidence: Evidence? { powerpc ?? (s390 == nil ? profilePowerpc : nil) }
+
   /// Whether the evidence so far settles the question (no more look-ahead needed).
   public var decisive: Bool {
-    if powerpc != nil { return radixGeometry != nil || step4K != nil }
+    if powerpc != nil && s390 != nil { return true }  // contradictory: refused
+    if powerpcEvidence != nil { return radixGeometry != nil || step4K != nil }
     if ptdesc != nil || (fragment != nil && onePerPage != nil) { return true }
     if onePerPage != nil { return true }
     // Fragments: A vs B still open until pte_free_defer shows up. The profile's listing only
@@ -126,12 +145,23 @@ public struct VariantDetector {
   }
 
   /// The kprobe_profile does not fit the capture (it lacks a probe the capture has): its
-  /// listing says nothing about this kernel and is not used.
+  /// listing says nothing about this kernel and is not used at all (neither its
+  /// `pte_free_defer`/`pte_free_now`/`page_table_free_rcu` listing nor its powerpc one).
   public mutating func distrustProfile(_ why: String) {
-    guard profileDefer || profileFreeRCU else { return }
+    guard profileDefer || profileFreeRCU || profilePowerpc != nil else { return }
     profileDefer = false
     profileFreeRCU = false
+    profilePowerpc = nil
     profileDistrusted = why
+  }
+
+  /// The functions the capture has probe lines of (so far): one only s390 has
+  /// (`page_table_alloc`, `crst_table_alloc`, …; `onlyS390`) makes the capture
+  /// s390's. The normalized events cannot tell `page_table_alloc` from `pte_fragment_alloc`;
+  /// the probe lines can.
+  public mutating func captureHas(_ functions: Set<KernelFunction>) {
+    guard s390 == nil, let f = Self.onlyS390.first(where: { functions.contains($0) }) else { return }
+    s390 = Evidence(line: 0, text: "the capture has \(f.symbol) lines, an s390 function")
   }
 
   /// Feeds one event; returns true once the evidence is decisive.
@@ -201,6 +231,12 @@ public struct VariantDetector {
   /// What only powerpc shows, and the fragment geometry (see the type's comment).
   private mutating func observePowerpc(_ e: Event) {
     switch e.kind {
+    case .freeNow, .freeTLB, .crstAlloc, .crstFree:
+      Self.note(&s390, e.line, "\(e.kind.symbol) is an s390 function")
+    case .mmBirth where e.table != 0:
+      Self.note(&s390, e.line, "crst_table_alloc returned into mm_init (an mm's birth on s390)")
+    case .mmDeath where e.table != 0:
+      Self.note(&s390, e.line, "crst_table_free of an mm's pgd (an mm's death on s390)")
     case .fragmentFree, .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
       Self.note(&powerpc, e.line, "\(e.kind.symbol) is a powerpc function")
     case .mmBirth where e.table == 0:
@@ -246,7 +282,13 @@ public struct VariantDetector {
 
   /// The powerpc decision (nil: not powerpc).
   func decidePowerpc(_ scope: String) -> Decision? {
-    guard let p = powerpc else { return nil }
+    if let p = powerpc, let s = s390 {
+      return .refuse(
+        .unsupported(
+          "contradictory evidence: line \(p.line): \(p.text), yet \(s.line > 0 ? "line \(s.line): " : "")\(s.text): a capture of one kernel holds functions of only one architecture; give --model explicitly"
+        ))
+    }
+    guard let p = powerpcEvidence else { return nil }
     let arch = "powerpc (\(p.line > 0 ? "line \(p.line): " : "")\(p.text))"
     if let r = radixGeometry, let h = step4K {
       return .refuse(
@@ -296,10 +338,20 @@ public struct VariantDetector {
     if let mm = firstPageOf.removeValue(forKey: table & ~0xfff) { born[mm]?.freed = true }
   }
 
+  /// A trusted profile's powerpc listing that the capture's s390 functions overrule, for the
+  /// reason ("" when none).
+  private var overruledProfile: String {
+    guard powerpc == nil, let p = profilePowerpc, let s = s390 else { return "" }
+    return "; \(p.text), but \(s.line > 0 ? "line \(s.line): " : "")\(s.text): the capture's events decide, the listing is not used"
+  }
+
   /// The decision from the evidence so far. `endOfInput`: the look-ahead covers the whole
   /// capture (so "not seen" means "not in the capture").
   public func decide(endOfInput: Bool) -> Decision {
     let scope = endOfInput ? "in the capture" : "in the first \(observed) events"
+    // No event: nothing to detect, whatever a kprobe_profile lists (it is not evidence of a
+    // capture that holds nothing).
+    if observed == 0 { return .empty }
     if let d = decidePowerpc(scope) { return d }
     if let p = ptdesc {
       return .refuse(
@@ -321,31 +373,31 @@ public struct VariantDetector {
         why += "; no page_table_free_rcu \(scope) (as on v6.12)"
       }
       if let d = deferEvidence { why += "; line \(d.line): \(d.text)" }
-      return .model(id: "s390-6.7", reason: why)
+      if let d = profileDistrusted { why += "; the kprobe_profile is not used (\(d))" }
+      return .model(id: "s390-6.7", reason: why + overruledProfile)
     }
     if let f = fragment {
       var why = "2 KiB fragments (≤ v6.6): line \(f.line): \(f.text)"
       if let d = deferEvidence {
         why += "; line \(d.line): \(d.text), so v6.6"
-        return .model(id: "s390-6.6", reason: why)
+        return .model(id: "s390-6.6", reason: why + overruledProfile)
       }
       if profileDefer {
         why += "; the kprobe_profile lists a pte_free_defer/pte_free_now probe (the symbol exists), so v6.6"
-        return .model(id: "s390-6.6", reason: why)
+        return .model(id: "s390-6.6", reason: why + overruledProfile)
       }
       if let d = profileDistrusted { why += "; the kprobe_profile is not used (\(d))" }
       why +=
         "; no pte_free_defer \(scope) and none in a kprobe_profile, so the v5.17 … v6.5 allocator (v6.6 replays identically until pte_free_defer is used)"
-      return .model(id: "s390-6.1", reason: why)
+      return .model(id: "s390-6.1", reason: why + overruledProfile)
     }
-    if observed == 0 { return .empty }
     var seen: [String] = []
     seen.append("\(allocs) page_table_alloc result\(allocs == 1 ? "" : "s")\(allocs > 0 ? ", none an upper 2 KiB half" : "")")
     seen.append("\(tlbValues) tlb value\(tlbValues == 1 ? "" : "s")\(tlbValues > 0 ? ", none tagged and none a table allocated in the capture" : "")")
     if let d = deferEvidence { seen.append("line \(d.line): \(d.text)") }
     return .refuse(
       .undecidable(
-        "cannot tell the allocator variant \(scope): \(seen.joined(separator: "; ")); give --model (\(ModelRegistry.ids.joined(separator: ", ")))"
+        "cannot tell the allocator variant \(scope): \(seen.joined(separator: "; "))\(overruledProfile); give --model (\(ModelRegistry.ids.joined(separator: ", ")))"
       ))
   }
 }

@@ -100,7 +100,17 @@ struct Analyze: ParsableCommand {
 
   @OptionGroup var gate: GateOptions
 
+  @Option(
+    name: .customLong("mm-records"),
+    help: ArgumentHelp(
+      "Per-mm records kept for the report: the N mms with the highest peak of pages held (text lists 10, HTML 20, JSON every one kept; mmsNotListed counts the rest). 0 keeps none (no mms table).",
+      valueName: "N"))
+  var mmRecords: Int = AnalyzeOptions().mmRecords
+
+  @OptionGroup var jobs: JobsOption
+
   func validate() throws {
+    if mmRecords < 0 { throw ValidationError("--mm-records must be 0 or more") }
     if model != Analyzer.autoModelID && ModelRegistry.model(id: model) == nil {
       throw ValidationError("unknown model '\(model)'; known: \(Analyzer.autoModelID), \(ModelRegistry.ids.joined(separator: ", "))")
     }
@@ -132,22 +142,29 @@ struct Analyze: ParsableCommand {
       modelID: model, modelSelection: "given with --model", profilePath: profile,
       malformedTolerance: maxMalformed)
     options.kernelFixes = kernelFix
+    options.mmRecords = mmRecords
+    // Several inputs at once (--jobs): each on one thread when they keep every CPU busy.
+    options.pipelined = ManyInputs.pipelined(inputs: inputs.count, jobs: jobs.value)
     let baseline = try gate.loadBaseline()
     var reports: [InputReport] = []
-    for path in inputs {
-      let progress = ProgressLine(path: path)
-      var options = options
+    let paths = inputs
+    let shared = options
+    for outcome in runInputs(paths, jobs: jobs.value, { (i, progress) throws(AnalyzeError) in
+      var options = shared
       options.progress = progress.reporter
-      defer { progress.clear() }
-      do {
-        var r = try Stopwatch.timed { () throws(AnalyzeError) in
-          try Analyzer.analyze(path: path, options: options)
-        }
+      return try Stopwatch.timed { () throws(AnalyzeError) in
+        try Analyzer.analyze(path: paths[i], options: options)
+      }
+    }) {
+      switch outcome {
+      case .done(var r):
         baseline?.apply(to: &r)
         reports.append(r)
-      } catch {
+      case .failed(let error):
         FileHandleOutput.stderr("ptfrag: \(error.message)\n")
         throw ExitCode(error.exitCode.rawValue)
+      case .skipped:
+        break  // never before a failure (runInputs stops there)
       }
     }
     // An input that could not be analyzed (missing, unreadable, not a capture) says so on

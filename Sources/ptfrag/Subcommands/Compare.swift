@@ -63,6 +63,8 @@ struct Compare: ParsableCommand {
     help: ArgumentHelp("The captured kernel has this fix (repeatable; fda4d71651f7: the powerpc strategies and replay run with pte_frag_destroy clearing PG_active).", valueName: "COMMIT"))
   var kernelFix: [String] = []
 
+  @OptionGroup var jobs: JobsOption
+
   var strategyIDs: [String] {
     models.flatMap { $0.split(separator: ",").map { String($0).trimmingSpaces } }.filter { !$0.isEmpty }
   }
@@ -89,22 +91,26 @@ struct Compare: ParsableCommand {
 
   func run() throws {
     var reports: [CompareReport] = []
-    for path in files {
-      let progress = ProgressLine(path: path)
-      var analyze = AnalyzeOptions(
-        modelID: model, modelSelection: "given with --model", profilePath: kprobeProfile,
-        malformedTolerance: maxMalformed)
-      analyze.progress = progress.reporter
-      analyze.kernelFixes = kernelFix
-      let options = CompareOptions(
-        analyze: analyze, models: strategyIDs, graceNs: rcuGraceMs.map { UInt64(($0 * 1e6).rounded()) })
-      do {
-        reports.append(try Comparer.compare(path: path, options: options, pass: { progress.pass = $0 }))
-        progress.clear()
-      } catch {
-        progress.clear()
+    var analyze = AnalyzeOptions(
+      modelID: model, modelSelection: "given with --model", profilePath: kprobeProfile,
+      malformedTolerance: maxMalformed)
+    analyze.kernelFixes = kernelFix
+    // Several inputs at once (--jobs): each replay on one thread when they keep every CPU busy.
+    analyze.pipelined = ManyInputs.pipelined(inputs: files.count, jobs: jobs.value)
+    let shared = CompareOptions(
+      analyze: analyze, models: strategyIDs, graceNs: rcuGraceMs.map { UInt64(($0 * 1e6).rounded()) })
+    let paths = files
+    for outcome in runInputs(paths, jobs: jobs.value, { (i, progress) throws(AnalyzeError) in
+      var options = shared
+      options.analyze.progress = progress.reporter
+      return try Comparer.compare(path: paths[i], options: options, pass: progress.pass)
+    }) {
+      switch outcome {
+      case .done(let r): reports.append(r)
+      case .failed(let error):
         FileHandleOutput.stderr("ptfrag: \(error.message)\n")
         throw ExitCode(error.exitCode.rawValue)
+      case .skipped: break  // never before a failure (runInputs stops there)
       }
     }
     // Each input judged as analyze judges it: not a capture or unreadable (its code),

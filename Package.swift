@@ -60,7 +60,7 @@ let package = Package(
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
     .testTarget(
       name: "PTFragSynthTests",
-      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragEvents"]),
+      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragReport", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
       dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),

@@ -71,17 +71,17 @@ public struct HTMLReport {
         HTMLTable(
           caption: "Summary: \(run.inputs.count) inputs, exit code \(run.exitCode.rawValue) (the worst decides)",
           header: ["input", "verdict", "exit code", "model", "errors", "inconclusive (open)"],
-          rows: run.inputs.map { i in
+          rows: run.judged.map { i, j in
             [
-              i.path, run.verdictText(of: i).uppercased(), String(run.exitCode(of: i).rawValue),
+              i.path, j.verdict.rawValue.uppercased(), String(j.exitCode.rawValue),
               i.modelChosen ? (i.result?.model.id ?? "–") : "none",
               i.result.map { String($0.findingCountsBySeverity[.error] ?? 0) } ?? "–",
               i.result.map { "\($0.inconclusive.count) (\($0.unexplainedInconclusive))" } ?? "–",
             ]
           }))
     }
-    for input in run.inputs {
-      o += section(input, verdict: run.verdictText(of: input))
+    for (input, j) in run.judged {
+      o += section(input, j)
       o += wasteSection(input)
     }
     for t in tables { o += table(t) }
@@ -125,7 +125,9 @@ public struct HTMLReport {
       """
   }
 
-  func section(_ i: InputReport, verdict v: String) -> String {
+  /// One input as its judgement `j` judged it.
+  func section(_ i: InputReport, _ j: Judgement) -> String {
+    let v = j.verdict.rawValue
     var o = "<h2>\(esc(i.path))</h2>\n<p><span class=\"verdict \(v)\">\(esc(v.uppercased()))</span>"
     if let e = i.error {
       o += esc(e.message) + "</p>\n"

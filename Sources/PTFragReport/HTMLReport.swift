@@ -357,24 +357,21 @@ public struct HTMLReport {
   }
 }
 
-/// Escapes text for HTML/XML and drops characters XML 1.0 forbids.
+/// Escapes text for the HTML page (well-formed XML): first `XMLSanitizer`, the same gate the
+/// JUnit writer uses, replaces what XML 1.0 forbids; then markup is escaped (`&`, `<`, `>`,
+/// quotes), which libxml2 does for the JUnit file.
 public func esc(_ s: String) -> String {
+  let clean = XMLSanitizer.sanitize(s)
   var o = ""
-  o.reserveCapacity(s.utf8.count)
-  for u in s.unicodeScalars {
+  o.reserveCapacity(clean.utf8.count)
+  for u in clean.unicodeScalars {
     switch u {
     case "&": o += "&amp;"
     case "<": o += "&lt;"
     case ">": o += "&gt;"
     case "\"": o += "&quot;"
     case "'": o += "&#39;"
-    default:
-      let v = u.value
-      if (v < 0x20 && v != 0x9 && v != 0xA && v != 0xD) || v == 0xFFFE || v == 0xFFFF {
-        o += "\u{FFFD}"
-      } else {
-        o.unicodeScalars.append(u)
-      }
+    default: o.unicodeScalars.append(u)
     }
   }
   return o

@@ -11,11 +11,16 @@
 //   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
+//   PTFragTestSupport (Tests/TestSupport: the JUnit schema check, paths, process runner, RNG;
+//                      for the test targets and the fuzz package, never linked into ptfrag)
+//
+// Linux only: the CLI and the benchmark import Glibc unconditionally (open/write/fsync/rename
+// for atomic report files, isatty, clock_gettime), and the system libraries come from Debian
+// packages (zlib1g-dev, libxml2-dev). No other platform is declared: none is built or tested.
 import PackageDescription
 
 let package = Package(
   name: "ptfrag",
-  platforms: [.macOS(.v13)],
   products: [
     .executable(name: "ptfrag", targets: ["ptfrag"]),
     .library(name: "PTFragKit", targets: ["PTFragKit"]),
@@ -23,6 +28,8 @@ let package = Package(
     .library(
       name: "PTFragStages",
       targets: ["PTFragKit", "PTFragRead", "PTFragEvents", "PTFragReplay", "PTFragReport", "PTFragJUnit"]),
+    // Test-only code (JUnit schema validation and census), for the fuzz package's checks.
+    .library(name: "PTFragTestSupport", targets: ["PTFragTestSupport"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,13 +38,13 @@ let package = Package(
   targets: [
     .target(name: "PTFragEvents", swiftSettings: hotPath),
     // zlib (gzip input), through the system library: apt install zlib1g-dev.
-    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(name: "PTFragRead", dependencies: ["PTFragEvents", "CZlib"], swiftSettings: hotPath),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"], swiftSettings: hotPath),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
     .systemLibrary(
       name: "CLibXML2", path: "Sources/CLibXML2", pkgConfig: "libxml-2.0",
-      providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+      providers: [.apt(["libxml2-dev"])]),
     .target(name: "PTFragJUnit", dependencies: ["CLibXML2", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
     .target(
       name: "PTFragKit",
@@ -50,26 +57,29 @@ let package = Package(
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit", "PTFragJUnit", "PTFragSynth",
+        "PTFragKit", "PTFragJUnit", "PTFragSynth", "PTFragRead", "PTFragReplay", "PTFragReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Throughput and memory benchmark (run in release; see docs/benchmark.md).
     .executableTarget(
       name: "ptfrag-bench",
       dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
-    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
+    // What the tests share: the package root, the process runner, the JUnit schema check and
+    // census (libxml2), one seeded generator. A plain target under Tests/, not a test bundle.
+    .target(name: "PTFragTestSupport", dependencies: ["CLibXML2"], path: "Tests/TestSupport"),
+    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib", "PTFragTestSupport"]),
     .testTarget(
       name: "PTFragSynthTests",
       dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragReport", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
-      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
+      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead", "PTFragTestSupport"]),
     // Runs the built `ptfrag` executable (exit codes, stdout, JSON, JUnit) and the JUnit writer.
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
         "ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents",
-        "PTFragRead", "PTFragSynth",
+        "PTFragRead", "PTFragSynth", "PTFragTestSupport",
       ]),
   ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import PTFragJUnit
+import PTFragTestSupport
 import XCTest
 
 /// `ptfrag compare` and the HTML pages, run as a user runs them: exit codes, the JSON schema

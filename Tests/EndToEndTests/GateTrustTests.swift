@@ -4,6 +4,7 @@ import Foundation
 #endif
 import PTFragKit
 import PTFragReport
+import PTFragTestSupport
 import XCTest
 
 /// Issue 13: a CI gate that cannot go falsely green — cut captures, piped input, failed

@@ -7,6 +7,7 @@ import PTFragJUnit
 import PTFragKit
 @testable import PTFragReplay
 import PTFragReport
+import PTFragTestSupport
 import XCTest
 
 /// The JUnit writer, its sanitizer, the occupancy timeline behind `--max-waste-ratio` and the

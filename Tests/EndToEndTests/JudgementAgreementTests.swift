@@ -4,6 +4,7 @@ import PTFragJUnit
 import PTFragKit
 import PTFragReplay
 import PTFragReport
+import PTFragTestSupport
 import XCTest
 
 /// Issue 12, item 1: one judgement per input. The text, JSON, HTML and JUnit reports only

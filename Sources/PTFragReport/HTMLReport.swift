@@ -140,6 +140,9 @@ public struct HTMLReport {
       o += "model: none — \(esc(i.modelSelection))</p>\n"
     }
     if r.events == 0 { o += "<p class=\"sev-warning\">nothing was replayed: the capture holds no page-table events</p>\n" }
+    if case .exceeded(let ratio, let max) = j.waste {
+      o += "<p class=\"sev-error\">waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))</p>\n"
+    }
     for why in i.read.incompleteReasons(path: i.path) {
       o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
     }

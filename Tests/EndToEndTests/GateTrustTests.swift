@@ -581,6 +581,7 @@ final class GateTrustTests: XCTestCase {
       XCTAssertTrue(page.contains("<span class=\"verdict \(verdict)\">\(verdict.uppercased())</span>"), "HTML verdict for \(max)")
       XCTAssertFalse(page.contains(">\(verdict == "fail" ? "CLEAN" : "FAIL")</span>"), "HTML says the other verdict")
       XCTAssertTrue(page.contains("exit code \(code)"), "HTML exit code")
+      XCTAssertEqual(page.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, "HTML says why")
       let xml = try String(contentsOfFile: junit, encoding: .utf8)
       XCTAssertTrue(xml.contains("<property name=\"verdict\" value=\"\(verdict)\""), xml)
       XCTAssertEqual(xml.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, xml)

@@ -11,8 +11,9 @@
 //   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
-//   PTFragTestSupport (Tests/TestSupport: the JUnit schema check, paths, process runner, RNG;
-//                      for the test targets and the fuzz package, never linked into ptfrag)
+//   PTFragTestSupport (Tests/TestSupport: paths, process runner, RNG) and PTFragJUnitCheck
+//   (Tests/JUnitCheck: the JUnit schema check and census, libxml2): test-only, for the test
+//   targets and the fuzz package, never linked into ptfrag
 //
 // Linux only: the CLI and the benchmark import Glibc unconditionally (open/write/fsync/rename
 // for atomic report files, isatty, clock_gettime), and the system libraries come from Debian
@@ -29,7 +30,7 @@ let package = Package(
       name: "PTFragStages",
       targets: ["PTFragKit", "PTFragRead", "PTFragEvents", "PTFragReplay", "PTFragReport", "PTFragJUnit"]),
     // Test-only code (JUnit schema validation and census), for the fuzz package's checks.
-    .library(name: "PTFragTestSupport", targets: ["PTFragTestSupport"]),
+    .library(name: "PTFragJUnitCheck", targets: ["PTFragJUnitCheck"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -64,9 +65,12 @@ let package = Package(
     .executableTarget(
       name: "ptfrag-bench",
       dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
-    // What the tests share: the package root, the process runner, the JUnit schema check and
-    // census (libxml2), one seeded generator. A plain target under Tests/, not a test bundle.
-    .target(name: "PTFragTestSupport", dependencies: ["CLibXML2"], path: "Tests/TestSupport"),
+    // What the tests share: the package root, the process runner, one seeded generator. Plain
+    // targets under Tests/, not test bundles. The JUnit check (libxml2) is a module of its own:
+    // a module that imports both Foundation and libxml2 meets two definitions of ICU's
+    // UErrorCode (Foundation's bundled ICU and the system's) and does not compile.
+    .target(name: "PTFragTestSupport", path: "Tests/TestSupport"),
+    .target(name: "PTFragJUnitCheck", dependencies: ["CLibXML2"], path: "Tests/JUnitCheck"),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib", "PTFragTestSupport"]),
     .testTarget(
       name: "PTFragSynthTests",
@@ -79,7 +83,7 @@ let package = Package(
       name: "EndToEndTests",
       dependencies: [
         "ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents",
-        "PTFragRead", "PTFragSynth", "PTFragTestSupport",
+        "PTFragRead", "PTFragSynth", "PTFragTestSupport", "PTFragJUnitCheck",
       ]),
   ]
 )

@@ -14,7 +14,7 @@ let package = Package(
     .target(
       name: "PTFragFuzzTargets",
       dependencies: [
-        .product(name: "PTFragStages", package: "ptfrag"), .product(name: "PTFragTestSupport", package: "ptfrag"),
+        .product(name: "PTFragStages", package: "ptfrag"), .product(name: "PTFragJUnitCheck", package: "ptfrag"),
       ]),
     .executableTarget(name: "fuzz-text", dependencies: ["PTFragFuzzTargets", "CLibFuzzer"]),
     .executableTarget(name: "fuzz-json", dependencies: ["PTFragFuzzTargets", "CLibFuzzer"]),

@@ -1,5 +1,6 @@
 import Foundation
 import PTFragJUnit
+import PTFragJUnitCheck
 import PTFragTestSupport
 import XCTest
 

@@ -1,6 +1,7 @@
 import Foundation
 import PTFragJUnit
 import PTFragReplay
+import PTFragJUnitCheck
 import PTFragTestSupport
 import XCTest
 

@@ -7,8 +7,8 @@
 //   PTFragRead   (text/JSON capture → ProbeHit)     knows formats, nothing of models
 //   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
 //   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
-//   PTFragReport (findings → text/JSON)              renders, never decides semantics
-//   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
+//   PTFragReport (result + gate → Judgement → text/JSON/HTML) the one verdict; renderers read it
+//   PTFragJUnit  (judgement → JUnit XML via libxml2) the only product module importing libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
 //   PTFragTestSupport (Tests/TestSupport: paths, process runner, RNG) and PTFragJUnitCheck

@@ -7,15 +7,21 @@
 //   PTFragRead   (text/JSON capture → ProbeHit)     knows formats, nothing of models
 //   PTFragEvents (ProbeHit → Event, pairing)         the shared vocabulary
 //   PTFragReplay (Event → model → Finding/Stats)     knows models, nothing of formats or reports
-//   PTFragReport (findings → text/JSON)              renders, never decides semantics
-//   PTFragJUnit  (findings → JUnit XML via libxml2)  the only module that imports libxml2
+//   PTFragReport (result + gate → Judgement → text/JSON/HTML) the one verdict; renderers read it
+//   PTFragJUnit  (judgement → JUnit XML via libxml2) the only product module importing libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
+//   PTFragTestSupport (Tests/TestSupport: paths, process runner, RNG) and PTFragJUnitCheck
+//   (Tests/JUnitCheck: the JUnit schema check and census, libxml2): test-only, for the test
+//   targets and the fuzz package, never linked into ptfrag
+//
+// Linux only: the CLI and the benchmark import Glibc unconditionally (open/write/fsync/rename
+// for atomic report files, isatty, clock_gettime), and the system libraries come from Debian
+// packages (zlib1g-dev, libxml2-dev). No other platform is declared: none is built or tested.
 import PackageDescription
 
 let package = Package(
   name: "ptfrag",
-  platforms: [.macOS(.v13)],
   products: [
     .executable(name: "ptfrag", targets: ["ptfrag"]),
     .library(name: "PTFragKit", targets: ["PTFragKit"]),
@@ -23,6 +29,8 @@ let package = Package(
     .library(
       name: "PTFragStages",
       targets: ["PTFragKit", "PTFragRead", "PTFragEvents", "PTFragReplay", "PTFragReport", "PTFragJUnit"]),
+    // Test-only code (JUnit schema validation and census), for the fuzz package's checks.
+    .library(name: "PTFragJUnitCheck", targets: ["PTFragJUnitCheck"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,13 +39,13 @@ let package = Package(
   targets: [
     .target(name: "PTFragEvents", swiftSettings: hotPath),
     // zlib (gzip input), through the system library: apt install zlib1g-dev.
-    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(name: "PTFragRead", dependencies: ["PTFragEvents", "CZlib"], swiftSettings: hotPath),
     .target(name: "PTFragReplay", dependencies: ["PTFragEvents"], swiftSettings: hotPath),
     .target(name: "PTFragReport", dependencies: ["PTFragEvents", "PTFragReplay"]),
     .systemLibrary(
       name: "CLibXML2", path: "Sources/CLibXML2", pkgConfig: "libxml-2.0",
-      providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+      providers: [.apt(["libxml2-dev"])]),
     .target(name: "PTFragJUnit", dependencies: ["CLibXML2", "PTFragReport", "PTFragReplay", "PTFragEvents"]),
     .target(
       name: "PTFragKit",
@@ -50,26 +58,32 @@ let package = Package(
     .executableTarget(
       name: "ptfrag",
       dependencies: [
-        "PTFragKit", "PTFragJUnit", "PTFragSynth",
+        "PTFragKit", "PTFragJUnit", "PTFragSynth", "PTFragRead", "PTFragReplay", "PTFragReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // Throughput and memory benchmark (run in release; see docs/benchmark.md).
     .executableTarget(
       name: "ptfrag-bench",
       dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
-    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib"]),
+    // What the tests share: the package root, the process runner, one seeded generator. Plain
+    // targets under Tests/, not test bundles. The JUnit check (libxml2) is a module of its own:
+    // a module that imports both Foundation and libxml2 meets two definitions of ICU's
+    // UErrorCode (Foundation's bundled ICU and the system's) and does not compile.
+    .target(name: "PTFragTestSupport", path: "Tests/TestSupport"),
+    .target(name: "PTFragJUnitCheck", dependencies: ["CLibXML2"], path: "Tests/JUnitCheck"),
+    .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib", "PTFragTestSupport"]),
     .testTarget(
       name: "PTFragSynthTests",
-      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragEvents"]),
+      dependencies: ["PTFragSynth", "PTFragKit", "PTFragRead", "PTFragReplay", "PTFragReport", "PTFragEvents"]),
     .testTarget(
       name: "PTFragReplayTests",
-      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead"]),
+      dependencies: ["PTFragKit", "PTFragReplay", "PTFragReport", "PTFragEvents", "PTFragRead", "PTFragTestSupport"]),
     // Runs the built `ptfrag` executable (exit codes, stdout, JSON, JUnit) and the JUnit writer.
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
         "ptfrag", "PTFragKit", "PTFragJUnit", "PTFragReport", "PTFragReplay", "PTFragEvents",
-        "PTFragRead", "PTFragSynth",
+        "PTFragRead", "PTFragSynth", "PTFragTestSupport", "PTFragJUnitCheck",
       ]),
   ]
 )

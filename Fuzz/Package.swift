@@ -13,7 +13,9 @@ let package = Package(
     // The three fuzz targets as plain functions (bytes in, trap on a broken invariant).
     .target(
       name: "PTFragFuzzTargets",
-      dependencies: [.product(name: "PTFragStages", package: "ptfrag")]),
+      dependencies: [
+        .product(name: "PTFragStages", package: "ptfrag"), .product(name: "PTFragJUnitCheck", package: "ptfrag"),
+      ]),
     .executableTarget(name: "fuzz-text", dependencies: ["PTFragFuzzTargets", "CLibFuzzer"]),
     .executableTarget(name: "fuzz-json", dependencies: ["PTFragFuzzTargets", "CLibFuzzer"]),
     .executableTarget(name: "fuzz-analyze", dependencies: ["PTFragFuzzTargets", "CLibFuzzer"]),

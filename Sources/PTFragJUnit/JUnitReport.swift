@@ -45,19 +45,20 @@ public struct JUnitReport: Sendable {
   }
 
   public func document(_ run: RunReport) -> JUnitDocument {
-    JUnitDocument(name: "ptfrag", suites: run.inputs.map { suite($0, run: run) })
+    JUnitDocument(name: "ptfrag", suites: run.judged.map { suite($0, $1, run: run) })
   }
 
   // MARK: Suites
 
-  func suite(_ input: InputReport, run: RunReport) -> JUnitSuite {
+  /// One input's cases, each the rendering of a part of its judgement `j`.
+  func suite(_ input: InputReport, _ j: Judgement, run: RunReport) -> JUnitSuite {
     let stamp = input.startedAtUnix.map { Self.isoTimestamp(unixSeconds: $0) } ?? timestamp
     let time = input.elapsedNs ?? 0
     guard input.error == nil, let r = input.result else {
-      let (code, message) = input.error ?? (.ioError, "the input produced no result")
+      let (code, message) = (j.exitCode, input.error?.message ?? "the input produced no result")
       return JUnitSuite(
         name: input.path, timestamp: stamp, hostname: hostname, timeNs: time,
-        properties: properties(input, run: run),
+        properties: properties(input, j, run: run),
         cases: [
           JUnitCase(
             classname: "ptfrag", name: "read", timeNs: time,
@@ -66,22 +67,16 @@ public struct JUnitReport: Sendable {
               body: "\(message)\nThe input could not be replayed (exit \(code.rawValue)).\n"))
         ])
     }
-    var cases: [JUnitCase] = [readCase(input, r, time: time), conclusiveCase(input, r)]
-    var seen = Set<String>()
-    for rule in r.model.rules where seen.insert(rule.id).inserted {
-      cases.append(ruleCase(rule, input, r, run: run))
-    }
-    // A rule a model reported without listing it (never expected): still a case.
-    for f in r.findings where seen.insert(f.rule.id).inserted {
-      cases.append(ruleCase(f.rule, input, r, run: run))
-    }
-    if let max = run.maxWasteRatio { cases.append(wasteCase(r, max: max)) }
+    var cases: [JUnitCase] = [readCase(input, r, time: time)]
+    if let c = j.conclusiveness { cases.append(conclusiveCase(c, input, r)) }
+    for rule in j.rules { cases.append(ruleCase(rule, input, r, failOn: j.gate.failOn)) }
+    if let w = wasteCase(j.waste, r) { cases.append(w) }
     return JUnitSuite(
       name: "\(input.path) [\(r.model.id)]", timestamp: stamp, hostname: hostname, timeNs: time,
-      properties: properties(input, run: run), cases: cases)
+      properties: properties(input, j, run: run), cases: cases)
   }
 
-  func properties(_ input: InputReport, run: RunReport) -> [JUnitSuite.Property] {
+  func properties(_ input: InputReport, _ j: Judgement, run: RunReport) -> [JUnitSuite.Property] {
     typealias P = JUnitSuite.Property
     let r = input.result
     var p: [P] = [
@@ -92,8 +87,8 @@ public struct JUnitReport: Sendable {
       P("input.sha256", input.sha256 ?? "(not read)"),
       P("input.bytes", String(input.read.bytes)),
       P("input.lines", String(input.read.lines)),
-      P("verdict", run.verdictText(of: input)),
-      P("exit-code", String(run.exitCode(of: input).rawValue)),
+      P("verdict", j.verdict.rawValue),
+      P("exit-code", String(j.exitCode.rawValue)),
       P("fail-on", run.failOn?.description ?? "never"),
     ]
     if let r {
@@ -159,33 +154,23 @@ public struct JUnitReport: Sendable {
       systemOut: cap(facts + samples, maxBodyBytes))
   }
 
-  func conclusiveCase(_ input: InputReport, _ r: ReplayResult) -> JUnitCase {
-    let open = r.inconclusive.filter { $0.explainedBy == nil }
-    var reasons: [String] = []
-    if let loss = r.lossReason { reasons.append("the capture lost events (\(loss))") }
-    if !open.isEmpty { reasons.append("\(open.count) unexplained inconclusive item(s)") }
-    if r.events == 0 { reasons.append("no page-table events") }
-    guard !reasons.isEmpty else {
-      let explained = r.inconclusive.count - open.count
+  func conclusiveCase(_ c: Judgement.Conclusiveness, _ input: InputReport, _ r: ReplayResult) -> JUnitCase {
+    guard !c.conclusive else {
       return JUnitCase(
         classname: r.model.id, name: "conclusive", outcome: .passed,
-        systemOut: explained > 0 ? "\(explained) inconclusive item(s), each explained\n" : nil)
+        systemOut: c.explained > 0 ? "\(c.explained) inconclusive item(s), each explained\n" : nil)
     }
     return JUnitCase(
       classname: r.model.id, name: "conclusive",
       outcome: .skipped(
-        message: cap("inconclusive: " + reasons.joined(separator: "; "), maxMessageBytes),
-        body: inconclusiveList(open, input: input)))
+        message: cap("inconclusive: " + c.reasons.joined(separator: "; "), maxMessageBytes),
+        body: inconclusiveList(c.open, input: input)))
   }
 
-  func ruleCase(_ rule: Rule, _ input: InputReport, _ r: ReplayResult, run: RunReport) -> JUnitCase {
-    let fired = r.findings.filter { $0.rule.id == rule.id }
-    let fresh = fired.filter { !$0.known }
-    let known = fired.filter(\.known)
-    let dropped = r.droppedFindings[rule.id] ?? 0
-    let total = r.countsByRule[rule.id] ?? fired.count
-    let gated = run.failOn.map { rule.severity >= $0 } ?? false
-    if !fresh.isEmpty && gated {
+  func ruleCase(_ j: Judgement.RuleJudgement, _ input: InputReport, _ r: ReplayResult, failOn: Severity?) -> JUnitCase {
+    let (rule, fresh, known) = (j.rule, j.fresh, j.known)
+    switch j.outcome {
+    case .failed:
       let first = fresh[0]
       let message =
         "\(fresh.count) \(rule.severity) finding(s) [\(rule.id)]\(known.isEmpty ? "" : " and \(known.count) known"); first at \(input.path):\(first.line): \(first.message)"
@@ -193,59 +178,59 @@ public struct JUnitReport: Sendable {
         classname: r.model.id, name: rule.id,
         outcome: .failure(
           type: rule.id, message: cap(message, maxMessageBytes),
-          body: findingsBody(fresh + known, input: input, dropped: dropped, rule: rule)))
-    }
-    if !fired.isEmpty || total > 0 {
+          body: findingsBody(fresh + known, input: input, dropped: j.dropped, rule: rule)))
+    case .known, .belowThreshold:
       var why: String
-      if fresh.isEmpty {
+      if j.outcome == .known {
         why = "\(known.count) finding(s), all known from the baseline: not failing"
-      } else if run.failOn == nil {
-        why = "\(fresh.count) finding(s) (\(rule.severity)); --fail-on never: not failing"
-      } else {
-        why = "\(fresh.count) finding(s) (\(rule.severity)), below --fail-on \(run.failOn!): not failing"
+      } else if let failOn {
+        why = "\(fresh.count) finding(s) (\(rule.severity)), below --fail-on \(failOn): not failing"
         if !known.isEmpty { why += "; \(known.count) known from the baseline" }
+      } else {
+        why = "\(fresh.count) finding(s) (\(rule.severity)); --fail-on never: not failing"
       }
       return JUnitCase(
         classname: r.model.id, name: rule.id, outcome: .passed,
-        systemOut: why + "\n\n" + findingsBody(fresh + known, input: input, dropped: dropped, rule: rule))
-    }
-    if let reason = r.unmetRequirement(of: rule) {
+        systemOut: why + "\n\n" + findingsBody(fresh + known, input: input, dropped: j.dropped, rule: rule))
+    case .notApplicable(let reason):
       return JUnitCase(
         classname: r.model.id, name: rule.id,
         outcome: .skipped(message: cap("not applicable to this capture: \(reason)", maxMessageBytes), body: nil))
-    }
-    let undecided = r.inconclusive.filter { $0.explainedBy == nil && $0.wouldBeRule == rule.id }
-    if !undecided.isEmpty {
+    case .undecided(let reason):
       return JUnitCase(
         classname: r.model.id, name: rule.id,
         outcome: .skipped(
           message: cap(
-            "\(undecided.count) would-be finding(s) the capture cannot decide (\(undecided[0].reason.rawValue))",
+            "\(j.undecided.count) would-be finding(s) the capture cannot decide (\(reason))",
             maxMessageBytes),
-          body: inconclusiveList(undecided, input: input)))
+          body: inconclusiveList(j.undecided, input: input)))
+    case .passed:
+      return JUnitCase(classname: r.model.id, name: rule.id, outcome: .passed)
     }
-    return JUnitCase(classname: r.model.id, name: rule.id, outcome: .passed)
   }
 
-  func wasteCase(_ r: ReplayResult, max: Double) -> JUnitCase {
-    let t = r.stats.occupancy
-    let facts = TextReport(color: false).occupancyLine(t) + "\n"
-    guard let ratio = t.wasteRatio else {
+  /// The `waste-ratio` case (nil: not gated).
+  func wasteCase(_ w: Judgement.WasteGate, _ r: ReplayResult) -> JUnitCase? {
+    let facts = TextReport(color: false).occupancyLine(r.stats.occupancy) + "\n"
+    switch w {
+    case .notGated:
+      return nil
+    case .undefined:
       return JUnitCase(
         classname: r.model.id, name: "waste-ratio",
         outcome: .skipped(message: "waste ratio undefined: no table was live", body: facts))
-    }
-    if ratio > max {
+    case .exceeded(let ratio, let max):
       return JUnitCase(
         classname: r.model.id, name: "waste-ratio",
         outcome: .failure(
           type: "waste-ratio",
           message: "waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))",
           body: facts))
+    case .within(let ratio, let max):
+      return JUnitCase(
+        classname: r.model.id, name: "waste-ratio", outcome: .passed,
+        systemOut: "waste ratio \(formatRatio(ratio)) ≤ \(formatRatio(max))\n" + facts)
     }
-    return JUnitCase(
-      classname: r.model.id, name: "waste-ratio", outcome: .passed,
-      systemOut: "waste ratio \(formatRatio(ratio)) ≤ \(formatRatio(max))\n" + facts)
   }
 
   // MARK: Bodies

@@ -1,4 +1,5 @@
 import CLibXML2
+import PTFragReport
 
 /// A thin owner of libxml2's `xmlTextWriter` writing into memory. Every string goes through
 /// `XMLSanitizer` before libxml2 sees it; element and attribute names are ptfrag's own

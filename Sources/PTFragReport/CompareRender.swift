@@ -193,7 +193,7 @@ public enum CompareText {
       return o + "not compared: \(n.reason) (exit \(n.code.rawValue))\n"
     }
     guard let r = c.input.result else { return o }
-    o += "replayed with \(r.model.id) (\(c.input.modelSelection)): verdict \(c.input.verdictText(failOn: .error).uppercased()), \(r.events) events over \(formatSeconds(r.stats.occupancy.spanNs))\n"
+    o += "replayed with \(r.model.id) (\(c.input.modelSelection)): verdict \(c.input.judgement(.compare).verdict.rawValue.uppercased()), \(r.events) events over \(formatSeconds(r.stats.occupancy.spanNs))\n"
     for l in c.workloadSummary { o += l + "\n" }
     o += "\nthe same workload through each strategy (each chooses its own pages); means are time-weighted;\n"
     o += "bytes = pages × page size, slots × slot size:\n"
@@ -239,7 +239,7 @@ extension JSONReport {
     kv.append(("sha256", .str(c.input.sha256)))
     kv.append(("model", .str(r?.model.id)))
     kv.append(("modelSelection", .string(c.input.modelSelection)))
-    kv.append(("verdict", .string(c.input.verdictText(failOn: .error))))
+    kv.append(("verdict", .string(c.input.judgement(.compare).verdict.rawValue)))
     kv.append(("events", .int(r?.events ?? 0)))
     kv.append(("rcuGraceNs", .int(Int(clamping: c.graceNs))))
     kv.append(("rcuGraceSource", .string(c.graceSource)))

@@ -71,17 +71,17 @@ public struct HTMLReport {
         HTMLTable(
           caption: "Summary: \(run.inputs.count) inputs, exit code \(run.exitCode.rawValue) (the worst decides)",
           header: ["input", "verdict", "exit code", "model", "errors", "inconclusive (open)"],
-          rows: run.inputs.map { i in
+          rows: run.judged.map { i, j in
             [
-              i.path, run.verdictText(of: i).uppercased(), String(run.exitCode(of: i).rawValue),
+              i.path, j.verdict.rawValue.uppercased(), String(j.exitCode.rawValue),
               i.modelChosen ? (i.result?.model.id ?? "–") : "none",
               i.result.map { String($0.findingCountsBySeverity[.error] ?? 0) } ?? "–",
               i.result.map { "\($0.inconclusive.count) (\($0.unexplainedInconclusive))" } ?? "–",
             ]
           }))
     }
-    for input in run.inputs {
-      o += section(input, verdict: run.verdictText(of: input))
+    for (input, j) in run.judged {
+      o += section(input, j)
       o += wasteSection(input)
     }
     for t in tables { o += table(t) }
@@ -125,7 +125,9 @@ public struct HTMLReport {
       """
   }
 
-  func section(_ i: InputReport, verdict v: String) -> String {
+  /// One input as its judgement `j` judged it.
+  func section(_ i: InputReport, _ j: Judgement) -> String {
+    let v = j.verdict.rawValue
     var o = "<h2>\(esc(i.path))</h2>\n<p><span class=\"verdict \(v)\">\(esc(v.uppercased()))</span>"
     if let e = i.error {
       o += esc(e.message) + "</p>\n"
@@ -138,6 +140,9 @@ public struct HTMLReport {
       o += "model: none — \(esc(i.modelSelection))</p>\n"
     }
     if r.events == 0 { o += "<p class=\"sev-warning\">nothing was replayed: the capture holds no page-table events</p>\n" }
+    if case .exceeded(let ratio, let max) = j.waste {
+      o += "<p class=\"sev-error\">waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))</p>\n"
+    }
     for why in i.read.incompleteReasons(path: i.path) {
       o += "<p class=\"sev-error\">incomplete: \(esc(why))</p>\n"
     }
@@ -355,24 +360,21 @@ public struct HTMLReport {
   }
 }
 
-/// Escapes text for HTML/XML and drops characters XML 1.0 forbids.
+/// Escapes text for the HTML page (well-formed XML): first `XMLSanitizer`, the same gate the
+/// JUnit writer uses, replaces what XML 1.0 forbids; then markup is escaped (`&`, `<`, `>`,
+/// quotes), which libxml2 does for the JUnit file.
 public func esc(_ s: String) -> String {
+  let clean = XMLSanitizer.sanitize(s)
   var o = ""
-  o.reserveCapacity(s.utf8.count)
-  for u in s.unicodeScalars {
+  o.reserveCapacity(clean.utf8.count)
+  for u in clean.unicodeScalars {
     switch u {
     case "&": o += "&amp;"
     case "<": o += "&lt;"
     case ">": o += "&gt;"
     case "\"": o += "&quot;"
     case "'": o += "&#39;"
-    default:
-      let v = u.value
-      if (v < 0x20 && v != 0x9 && v != 0xA && v != 0xD) || v == 0xFFFE || v == 0xFFFF {
-        o += "\u{FFFD}"
-      } else {
-        o.unicodeScalars.append(u)
-      }
+    default: o.unicodeScalars.append(u)
     }
   }
   return o

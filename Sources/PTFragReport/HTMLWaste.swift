@@ -122,14 +122,14 @@ extension HTMLReport {
               least = "\(ids.joined(separator: ", ")): \(formatBytes(m))"
             }
             return [
-              c.input.path, c.input.verdictText(failOn: .error).uppercased(),
+              c.input.path, c.input.judgement(.compare).verdict.rawValue.uppercased(),
               c.notCompared.map { "no (exit \($0.code.rawValue)): \($0.reason)" } ?? "yes",
               c.ranStrategy?.descriptor.id ?? "–", c.ranMeanBytesHeld.map(formatBytes) ?? "–", least,
             ]
           }))
     }
     for c in reports {
-      o += section(c.input, verdict: c.input.verdictText(failOn: .error))
+      o += section(c.input, c.input.judgement(.compare))
       if let n = c.notCompared, c.input.error == nil {
         o += "<p class=\"sev-error\">not compared: \(esc(n.reason)) (exit \(n.code.rawValue))</p>\n"
       }

@@ -117,66 +117,41 @@ public struct InputReport: Sendable {
     self.result = result
     self.error = error
   }
-
-  /// The verdict as a string for reports: clean / fail / inconclusive / incomplete / error.
-  /// `maxWasteRatio`: the `--max-waste-ratio` gate (nil: not gated).
-  public func verdictText(failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
-    if error != nil { return "error" }
-    if read.incomplete { return "incomplete" }
-    if wasteRatioExceeded(maxWasteRatio) { return "fail" }
-    return result?.verdict(failOn: failOn).rawValue ?? "error"
-  }
-
-  public func exitCode(failOn: Severity?, maxWasteRatio: Double? = nil) -> ExitCode {
-    if let error { return error.code }
-    if read.incomplete { return .malformedInput }
-    if wasteRatioExceeded(maxWasteRatio) { return .findings }
-    switch result?.verdict(failOn: failOn) {
-    case .clean?: return .clean
-    case .fail?: return .findings
-    case .inconclusive?: return .inconclusive
-    case nil: return .ioError
-    }
-  }
-
-  /// Whether the replay's waste ratio (mean pages held / (mean live tables / slots per page),
-  /// see `OccupancyTimeline.wasteRatio`) is above `max`. An undefined ratio never exceeds.
-  public func wasteRatioExceeded(_ max: Double?) -> Bool {
-    guard let max, let ratio = result?.stats.occupancy.wasteRatio else { return false }
-    return ratio > max
-  }
 }
 
-/// The whole run: every input, and the settings that judge it.
+/// The whole run: every input, the gate that judges it, and each input's judgement.
 public struct RunReport: Sendable {
-  public var inputs: [InputReport]
-  public var failOn: Severity?
-  /// `--max-waste-ratio`: an input whose waste ratio is above it fails (nil: not gated).
-  public var maxWasteRatio: Double?
-  /// `--baseline` file whose findings were marked known, for the reports.
-  public var baselinePath: String?
+  /// The inputs; setting them judges them anew.
+  public var inputs: [InputReport] { didSet { judge() } }
+  /// The gate; setting it judges the inputs anew.
+  public var gate: Gate { didSet { judge() } }
+  /// One judgement per input, in the order of `inputs`: what every report prints.
+  public private(set) var judgements: [Judgement] = []
   public var toolVersion: String
+
+  public var failOn: Severity? { gate.failOn }
+  /// `--max-waste-ratio`: an input whose waste ratio is above it fails (nil: not gated).
+  public var maxWasteRatio: Double? { gate.maxWasteRatio }
+  /// `--baseline` file whose findings were marked known, for the reports.
+  public var baselinePath: String? { gate.baselinePath }
+
   public init(
     inputs: [InputReport], failOn: Severity?, toolVersion: String, maxWasteRatio: Double? = nil,
     baselinePath: String? = nil
   ) {
     self.inputs = inputs
-    self.failOn = failOn
+    self.gate = Gate(failOn: failOn, maxWasteRatio: maxWasteRatio, baselinePath: baselinePath)
     self.toolVersion = toolVersion
-    self.maxWasteRatio = maxWasteRatio
-    self.baselinePath = baselinePath
+    judge()
   }
-  public var exitCode: ExitCode {
-    inputs.map { exitCode(of: $0) }.max { $0.badness < $1.badness } ?? .clean
-  }
-  /// One input's exit code under this run's gate.
-  public func exitCode(of input: InputReport) -> ExitCode {
-    input.exitCode(failOn: failOn, maxWasteRatio: maxWasteRatio)
-  }
-  /// One input's verdict under this run's gate.
-  public func verdictText(of input: InputReport) -> String {
-    input.verdictText(failOn: failOn, maxWasteRatio: maxWasteRatio)
-  }
+
+  private mutating func judge() { judgements = inputs.map { Judgement($0, gate: gate) } }
+
+  /// Each input with its judgement.
+  public var judged: Zip2Sequence<[InputReport], [Judgement]> { zip(inputs, judgements) }
+
+  /// The run's exit code: the worst input's.
+  public var exitCode: ExitCode { ExitCode.worst(judgements.map(\.exitCode)) }
 }
 
 /// Seconds with microseconds, as ftrace prints them.

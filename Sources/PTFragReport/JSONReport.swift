@@ -103,7 +103,7 @@ public enum JSONReport {
       ("maxWasteRatio", run.maxWasteRatio.map { .double($0) } ?? .null),
       ("baseline", .str(run.baselinePath)),
       ("exitCode", .int(Int(run.exitCode.rawValue))),
-      ("inputs", .array(run.inputs.map { input($0, run: run) })),
+      ("inputs", .array(run.judged.map { input($0, $1) })),
     ])
   }
 
@@ -120,11 +120,11 @@ public enum JSONReport {
       })
   }
 
-  static func input(_ i: InputReport, run: RunReport) -> JSON {
+  static func input(_ i: InputReport, _ j: Judgement) -> JSON {
     var kv: [(String, JSON)] = [
       ("path", .string(i.path)),
-      ("verdict", .string(run.verdictText(of: i))),
-      ("exitCode", .int(Int(run.exitCode(of: i).rawValue))),
+      ("verdict", .string(j.verdict.rawValue)),
+      ("exitCode", .int(Int(j.exitCode.rawValue))),
     ]
     if let e = i.error {
       kv.append(("error", .object([("exitCode", .int(Int(e.code.rawValue))), ("message", .string(e.message))])))

@@ -38,14 +38,14 @@ public struct TextReport {
 
   public func render(_ run: RunReport) -> String {
     var out = ""
-    for (i, input) in run.inputs.enumerated() {
+    for (i, (input, judgement)) in run.judged.enumerated() {
       if i > 0 { out += "\n" }
-      out += render(input, failOn: run.failOn, maxWasteRatio: run.maxWasteRatio)
+      out += render(input, judgement)
     }
     if run.inputs.count > 1 {
       out += "\n== total: \(run.inputs.count) inputs\n"
       var byVerdict: [String: Int] = [:]
-      for i in run.inputs { byVerdict[run.verdictText(of: i), default: 0] += 1 }
+      for j in run.judgements { byVerdict[j.verdict.rawValue, default: 0] += 1 }
       out +=
         byVerdict.sorted { $0.key < $1.key }.map { "   \($0.value) \($0.key)" }.joined(
           separator: "\n") + "\n"
@@ -56,7 +56,8 @@ public struct TextReport {
     return out
   }
 
-  public func render(_ input: InputReport, failOn: Severity?, maxWasteRatio: Double? = nil) -> String {
+  /// One input as its judgement `j` judged it.
+  public func render(_ input: InputReport, _ j: Judgement) -> String {
     let path = safe(input.path)
     var o = "== \(path)\n"
     if let err = input.error {
@@ -64,7 +65,7 @@ public struct TextReport {
       return o
     }
     guard let r = input.result else { return o }
-    let verdict = input.verdictText(failOn: failOn, maxWasteRatio: maxWasteRatio)
+    let verdict = j.verdict.rawValue
     // Exact counts (beyond the per-rule detail cap too), so the line adds up to the total.
     let bySeverity = r.findingCountsBySeverity
     let errors = bySeverity[.error] ?? 0
@@ -73,10 +74,10 @@ public struct TextReport {
     let totalFindings = r.countsByRule.values.reduce(0, +)
     let unexplained = r.unexplainedInconclusive
     let vcol: String =
-      switch verdict {
-      case "clean": "1;32"
-      case "fail", "incomplete", "error": "1;31"
-      default: "1;33"
+      switch j.verdict {
+      case .clean: "1;32"
+      case .findings, .incomplete, .error: "1;31"
+      case .inconclusive: "1;33"
       }
     o += paint("verdict: \(verdict.uppercased())", vcol)
     o += " — \(errors) error, \(warnings) warning, \(infos) info"
@@ -87,7 +88,7 @@ public struct TextReport {
     let known = r.findings.filter(\.known).count
     if known > 0 { o += "; \(known) known from the baseline (not failing)" }
     o += "\n"
-    if input.wasteRatioExceeded(maxWasteRatio), let ratio = r.stats.occupancy.wasteRatio, let max = maxWasteRatio {
+    if case .exceeded(let ratio, let max) = j.waste {
       o += "waste ratio \(formatRatio(ratio)) is above --max-waste-ratio \(formatRatio(max))\n"
     }
     for why in input.read.incompleteReasons(path: path) { o += "incomplete: \(why)\n" }

@@ -1,3 +1,6 @@
+import ArgumentParser
+import PTFragReport
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -99,22 +102,77 @@ enum FileHandleOutput {
   }
 }
 
-/// The real capture shipped in Fixtures/, found relative to this source file's package.
+/// The real capture shipped with ptfrag (`Fixtures/samples/s390x-6.1-fork-exec.trace` and its
+/// kprobe_profile), which `ptfrag analyze` replays when given no FILE at a terminal. Found
+/// from where the executable is, never from where it was compiled, in this order:
+/// 1. `$PTFRAG_SAMPLES`: a directory holding the two files;
+/// 2. `<prefix>/share/ptfrag/samples/`, for an executable installed as `<prefix>/bin/ptfrag`
+///    (the install layout in the README: `Fixtures/samples/` copied there);
+/// 3. `Fixtures/samples/` of the package the executable was built in: the parent of its
+///    build directory (`<package>/.build/…/ptfrag`, as `swift run` and `swift build` leave it).
 enum BundledSample {
   struct Paths {
     var trace: String
     var profile: String
   }
-  static var root: String {
-    // #filePath = <root>/Sources/ptfrag/Output.swift
-    var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)
-    return parts.joined(separator: "/")
+  static let name = "s390x-6.1-fork-exec"
+
+  /// The sample is not where ptfrag looks (exit 66, as for any missing input).
+  struct Absent: Error, CustomStringConvertible {
+    var searched: [String]
+    var description: String {
+      "ptfrag: no FILE given, and the bundled sample capture \(BundledSample.name).trace is not installed (looked in "
+        + searched.joined(separator: ", ")
+        + "). Give a capture (ptfrag analyze FILE), or install the samples: copy Fixtures/samples/ to <prefix>/share/ptfrag/samples/ or set PTFRAG_SAMPLES to a directory holding them."
+    }
   }
+
+  /// The directories searched, in order, for an executable at `executable` (resolved).
+  static func directories(executable: String?, environment: String?) -> [String] {
+    var out: [String] = []
+    if let env = environment, !env.isEmpty { out.append(env) }
+    guard let exe = executable else { return out }
+    var parts = exe.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    parts.removeLast()  // the executable's name
+    if let bin = parts.last, bin == "bin" {
+      out.append((parts.dropLast() + ["share", "ptfrag", "samples"]).joined(separator: "/"))
+    }
+    if let build = parts.lastIndex(where: { $0.hasPrefix(".build") }), build > 0 {
+      out.append((parts[..<build] + ["Fixtures", "samples"]).joined(separator: "/"))
+    }
+    return out
+  }
+
+  /// This process's executable, symbolic links resolved.
+  static var executablePath: String? {
+    guard let p = realpath("/proc/self/exe", nil) else { return nil }
+    defer { free(p) }
+    return String(cString: p)
+  }
+
+  static func exists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+  }
+
+  /// The sample's trace and profile. Absent: says where ptfrag looked, on standard error, and
+  /// exits 66 (input missing).
   static var s390x61: Paths {
-    let base = root + "/Fixtures/samples/s390x-6.1-fork-exec"
-    return Paths(trace: relative(base + ".trace"), profile: relative(base + ".kprobe_profile"))
+    get throws {
+      let env = getenv("PTFRAG_SAMPLES").map { String(cString: $0) }
+      let dirs = directories(executable: executablePath, environment: env)
+      for d in dirs {
+        let base = d + "/" + name
+        if exists(base + ".trace") && exists(base + ".kprobe_profile") {
+          return Paths(trace: relative(base + ".trace"), profile: relative(base + ".kprobe_profile"))
+        }
+      }
+      let absent = Absent(searched: dirs.isEmpty ? ["(no executable path, no PTFRAG_SAMPLES)"] : dirs)
+      FileHandleOutput.stderr(absent.description + "\n")
+      throw ArgumentParser.ExitCode(PTFragReport.ExitCode.inputMissing.rawValue)
+    }
   }
+
   /// The path relative to the working directory when it lies below it.
   static func relative(_ p: String) -> String {
     guard let c = getcwd(nil, 0) else { return p }

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
   import FoundationXML
 #endif
+import PTFragTestSupport
 import XCTest
 
 /// The bad-input suite (issue 7): what a CI gate gets from a broken machine. Every case runs

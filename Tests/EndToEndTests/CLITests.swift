@@ -24,9 +24,13 @@ final class CLITests: XCTestCase {
   /// `stdinTerminal`: standard input is a pseudo-terminal (as for a user at a shell) instead
   /// of a pipe.
   @discardableResult
-  func ptfrag(_ args: [String], stdin: Data? = nil, cwd: String? = nil, stdinTerminal: Bool = false) throws -> Run {
+  func ptfrag(
+    _ args: [String], stdin: Data? = nil, cwd: String? = nil, stdinTerminal: Bool = false, executable: URL? = nil,
+    environment: [String: String]? = nil
+  ) throws -> Run {
     let p = Process()
-    p.executableURL = Self.executable
+    p.executableURL = executable ?? Self.executable
+    if let environment { p.environment = environment }
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? Self.root)
     let out = Pipe()
@@ -88,6 +92,45 @@ final class CLITests: XCTestCase {
     XCTAssertTrue(r.out.contains("verdict: CLEAN"), r.out)
     XCTAssertTrue(r.out.contains("95 predicted and checked, 0 unverified"), r.out)
     XCTAssertFalse(r.out.contains("\u{1B}["), "no colour when stdout is not a terminal")
+  }
+
+  /// Issue 12: the sample is found from where the executable is, not from the build machine's
+  /// source path. A copy of the binary in `<prefix>/bin` without the samples says so and
+  /// exits 66; with them in `<prefix>/share/ptfrag/samples`, or `$PTFRAG_SAMPLES`, it runs.
+  func testInstalledBinaryFindsTheSampleBesideItOrSaysWhereItLooked() throws {
+    let fm = FileManager.default
+    let prefix = fm.temporaryDirectory.appendingPathComponent("ptfrag-install-\(UUID().uuidString)")
+    defer { try? fm.removeItem(at: prefix) }
+    let bin = prefix.appendingPathComponent("bin")
+    try fm.createDirectory(at: bin, withIntermediateDirectories: true)
+    let exe = bin.appendingPathComponent("ptfrag")
+    try fm.copyItem(at: Self.executable.resolvingSymlinksInPath(), to: exe)
+    var env = ProcessInfo.processInfo.environment
+    env["PTFRAG_SAMPLES"] = nil
+    // Absent: a clear message, where it looked, exit 66, run from a directory with no package.
+    let absent = try ptfrag([], cwd: prefix.path, stdinTerminal: true, executable: exe, environment: env)
+    XCTAssertEqual(absent.code, 66, absent.out + absent.err)
+    XCTAssertTrue(absent.err.contains("bundled sample capture s390x-6.1-fork-exec.trace is not installed"), absent.err)
+    XCTAssertTrue(absent.err.contains(prefix.appendingPathComponent("share/ptfrag/samples").path), absent.err)
+    XCTAssertFalse(absent.err.contains(Self.root + "/Fixtures"), "the build tree is not looked at: " + absent.err)
+    // Installed beside it.
+    let share = prefix.appendingPathComponent("share/ptfrag/samples")
+    try fm.createDirectory(at: share, withIntermediateDirectories: true)
+    for ext in ["trace", "kprobe_profile"] {
+      try fm.copyItem(
+        atPath: Self.root + "/Fixtures/samples/s390x-6.1-fork-exec.\(ext)",
+        toPath: share.appendingPathComponent("s390x-6.1-fork-exec.\(ext)").path)
+    }
+    let installed = try ptfrag([], cwd: "/", stdinTerminal: true, executable: exe, environment: env)
+    XCTAssertEqual(installed.code, 0, installed.out + installed.err)
+    XCTAssertTrue(installed.err.contains("analyzing the bundled real capture \(share.path)/s390x-6.1-fork-exec.trace"), installed.err)
+    XCTAssertTrue(installed.out.contains("verdict: CLEAN"), installed.out)
+    // $PTFRAG_SAMPLES first.
+    try fm.removeItem(at: share)
+    env["PTFRAG_SAMPLES"] = Self.root + "/Fixtures/samples"
+    let viaEnv = try ptfrag([], cwd: prefix.path, stdinTerminal: true, executable: exe, environment: env)
+    XCTAssertEqual(viaEnv.code, 0, viaEnv.out + viaEnv.err)
+    XCTAssertTrue(viaEnv.out.contains("95 predicted and checked, 0 unverified"), viaEnv.out)
   }
 
   func testJSONReportOfTheSampleWithoutProfile() throws {

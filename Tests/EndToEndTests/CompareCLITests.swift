@@ -1,5 +1,7 @@
 import Foundation
 import PTFragJUnit
+import PTFragJUnitCheck
+import PTFragTestSupport
 import XCTest
 
 /// `ptfrag compare` and the HTML pages, run as a user runs them: exit codes, the JSON schema

@@ -4,6 +4,7 @@ import Foundation
 #endif
 import PTFragKit
 import PTFragReport
+import PTFragTestSupport
 import XCTest
 
 /// Issue 13: a CI gate that cannot go falsely green — cut captures, piped input, failed
@@ -580,9 +581,53 @@ final class GateTrustTests: XCTestCase {
       XCTAssertTrue(page.contains("<span class=\"verdict \(verdict)\">\(verdict.uppercased())</span>"), "HTML verdict for \(max)")
       XCTAssertFalse(page.contains(">\(verdict == "fail" ? "CLEAN" : "FAIL")</span>"), "HTML says the other verdict")
       XCTAssertTrue(page.contains("exit code \(code)"), "HTML exit code")
+      XCTAssertEqual(page.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, "HTML says why")
       let xml = try String(contentsOfFile: junit, encoding: .utf8)
       XCTAssertTrue(xml.contains("<property name=\"verdict\" value=\"\(verdict)\""), xml)
       XCTAssertEqual(xml.contains("waste ratio 2.648 is above --max-waste-ratio 2.000"), code == 1, xml)
+    }
+  }
+
+  /// Issue 12: each verdict kind — clean, findings, inconclusive, incomplete, error — from the
+  /// built executable: the exit code, the text, JSON, HTML and JUnit all say the same, because
+  /// all of them read the one `Judgement`.
+  func testEveryVerdictKindAgreesInEveryFormatAndTheExitCode() throws {
+    let whole = try bytes(sample61)
+    let cut = try write("cut.trace", Array(whole[0..<40000]))
+    let notACapture = try write("hello.txt", Array("hello world\nfoo\n".utf8))
+    let cases: [(verdict: String, code: Int32, args: [String], junit: String)] = [
+      ("clean", 0, [sample61, "--kprobe-profile", profile61], "failures=\"0\" errors=\"0\""),
+      ("fail", 1, ["Fixtures/junit/findings.trace", "--model", "s390-6.1"], "<failure "),
+      ("inconclusive", 2, ["Fixtures/rules/lost-events.trace", "--model", "s390-6.1"], "inconclusive: the capture lost events"),
+      ("incomplete", 65, [cut, "--kprobe-profile", profile61], "type=\"malformed-input\""),
+      ("error", 65, [notACapture], "<error "),
+    ]
+    for c in cases {
+      let junit = scratch.appendingPathComponent("\(c.verdict).xml").path
+      let html = scratch.appendingPathComponent("\(c.verdict).html").path
+      let jsonPath = scratch.appendingPathComponent("\(c.verdict).json").path
+      let r = try ptfrag(["analyze"] + c.args + ["--junit", junit, "--html", html, "--json", jsonPath])
+      XCTAssertEqual(r.code, c.code, "\(c.verdict)\n" + r.all)
+      XCTAssertTrue(r.out.contains("verdict: \(c.verdict.uppercased())"), "\(c.verdict) text\n" + r.out)
+      let doc = try json(try String(contentsOfFile: jsonPath, encoding: .utf8))
+      XCTAssertEqual(doc["exitCode"] as? Int, Int(c.code), c.verdict)
+      let input = try firstInput(doc)
+      XCTAssertEqual(input["verdict"] as? String, c.verdict)
+      XCTAssertEqual(input["exitCode"] as? Int, Int(c.code), c.verdict)
+      let page = try String(contentsOfFile: html, encoding: .utf8)
+      XCTAssertTrue(
+        page.contains("<span class=\"verdict \(c.verdict)\">\(c.verdict.uppercased())</span>"), "HTML verdict \(c.verdict)")
+      for other in cases where other.verdict != c.verdict {
+        XCTAssertFalse(page.contains("<span class=\"verdict \(other.verdict)\">"), "HTML of \(c.verdict) says \(other.verdict)")
+      }
+      XCTAssertTrue(page.contains("exit code \(c.code)"), "HTML exit code \(c.verdict)")
+      let xml = try String(contentsOfFile: junit, encoding: .utf8)
+      XCTAssertTrue(xml.contains("<property name=\"verdict\" value=\"\(c.verdict)\""), xml)
+      XCTAssertTrue(xml.contains("<property name=\"exit-code\" value=\"\(c.code)\""), xml)
+      XCTAssertTrue(xml.contains(c.junit), "\(c.verdict) JUnit\n" + xml.prefix(3000))
+      if c.code == 0 || c.code == 2 {
+        XCTAssertFalse(xml.contains("<failure") || xml.contains("<error"), "\(c.verdict): JUnit fails\n" + xml.prefix(3000))
+      }
     }
   }
 

@@ -1,6 +1,8 @@
 import Foundation
 import PTFragJUnit
 import PTFragReplay
+import PTFragJUnitCheck
+import PTFragTestSupport
 import XCTest
 
 /// The CI gate end to end: the built `ptfrag` executable run on fixture captures, its exit

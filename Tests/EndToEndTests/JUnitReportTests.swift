@@ -1,9 +1,13 @@
 import Foundation
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 import PTFragEvents
 import PTFragJUnit
 import PTFragKit
 @testable import PTFragReplay
 import PTFragReport
+import PTFragTestSupport
 import XCTest
 
 /// The JUnit writer, its sanitizer, the occupancy timeline behind `--max-waste-ratio` and the
@@ -32,6 +36,22 @@ final class JUnitReportTests: XCTestCase {
       }
     }
     XCTAssertEqual(XMLSanitizer.sanitize("plain <&> text"), "plain <&> text")
+  }
+
+  /// One escaper: the HTML page writes a hostile string as the JUnit file does (the same
+  /// sanitizer), with only markup escaped on top, and the result parses as XML.
+  func testHTMLEscapesWithTheJUnitSanitizer() throws {
+    let html = esc(Self.hostile)
+    XCTAssertEqual(
+      html,
+      "ESC\u{241B}[31m NUL\u{2400} BEL\u{2407} VT\u{240B} FFFE\u{FFFD} FFFF\u{FFFD} DEL\u{2421} C1\u{FFFD} CDATA]]&gt; lt&lt; amp&amp; quot&quot; apos&#39; tab\t lf\n cr\r é ∑ 🙂 \u{E000} \u{FFFD}"
+    )
+    let unescaped = html.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+      .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#39;", with: "'")
+      .replacingOccurrences(of: "&amp;", with: "&")
+    XCTAssertEqual(unescaped, XMLSanitizer.sanitize(Self.hostile))
+    let doc = Data("<p title=\"\(html)\">\(html)</p>".utf8)
+    XCTAssertTrue(XMLParser(data: doc).parse())
   }
 
   func testInvalidUTF8BecomesReplacementCharacters() {

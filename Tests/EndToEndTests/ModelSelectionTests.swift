@@ -39,7 +39,7 @@ struct ModelSelectionTests {
       let result = try #require(r.result)
       #expect(result.findings.filter { $0.rule.severity == .error }.isEmpty, "\(result.findings.map(\.message))")
       #expect(result.findings.isEmpty && result.unexplainedInconclusive == 0)
-      #expect(r.exitCode(failOn: .error) == .clean)
+      #expect(r.judgement(Gate(failOn: .error)).exitCode == .clean)
       #expect(result.stats.allocationsPredicted == 94 && result.stats.mmsBorn == 20)
     }
   }
@@ -50,7 +50,7 @@ struct ModelSelectionTests {
     #expect(d.result?.model.id == "s390-6.7")
     #expect(d.modelSelection.hasPrefix("auto-detected: s390-6.7"))
     #expect(d.modelSelection.contains("tlb_remove_table(0x3517000)"))
-    #expect(d.exitCode(failOn: .error) == .clean)
+    #expect(d.judgement(Gate(failOn: .error)).exitCode == .clean)
     let a = try analyze(Self.sample("6.1").trace, profile: Self.sample("6.1").profile)
     #expect(a.result?.model.id == "s390-6.1")
     #expect(a.modelSelection.hasPrefix("auto-detected: s390-6.1"))
@@ -94,7 +94,7 @@ struct ModelSelectionTests {
       "            init-1       [001] .....   73.375388: crst_table_alloc: (crst_table_alloc+0x0/0xe8) mm=0x2b6aa00\n"
         + "            init-1       [001] .....   73.377549: crst_table_alloc_ret: (__pmd_alloc+0x2a/0x258 <- crst_table_alloc) table=0x2910000\n")
     let r = try analyze(crstOnly)
-    #expect(r.error?.code == .usage && r.exitCode(failOn: .error) == .usage)
+    #expect(r.error?.code == .usage && r.judgement(Gate(failOn: .error)).exitCode == .usage)
     #expect(r.error?.message.contains("give --model") == true)
     let ptdesc = write(
       "ptdesc.trace",
@@ -111,7 +111,7 @@ struct ModelSelectionTests {
     let result = try #require(r.result)
     #expect(result.model.id == "s390-6.1")
     #expect(result.inconclusive.contains { $0.reason == .modelMismatch && $0.line == 19 })
-    #expect(r.exitCode(failOn: .error) != .clean)
+    #expect(r.judgement(Gate(failOn: .error)).exitCode != .clean)
   }
 
   @Test("s390-6.6 fixture: an alloc inside the pte_free_defer window is legal")
@@ -122,7 +122,7 @@ struct ModelSelectionTests {
     #expect(result.findings.isEmpty)
     #expect(result.inconclusive.map(\.line) == [22] && result.unexplainedInconclusive == 0)
     #expect(result.stats.pagesAtEnd == 0 && result.stats.mmsDied == 1)
-    #expect(r.exitCode(failOn: .error) == .clean)
+    #expect(r.judgement(Gate(failOn: .error)).exitCode == .clean)
   }
 
   @Test("s390-6.6 fixture: an alloc from an Active page outside any window fails at its line")
@@ -133,7 +133,7 @@ struct ModelSelectionTests {
     #expect(result.findings.map { "\($0.rule.id)@\($0.line)" } == ["alloc-from-active@23"])
     #expect(result.findings.first?.relatedLines == [19])
     #expect(result.inconclusive.isEmpty)
-    #expect(r.exitCode(failOn: .error) == .findings)
+    #expect(r.judgement(Gate(failOn: .error)).exitCode == .findings)
   }
 
   @Test("s390-6.6: pte_free_now called directly for a page whose other half predates the capture is legal")
@@ -142,7 +142,7 @@ struct ModelSelectionTests {
     let result = try #require(r.result)
     #expect(result.findings.isEmpty, "\(result.findings.map(\.message))")
     #expect(result.inconclusive.isEmpty)
-    #expect(r.exitCode(failOn: .error) == .clean)
+    #expect(r.judgement(Gate(failOn: .error)).exitCode == .clean)
   }
 
   @Test("s390-6.6: pte_free_now for a page that still holds a table seen allocated fails at its line")
@@ -150,7 +150,7 @@ struct ModelSelectionTests {
     let r = try analyze(Self.fixture("s390-6.6/direct-release-holding-table.trace"), model: "s390-6.6")
     let result = try #require(r.result)
     #expect(result.findings.map { "\($0.rule.id)@\($0.line)" } == ["rcu-free-not-pending@26"])
-    #expect(r.exitCode(failOn: .error) == .findings)
+    #expect(r.judgement(Gate(failOn: .error)).exitCode == .findings)
   }
 
   @Test("s390-6.6: a direct pte_free_now after a missed __tlb_remove_table hinges on the profile")
@@ -161,11 +161,11 @@ struct ModelSelectionTests {
     let m = try #require(missed.result)
     #expect(m.findings.isEmpty)
     #expect(m.inconclusive.map { "\($0.reason.rawValue)@\($0.line)" } == ["missed-tlb-exec@28"])
-    #expect(m.unexplainedInconclusive == 0 && missed.exitCode(failOn: .error) == .clean)
+    #expect(m.unexplainedInconclusive == 0 && missed.judgement(Gate(failOn: .error)).exitCode == .clean)
     let zero = try analyze(
       path, model: "s390-6.6", profile: Self.fixture("s390-6.6/direct-release-zero-misses.kprobe_profile"))
     let z = try #require(zero.result)
     #expect(z.findings.map { "\($0.rule.id)@\($0.line)" } == ["rcu-free-not-pending@28"])
-    #expect(zero.exitCode(failOn: .error) == .findings)
+    #expect(zero.judgement(Gate(failOn: .error)).exitCode == .findings)
   }
 }

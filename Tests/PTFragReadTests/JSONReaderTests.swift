@@ -1,5 +1,6 @@
 import Foundation
 import PTFragEvents
+import PTFragTestSupport
 import XCTest
 
 @testable import PTFragRead
@@ -265,19 +266,8 @@ final class JSONReaderTests: XCTestCase {
 
 // MARK: - Generator
 
-struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-  mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
-}
+/// The tests' one generator (PTFragTestSupport).
+typealias SplitMix = SplitMix64
 
 struct ReferenceRecord: Decodable {
   enum Value: Decodable {

@@ -1,13 +1,10 @@
 import PTFragEvents
 import PTFragRead
+import PTFragTestSupport
 import XCTest
 
-/// The repository root (this file is <root>/Tests/PTFragReadTests/…).
-let repositoryRoot: String = {
-  var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
-  parts.removeLast(3)
-  return parts.joined(separator: "/")
-}()
+/// The repository root.
+let repositoryRoot: String = TestPaths.root.path
 
 func sampleBytes(_ name: String) throws -> [UInt8] {
   let path = repositoryRoot + "/Fixtures/samples/" + name

@@ -59,7 +59,7 @@ final class CorpusTests: XCTestCase {
     XCTAssertGreaterThanOrEqual(
       Double(res.stats.allocationsPredicted) / Double(allocs), 0.9,
       "\(name) --model \(model): \(res.stats.allocationsPredicted) of \(allocs) predicted")
-    XCTAssertEqual(r.exitCode(failOn: .error), .clean, "\(name) --model \(model)")
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .clean, "\(name) --model \(model)")
   }
 
   func testEveryCaptureReplaysCleanUnderItsOwnModel() throws {
@@ -81,7 +81,7 @@ final class CorpusTests: XCTestCase {
         let errors = res.findings.filter { $0.rule.severity == .error }
         XCTAssertEqual(errors.count, 0, "\(c.name) --model \(model): " + errors.prefix(3).map { "\($0.rule.id)@\($0.line) \($0.message)" }.joined(separator: "\n"))
         XCTAssertEqual(res.inconclusive.filter { $0.explainedBy == nil }.count, 0, "\(c.name) --model \(model)")
-        XCTAssertEqual(r.exitCode(failOn: .error), .clean, "\(c.name) --model \(model)")
+        XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .clean, "\(c.name) --model \(model)")
       }
     }
   }

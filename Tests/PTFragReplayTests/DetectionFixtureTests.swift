@@ -20,7 +20,7 @@ final class DetectionFixtureTests: XCTestCase {
       let res = try XCTUnwrap(r.result, r.error?.message ?? "")
       XCTAssertEqual(res.model.id, id, r.modelSelection)
       XCTAssertEqual(res.findings.filter { $0.rule.severity == .error }.count, 0)
-      XCTAssertEqual(r.exitCode(failOn: .error), .clean)
+      XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .clean)
     } else {
       let m = try XCTUnwrap(header.first { $0.hasPrefix("# expect-refusal: line ") })
       let line = m.dropFirst("# expect-refusal: line ".count)

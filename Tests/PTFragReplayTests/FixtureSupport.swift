@@ -2,14 +2,14 @@ import Foundation
 import PTFragEvents
 import PTFragRead
 import PTFragReplay
+import PTFragTestSupport
 import XCTest
 
 /// Helpers shared by the model tests: fixtures, replaying text through a model, and
 /// building events by hand.
 enum Fixture {
-  /// The package root (Tests/PTFragReplayTests/ is two levels below it).
-  static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+  /// The package root.
+  static var root: URL { TestPaths.root }
 
   static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 

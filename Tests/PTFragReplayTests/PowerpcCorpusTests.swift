@@ -70,12 +70,12 @@ final class PowerpcCorpusTests: XCTestCase {
       XCTAssertTrue(f.message.hasPrefix("pte_frag_destroy("), f.message)
       let dt = Int64(bad[0].ns) - Int64(f.timestampNs)
       XCTAssertTrue(dt >= 0 && dt < 50_000_000, "\(what): dmesg \(bad[0].ns) vs finding \(f.timestampNs)")
-      XCTAssertEqual(r.exitCode(failOn: .error), .findings, what)
+      XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .findings, what)
     } else {
       XCTAssertEqual(
         errors.count, 0,
         "\(what): " + errors.prefix(5).map { "\($0.rule.id)@\($0.line) \($0.message)" }.joined(separator: "\n"))
-      XCTAssertEqual(r.exitCode(failOn: .error), .clean, what)
+      XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .clean, what)
     }
     // Inferred misses per probe within the profile's count, every one explained by it.
     let misses = try XCTUnwrap(r.profileMisses)

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragReport
 import PTFragKit
 import PTFragRead
 import XCTest
@@ -26,7 +27,7 @@ final class PowerpcFixtureTests: XCTestCase {
     XCTAssertEqual(r.stats.pagesAtEnd, 0)
     XCTAssertEqual(r.stats.allocationsPredicted, 3)
     XCTAssertEqual(r.stats.allocationsUnverified, 2, "each mm's first allocation synchronises its cursor")
-    XCTAssertEqual(r.verdict(failOn: .error), .fail)
+    XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .findings)
   }
 
   func testHash64KWithFixedDestroyIsClean() throws {
@@ -37,7 +38,7 @@ final class PowerpcFixtureTests: XCTestCase {
     }
     let r = try Fixture.replay("Fixtures/models/powerpc-hash64k-released-with-active.trace", model: Fixed.self)
     XCTAssertEqual(findings(r), [])
-    XCTAssertEqual(r.verdict(failOn: .error), .clean)
+    XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .clean)
   }
 
   func test8xxConcurrentAllocationsAreClean() throws {
@@ -49,7 +50,7 @@ final class PowerpcFixtureTests: XCTestCase {
     XCTAssertEqual(r.stats.allocationsPredicted, 9)
     XCTAssertEqual(r.stats.pagesAtEnd, 0, "the race loser was released by its one free")
     XCTAssertEqual(r.stats.peakPages, 3)
-    XCTAssertEqual(r.verdict(failOn: .error), .clean)
+    XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .clean)
   }
 
   func testRadix64KDivergencesEachAtItsLine() throws {

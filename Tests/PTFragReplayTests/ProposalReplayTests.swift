@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragReport
 import XCTest
 
 @testable import PTFragReplay
@@ -163,7 +164,7 @@ final class ProposalReplayTests: XCTestCase {
       XCTAssertTrue(Set(r.inconclusive.map(\.line)).isSubset(of: a.inconclusive.map(\.line)), d.id)
       XCTAssertEqual(r.inconclusive.map(\.wouldBeRule), ["reuse-before-grace", "reuse-before-grace"], d.id)
       XCTAssertTrue(r.inconclusive.allSatisfy { $0.explainedBy != nil }, d.id)
-      XCTAssertEqual(r.verdict(failOn: .error), .clean, d.id)
+      XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .clean, d.id)
       XCTAssertEqual(r.stats.allocationsPredicted, 0, "\(d.id): no kernel ran its choices")
       XCTAssertEqual(r.stats.allocationsUnverified, 95)
       XCTAssertEqual(r.stats.tablesLiveAtEnd, 0)

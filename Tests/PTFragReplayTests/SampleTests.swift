@@ -37,8 +37,8 @@ final class SampleTests: XCTestCase {
     XCTAssertEqual(res.stats.allocationsUnverified, 0)
     XCTAssertEqual(res.inconclusive.map { "\($0.reason.rawValue)@\($0.line)" }, missed)
     XCTAssertTrue(res.inconclusive.allSatisfy { $0.explainedBy != nil })
-    XCTAssertEqual(res.verdict(failOn: .error), .clean)
-    XCTAssertEqual(r.exitCode(failOn: .error), .clean)
+    XCTAssertEqual(Judgement(result: res, gate: Gate(failOn: .error)).verdict, .clean)
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .clean)
     XCTAssertEqual(r.profileMisses?[.tlbRemoveTableExec], 7)
   }
 
@@ -49,7 +49,7 @@ final class SampleTests: XCTestCase {
     XCTAssertEqual(res.findings.count, 0)
     XCTAssertEqual(res.inconclusive.map { "\($0.reason.rawValue)@\($0.line)" }, missed)
     XCTAssertTrue(res.inconclusive.allSatisfy { $0.explainedBy == nil })
-    XCTAssertEqual(r.exitCode(failOn: .error), .inconclusive)
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .inconclusive)
     XCTAssertEqual(res.stats.allocationsPredicted, 95)
   }
 
@@ -75,7 +75,7 @@ final class SampleTests: XCTestCase {
         "tlb-exec-missing@195", "tlb-exec-missing@200", "reuse-before-grace@250",
       ])
     XCTAssertEqual(res.inconclusive.count, 0)
-    XCTAssertEqual(r.exitCode(failOn: .error), .findings)
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .findings)
   }
 
   /// The model's O(1) occupancy equals a full recount after every event of the sample.
@@ -124,7 +124,7 @@ final class SampleTests: XCTestCase {
     let r = try analyze(path, profile: profile)
     let res = try XCTUnwrap(r.result)
     let f = try XCTUnwrap(res.findings.first { $0.rule.severity == .error }, "no error finding")
-    return (f.rule.id, f.line, r.exitCode(failOn: .error))
+    return (f.rule.id, f.line, r.judgement(Gate(failOn: .error)).exitCode)
   }
 
   /// Line 28 is cut-179's page_table_free_rcu of 0x37ba800: freeing it twice.
@@ -149,7 +149,7 @@ final class SampleTests: XCTestCase {
     let r = try analyze(path, profile: profile)
     let res = try XCTUnwrap(r.result)
     XCTAssertEqual(res.findings.map { "\($0.rule.id)@\($0.line)" }, ["alloc-without-return@19"])
-    XCTAssertEqual(r.exitCode(failOn: .error), .findings)
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .findings)
   }
 
   /// The same dropped return, but as a damaged line (its timestamp garbled): the line names a
@@ -164,7 +164,7 @@ final class SampleTests: XCTestCase {
     XCTAssertEqual(res.findings.filter { $0.rule.severity == .error }.count, 0)
     XCTAssertTrue(res.inconclusive.contains { $0.wouldBeRule == "alloc-without-return" && $0.line == 19 })
     XCTAssertNotNil(res.lossReason)
-    XCTAssertEqual(r.exitCode(failOn: .error), .inconclusive)
+    XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .inconclusive)
   }
 
   /// Line 20 returns 0x37b9800 (upper half of the head); the other half is allocated.

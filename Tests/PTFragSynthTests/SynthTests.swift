@@ -3,6 +3,7 @@ import PTFragEvents
 import PTFragKit
 import PTFragRead
 import PTFragReplay
+import PTFragReport
 import PTFragSynth
 import XCTest
 
@@ -60,7 +61,7 @@ final class SynthTests: XCTestCase {
       let r = try XCTUnwrap(report.result, what)
       XCTAssertEqual(r.findings.count, 0, "\(what): \(r.findings.prefix(3).map(\.message))")
       XCTAssertEqual(r.unexplainedInconclusive, 0, "\(what): \(r.inconclusive.prefix(3).map(\.message))")
-      XCTAssertEqual(r.verdict(failOn: .error), .clean, what)
+      XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .clean, what)
       XCTAssertEqual(report.read.malformed, 0, what)
       XCTAssertEqual(report.read.backwardsTimestamps, 0, what)
       XCTAssertEqual(r.stats.mmsBorn, summary.mmsBorn, what)
@@ -131,7 +132,7 @@ final class SynthTests: XCTestCase {
     let r = try XCTUnwrap(report.result)
     XCTAssertEqual(r.stats.lostMarkers, 3)
     XCTAssertEqual(r.stats.lostEvents, UInt64(summary.lostEvents))
-    XCTAssertEqual(r.verdict(failOn: .error), .inconclusive)
+    XCTAssertEqual(Judgement(result: r, gate: Gate(failOn: .error)).verdict, .inconclusive)
     XCTAssertTrue(r.findings.allSatisfy { $0.rule.severity == .info })
   }
 

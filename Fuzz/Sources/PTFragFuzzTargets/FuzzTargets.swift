@@ -4,6 +4,7 @@ import PTFragJUnit
 import PTFragKit
 import PTFragRead
 import PTFragReport
+import PTFragJUnitCheck
 
 /// The fuzz targets: each takes arbitrary bytes and traps (a crash libFuzzer records) when the
 /// code under test crashes or breaks an invariant the rest of ptfrag relies on. Thrown

@@ -1,16 +1,5 @@
 import PTFragEvents
 
-/// The verdict of one replay.
-public enum Verdict: String, Sendable, Codable {
-  /// No finding at or above the threshold, nothing unexplained left open.
-  case clean
-  /// At least one finding at or above the threshold.
-  case fail
-  /// Nothing failed, but the capture cannot support a clean verdict (lost events,
-  /// unexplained misses, open concurrency, nothing replayed).
-  case inconclusive
-}
-
 /// Everything a replay produced, for the reporters.
 public struct ReplayResult: Sendable {
   public var model: ModelDescriptor
@@ -27,17 +16,6 @@ public struct ReplayResult: Sendable {
   public var events: Int
   /// Whether the capture lost events (markers or an overwritten ring buffer).
   public var lossReason: String?
-
-  /// The verdict for a gate threshold (`nil` = never fail on findings).
-  public func verdict(failOn: Severity?) -> Verdict {
-    if let t = failOn, findings.contains(where: { !$0.known && $0.rule.severity >= t }) {
-      return .fail
-    }
-    if lossReason != nil || inconclusive.contains(where: { $0.explainedBy == nil }) {
-      return .inconclusive
-    }
-    return events == 0 ? .inconclusive : .clean
-  }
 
   public var unexplainedInconclusive: Int { inconclusive.filter { $0.explainedBy == nil }.count }
 

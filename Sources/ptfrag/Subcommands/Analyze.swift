@@ -132,7 +132,7 @@ struct Analyze: ParsableCommand {
       inputs = ["-"]
       FileHandleOutput.stderr("ptfrag: no FILE given and standard input is not a terminal: reading the capture from standard input\n")
     } else if inputs.isEmpty {
-      let sample = BundledSample.s390x61
+      let sample = try BundledSample.s390x61
       inputs = [sample.trace]
       if profile == nil { profile = sample.profile }
       FileHandleOutput.stderr(

@@ -1,4 +1,5 @@
-/// The one gate every string passes before libxml2 sees it.
+/// The one gate every string passes before it is written as XML: the JUnit file (before
+/// libxml2 sees it) and the HTML page (before `esc` escapes markup).
 ///
 /// XML 1.0 allows only `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]`,
 /// even as a character reference: `&#27;` is as invalid as a raw ESC, and libxml2's writer

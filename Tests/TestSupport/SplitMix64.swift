@@ -1,0 +1,16 @@
+/// SplitMix64 (Steele, Lea & Flood): a small seeded generator, so every property or damage run
+/// can be replayed from its seed. The one generator of the tests.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+  public var state: UInt64
+  public init(seed: UInt64) { state = seed }
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  /// Uniform-ish in 0..<n (modulo: the tests need reproducibility, not exactness).
+  public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+  public mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PTFragTestSupport
 import XCTest
 
 /// `ptfrag analyze a b c …` and `ptfrag compare a b …` work on several inputs at once

@@ -385,11 +385,16 @@ struct Measurement {
   var maxRSSKiB: Int?
 }
 
-func measure(_ name: String, _ repeats: Int, _ argv: [String], out: String) -> Measurement {
+/// `allowed`: exit statuses that count as success (the product exits 2 on an inconclusive
+/// verdict: the real-shaped input, given without a kprobe_profile, leaves the queued entries
+/// at each copy's end unexplained).
+func measure(_ name: String, _ repeats: Int, _ argv: [String], out: String, allowed: Set<Int32> = [0]) -> Measurement {
   var best = Measurement(name: name, seconds: .infinity, wall: .infinity, cpu: .infinity, maxRSSKiB: nil)
   for _ in 0..<repeats {
     let r = spawn(argv, stdoutPath: out)
-    guard r.status == 0 else { fail("\(argv.joined(separator: " ")) exited \(r.status): \(r.output)") }
+    guard allowed.contains(r.status) else {
+      fail("\(argv.joined(separator: " ")) exited \(r.status): \(r.output.prefix(2000))")
+    }
     let fields = r.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
     let isChild = argv.count > 1 && argv[1] == "--child"
     let s = isChild ? Double(fields.first ?? "") ?? r.seconds : r.seconds
@@ -563,8 +568,8 @@ func realShaped(_ o: Options, me: String, dir: String, scratch: String, cleanup:
     rows.append((measure("ptfrag parse+replay (text)", o.repeats, [me, "--child", "replay", text], out: scratch), bytes))
     // The product end to end (process start, replay, the report rendered and written).
     let cli = ptfragExecutable(besides: me)
-    rows.append((measure("ptfrag analyze (text report)", o.repeats, [cli, "analyze", "--model", "s390-6.1", text], out: scratch), bytes))
-    rows.append((measure("ptfrag analyze --format json", o.repeats, [cli, "analyze", "--model", "s390-6.1", "--format", "json", text], out: scratch), bytes))
+    rows.append((measure("ptfrag analyze (text report)", o.repeats, [cli, "analyze", "--model", "s390-6.1", text], out: scratch, allowed: [0, 2]), bytes))
+    rows.append((measure("ptfrag analyze --format json", o.repeats, [cli, "analyze", "--model", "s390-6.1", "--format", "json", text], out: scratch, allowed: [0, 2]), bytes))
     if o.only.contains("gzip") {
       rows.append((measure("ptfrag parse+replay (.gz)", o.repeats, [me, "--child", "replay", gz], out: scratch), fileSize(gz)))
     }

@@ -22,13 +22,18 @@ struct PageListHead {
 }
 
 extension AddressMap where Value: ListLinked {
+  // Each page is changed in place (`update`: one probe, no copy of the page).
+
   /// `list_add`: link `key` at the front (unlinking it first if it is listed).
   mutating func pushFront(_ key: UInt64, _ list: inout PageListHead) {
     unlink(key, &list)
-    self[key]!.listed = true
-    self[key]!.prev = 0
-    self[key]!.next = list.head
-    if list.head != 0 { self[list.head]!.prev = key } else { list.tail = key }
+    let head = list.head
+    update(key) {
+      $0.listed = true
+      $0.prev = 0
+      $0.next = head
+    }
+    if head != 0 { update(head) { $0.prev = key } } else { list.tail = key }
     list.head = key
     list.count += 1
   }
@@ -36,10 +41,13 @@ extension AddressMap where Value: ListLinked {
   /// `list_add_tail`.
   mutating func pushBack(_ key: UInt64, _ list: inout PageListHead) {
     unlink(key, &list)
-    self[key]!.listed = true
-    self[key]!.next = 0
-    self[key]!.prev = list.tail
-    if list.tail != 0 { self[list.tail]!.next = key } else { list.head = key }
+    let tail = list.tail
+    update(key) {
+      $0.listed = true
+      $0.next = 0
+      $0.prev = tail
+    }
+    if tail != 0 { update(tail) { $0.next = key } } else { list.head = key }
     list.tail = key
     list.count += 1
   }
@@ -47,11 +55,13 @@ extension AddressMap where Value: ListLinked {
   /// `list_del` (a no-op for a page that is not listed).
   mutating func unlink(_ key: UInt64, _ list: inout PageListHead) {
     guard let p = self[key], p.listed else { return }
-    if p.prev != 0 { self[p.prev]!.next = p.next } else { list.head = p.next }
-    if p.next != 0 { self[p.next]!.prev = p.prev } else { list.tail = p.prev }
-    self[key]!.listed = false
-    self[key]!.prev = 0
-    self[key]!.next = 0
+    if p.prev != 0 { update(p.prev) { $0.next = p.next } } else { list.head = p.next }
+    if p.next != 0 { update(p.next) { $0.prev = p.prev } } else { list.tail = p.prev }
+    update(key) {
+      $0.listed = false
+      $0.prev = 0
+      $0.next = 0
+    }
     list.count -= 1
   }
 

@@ -110,7 +110,7 @@ public class S390v61Model: AllocatorModel {
 
   // MARK: State
 
-  struct Page {
+  struct Page: ListLinked {
     var lo: HalfState
     var hi: HalfState
     /// Whole-page pgste table (A = {1,1}); `pgsteQueued` once tag 3 was queued.
@@ -216,9 +216,11 @@ public class S390v61Model: AllocatorModel {
     /// Born in the capture and never desynchronized: allocations are predicted.
     @exclusivity(unchecked) var known: Bool
     @exclusivity(unchecked) var bornLine: Int?
-    @exclusivity(unchecked) var head: UInt64 = 0
-    @exclusivity(unchecked) var tail: UInt64 = 0
-    @exclusivity(unchecked) var listCount = 0
+    /// `mm->context.pgtable_list`.
+    @exclusivity(unchecked) var list = PageListHead()
+    var head: UInt64 { list.head }
+    var tail: UInt64 { list.tail }
+    var listCount: Int { list.count }
     @exclusivity(unchecked) var liveTables = 0
     @exclusivity(unchecked) var pgste: Tri = .unknown
     @exclusivity(unchecked) var windows: [Window] = []
@@ -403,49 +405,27 @@ public class S390v61Model: AllocatorModel {
 
   func pushFront(_ m: MM, _ key: UInt64) {
     unlink(key)
-    let head = m.head
+    pages.pushFront(key, &m.list)
     let serial = m.serial
-    pages.update(key) {
-      $0.listed = true
-      $0.owner = serial
-      $0.prev = 0
-      $0.next = head
-    }
-    if head != 0 { pages.update(head) { $0.prev = key } } else { m.tail = key }
-    m.head = key
-    m.listCount += 1
+    pages.update(key) { $0.owner = serial }
     for i in m.windows.indices { m.windows[i].sawPush = true }
   }
 
   func pushBack(_ m: MM, _ key: UInt64) {
     unlink(key)
-    let tail = m.tail
+    pages.pushBack(key, &m.list)
     let serial = m.serial
-    pages.update(key) {
-      $0.listed = true
-      $0.owner = serial
-      $0.next = 0
-      $0.prev = tail
-    }
-    if tail != 0 { pages.update(tail) { $0.next = key } } else { m.head = key }
-    m.tail = key
-    m.listCount += 1
+    pages.update(key) { $0.owner = serial }
   }
 
+  /// `list_del` from the list of the mm that owns the page.
   func unlink(_ key: UInt64) {
     guard let p = pages[key], p.listed else { return }
     guard let m = owner(of: p) else {
       pages.update(key) { $0.listed = false }
       return
     }
-    if p.prev != 0 { pages.update(p.prev) { $0.next = p.next } } else { m.head = p.next }
-    if p.next != 0 { pages.update(p.next) { $0.prev = p.prev } } else { m.tail = p.prev }
-    pages.update(key) {
-      $0.listed = false
-      $0.prev = 0
-      $0.next = 0
-    }
-    m.listCount -= 1
+    pages.unlink(key, &m.list)
   }
 
   func release(_ key: UInt64) {

@@ -331,9 +331,11 @@ public class S390v61Model: AllocatorModel {
     gathers[id]!.closedNs = e.timestampNs
     if gathers[id]!.cpu != e.cpu { gathers[id]!.migrated = true }
     // Entries of it ran (asynchronously) while it was open: now that it is known not to have
-    // migrated, it orders its CPU's earlier gathers (see `executed`).
-    if let g = gathers[id], !g.migrated, g.ranUpTo > 0, g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
-      executedQueuedUpTo[g.cpu] = g.lastNs
+    // migrated, it orders its CPU's earlier gathers (see `executed`) — up to the queue time of
+    // the latest entry seen running, not its last entry: a gather can hand several batches to
+    // call_rcu (`tlb_remove_table` flushes a full batch), and a later one may not have run.
+    if let g = gathers[id], !g.migrated, g.ranUpTo > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = g.ranUpTo
     }
   }
 
@@ -1344,9 +1346,13 @@ public class S390v61Model: AllocatorModel {
     guard mark.gather != 0, e.pid != mark.pid, let g = gathers[mark.gather] else { return }
     if mark.ns > g.ranUpTo { gathers[mark.gather]!.ranUpTo = mark.ns }
     // Only a closed gather orders: while it is open, its task may have been migrated before
-    // the flush (which has no probe), and the batch handed to another CPU's call_rcu.
-    if g.closedNs != nil && !g.migrated && g.lastNs > executedQueuedUpTo[g.cpu, default: 0] {
-      executedQueuedUpTo[g.cpu] = g.lastNs
+    // the flush (which has no probe), and the batch handed to another CPU's call_rcu. The
+    // batch holding this entry was handed over no earlier than the entry was queued: gathers of
+    // the CPU closed before `mark.ns` were flushed first and have run. (Not the gather's last
+    // entry: a full batch is flushed mid-gather, mm/mmu_gather.c v6.1 `tlb_remove_table`, so
+    // the gather's later batches say nothing yet.)
+    if g.closedNs != nil && !g.migrated && mark.ns > executedQueuedUpTo[g.cpu, default: 0] {
+      executedQueuedUpTo[g.cpu] = mark.ns
     }
   }
 

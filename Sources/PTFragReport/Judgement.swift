@@ -183,7 +183,9 @@ public struct Judgement: Sendable {
     let open = r.inconclusive.filter { $0.explainedBy == nil }
     var reasons: [String] = []
     if let loss = r.lossReason { reasons.append("the capture lost events (\(loss))") }
-    if !open.isEmpty { reasons.append("\(open.count) unexplained inconclusive item(s)") }
+    if !open.isEmpty || r.droppedUnexplained > 0 {
+      reasons.append("\(open.count + r.droppedUnexplained) unexplained inconclusive item(s)")
+    }
     if r.events == 0 { reasons.append("no page-table events") }
     return Conclusiveness(reasons: reasons, open: open, explained: r.inconclusive.count - open.count)
   }

@@ -250,3 +250,31 @@ final class PerMMRecordTests: XCTestCase {
       all.stats.perMM.prefix(MMOccupancyBook.defaultRecords).map { "\($0.serial) \($0.timeline.peak.pagesHeld)" })
   }
 }
+
+/// Inconclusive items beyond the detail cap are still settled by the profile: a cap of 10
+/// on a real capture with 607 items changes no count, no verdict and no rule total.
+final class InconclusiveCapTests: XCTestCase {
+  func replay(cap: Int, misses: [KernelFunction: UInt64]?) throws -> ReplayResult {
+    var src = try GzipSource(try FileSource(path: "\(CorpusTests.dir)/s390x-6.1-dev.trace.gz"))
+    let replayer = Replayer(model: S390v61Model.self)
+    replayer.context.maxInconclusiveKept = cap
+    var normalizer = Normalizer()
+    _ = try TextCaptureReader().read(&src) { record in normalizer.feed(record) { replayer.apply($0) } }
+    normalizer.finish { replayer.apply($0) }
+    return replayer.finish(profileMisses: misses)
+  }
+
+  func testItemsBeyondTheCapAreSettledAsKeptOnesAre() throws {
+    let profile = try KprobeProfile.load(path: "\(CorpusTests.dir)/s390x-6.1-dev.kprobe_profile")
+    let real = profile.missesByFunction(eventNames: [:])
+    let zero = real.mapValues { _ in UInt64(0) }
+    for misses in [real, zero, nil] as [[KernelFunction: UInt64]?] {
+      let all = try replay(cap: 100_000, misses: misses)
+      let capped = try replay(cap: 10, misses: misses)
+      XCTAssertGreaterThan(capped.droppedInconclusive, 400, "\(String(describing: misses))")
+      XCTAssertEqual(capped.unexplainedInconclusive, all.unexplainedInconclusive, "\(String(describing: misses))")
+      XCTAssertEqual(capped.countsByRule, all.countsByRule, "\(String(describing: misses))")
+      XCTAssertEqual(capped.findings.isEmpty, all.findings.isEmpty, "\(String(describing: misses))")
+    }
+  }
+}

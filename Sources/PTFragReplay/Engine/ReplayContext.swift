@@ -94,6 +94,12 @@ public final class ReplayContext {
   public var maxFindingsPerRule = 200
   public var maxInconclusiveKept = 2000
   public private(set) var droppedInconclusive = 0
+  /// Items beyond the cap, still settled exactly at the end (by the profile, as kept items
+  /// are): those that hinge on probes, grouped by their probes and the rule they would be
+  /// (the first one's finding kept, so a zero-miss profile still fails on them), and the
+  /// others, which stay unexplained.
+  public private(set) var droppedHinging: [DroppedItems.Key: DroppedItems] = [:]
+  public private(set) var droppedOpen = 0
   private var perRule: [String: Int] = [:]
   /// Count of findings by rule id (exact, including dropped).
   public private(set) var countsByRule: [String: Int] = [:]
@@ -203,6 +209,12 @@ public final class ReplayContext {
   public func report(_ i: Inconclusive) {
     if inconclusive.count >= maxInconclusiveKept {
       droppedInconclusive += 1
+      if let f = i.hingesOn {
+        let key = DroppedItems.Key(probes: [f] + i.alternatives, rule: i.asFinding?.rule.id)
+        droppedHinging[key, default: DroppedItems(first: i.asFinding)].count += 1
+      } else {
+        droppedOpen += 1
+      }
       return
     }
     var i = i
@@ -229,6 +241,12 @@ public final class ReplayContext {
     countsByRule[f.rule.id, default: 0] += 1
   }
 
+  /// `n` more findings of `rule`, counted and not kept in detail.
+  func countDropped(rule: String, _ n: Int) {
+    countsByRule[rule, default: 0] += n
+    droppedFindings[rule, default: 0] += n
+  }
+
   /// Used by the engine at the end (downgrades, explanations).
   func rewrite(findings: [Finding], inconclusive: [Inconclusive]) {
     self.findings = findings
@@ -240,6 +258,17 @@ public final class ReplayContext {
   }
 
   public var pagesWithHistory: Int { histories.count }
+}
+
+/// Inconclusive items beyond the detail cap that hinge on the same probes and would be the
+/// same rule: how many, and the first one's finding.
+public struct DroppedItems: Sendable {
+  public struct Key: Hashable, Sendable {
+    public var probes: [KernelFunction]
+    public var rule: String?
+  }
+  public var first: Finding?
+  public var count = 0
 }
 
 /// The last few events of a page (fixed capacity, no allocation after the first).

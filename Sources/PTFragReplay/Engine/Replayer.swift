@@ -11,13 +11,18 @@ public struct ReplayResult: Sendable {
   public var countsByRule: [String: Int]
   public var droppedFindings: [String: Int]
   public var droppedInconclusive: Int
+  /// Of those, the ones nothing explains (no profile, or its budget spent): they make the
+  /// replay inconclusive as kept unexplained items do.
+  public var droppedUnexplained: Int = 0
   public var stats: ReplayStats
   /// Events replayed (normalized events, not lines).
   public var events: Int
   /// Whether the capture lost events (markers or an overwritten ring buffer).
   public var lossReason: String?
 
-  public var unexplainedInconclusive: Int { inconclusive.filter { $0.explainedBy == nil }.count }
+  public var unexplainedInconclusive: Int {
+    inconclusive.filter { $0.explainedBy == nil }.count + droppedUnexplained
+  }
 
   /// Why `rule` could not be checked on this capture (nil: it was). A rule that cannot be
   /// checked neither passed nor failed; reports show it as skipped with this reason.
@@ -105,6 +110,30 @@ public final class Replayer {
         inconclusive.append(i)
       }
     }
+    // Items beyond the detail cap, settled the same way, in a fixed order.
+    var droppedUnexplained = context.droppedOpen
+    for (key, d) in context.droppedHinging.sorted(by: { "\($0.key.probes)\($0.key.rule ?? "")" < "\($1.key.probes)\($1.key.rule ?? "")" }) {
+      guard let profileMisses else {
+        droppedUnexplained += d.count
+        continue
+      }
+      if key.probes.allSatisfy({ (profileMisses[$0] ?? 0) == 0 }) {
+        if let finding = d.first {
+          // One finding in detail (it fails the gate), all of them counted.
+          findings.append(finding)
+          context.settle(finding)
+          if d.count > 1 { context.countDropped(rule: finding.rule.id, d.count - 1) }
+        }
+        continue
+      }
+      var left = d.count
+      for g in key.probes where left > 0 {
+        let n = min(UInt64(left), budget[g, default: 0])
+        budget[g, default: 0] -= n
+        left -= Int(n)
+      }
+      droppedUnexplained += left
+    }
     var lossReason: String? = nil
     if context.stats.lostMarkers > 0 {
       lossReason =
@@ -154,7 +183,8 @@ public final class Replayer {
     return ReplayResult(
       model: descriptor, findings: findings, inconclusive: inconclusive,
       countsByRule: context.countsByRule, droppedFindings: context.droppedFindings,
-      droppedInconclusive: context.droppedInconclusive, stats: context.stats, events: events,
+      droppedInconclusive: context.droppedInconclusive, droppedUnexplained: droppedUnexplained,
+      stats: context.stats, events: events,
       lossReason: lossReason)
   }
 }

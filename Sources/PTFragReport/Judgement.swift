@@ -116,6 +116,14 @@ public struct Judgement: Sendable {
     self.gate = gate
     rules = r.map { Self.judgeRules($0, failOn: gate.failOn) } ?? []
     conclusiveness = r.map(Self.conclusiveness)
+    // Findings beyond the per-rule detail cap carry no signature: when every kept one of a
+    // gated rule is known from the baseline, the dropped ones may be new. Neither a pass nor
+    // a failure: the verdict cannot be clean.
+    for j in rules where j.dropped > 0 && j.fresh.isEmpty && !j.known.isEmpty {
+      guard let t = gate.failOn, j.rule.severity >= t else { continue }
+      conclusiveness?.reasons.append(
+        "\(j.dropped) \(j.rule.id) finding(s) beyond the detail cap could not be matched against the baseline")
+    }
     waste = Self.wasteGate(r, max: gate.maxWasteRatio)
     // The order decides: an error, then an incomplete read, then the waste gate, then the
     // findings, then whether the capture supports a clean verdict.

@@ -278,3 +278,33 @@ final class InconclusiveCapTests: XCTestCase {
     }
   }
 }
+
+/// A baseline matches the findings kept in detail; beyond the per-rule cap the others have no
+/// signature: a run whose kept findings are all known but whose dropped ones may be new is
+/// not clean (inconclusive), never a pass.
+final class BaselineBeyondTheCapTests: XCTestCase {
+  func testDroppedFindingsUnderABaselineMakeTheVerdictInconclusive() throws {
+    // One table freed 251 times (its page goes at the first): 250 free-unknown findings, 200
+    // kept in detail.
+    var text = "# tracer: nop\n#\n"
+    text += "            init-1       [001] .....   100.000013: crst_table_alloc: (crst_table_alloc+0x0/0x70) mm=0x20c0800\n"
+    text += "            init-1       [001] .....   100.000026: crst_table_alloc_ret: (mm_init+0x166/0x3a8 <- crst_table_alloc) table=0x3820000\n"
+    text += "              sh-9       [000] .....   100.000039: page_table_alloc: (page_table_alloc+0x0/0x2c8) mm=0x20c0800\n"
+    text += "              sh-9       [000] .....   100.000052: page_table_alloc_ret: (__handle_mm_fault+0xdda/0xf38 <- page_table_alloc) table=0x37b9000\n"
+    for i in 0..<251 {
+      text += "              sh-9       [000] .....   100.\(String(100_000 + i)): page_table_free: (page_table_free+0x0/0x1a0) mm=0x20c0800 table=0x37b9000\n"
+    }
+    let path = NSTemporaryDirectory() + "ptfrag-cap-\(getpid()).trace"
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var input = try Analyzer.analyze(path: path, options: AnalyzeOptions())
+    let r = try XCTUnwrap(input.result, input.error?.message ?? "")
+    XCTAssertEqual(r.countsByRule["free-unknown"], 250, "\(r.events) events, \(r.countsByRule), \(input.read.malformed) malformed \(input.read.malformedSamples.first.map { $0.reason } ?? "")")
+    XCTAssertEqual(r.droppedFindings["free-unknown"], 50)
+    let run = RunReport(inputs: [input], failOn: .error, toolVersion: "test")
+    XCTAssertEqual(run.exitCode, .findings)
+    Baseline.of(run).apply(to: &input)
+    let again = RunReport(inputs: [input], failOn: .error, toolVersion: "test", baselinePath: "b.json")
+    XCTAssertEqual(again.exitCode, .inconclusive, "kept findings all known, dropped ones unmatched")
+  }
+}

@@ -146,7 +146,7 @@ extension CompareReport {
         out.append("\(ran.descriptor.id) simulated equals the replay (peak and mean pages held, peak tables live): the workload reproduces the capture")
       } else {
         out.append(
-          "\(ran.descriptor.id) simulated differs from the replay (peak \(a.peak.pagesHeld) vs \(b.peak.pagesHeld), mean \(formatMean(a.meanPagesHeld ?? 0)) vs \(formatMean(b.meanPagesHeld ?? 0)) pages): the simulation times RCU callbacks by the grace period, not by the capture's pte_free_now, and decides allocations sequentially (see README)")
+          "\(ran.descriptor.id) simulated differs from the replay (peak \(a.peak.pagesHeld) vs \(b.peak.pagesHeld), mean \(formatMean(a.meanPagesHeld ?? 0)) vs \(formatMean(b.meanPagesHeld ?? 0)) pages): the simulation times RCU callbacks by the grace period, not by the capture's pte_free_now, and decides allocations sequentially (see docs/reports.md, compare)")
       }
     }
     for s in strategies {

@@ -18,7 +18,7 @@ struct GateOptions: ParsableArguments {
 
   @Option(
     help: ArgumentHelp(
-      "Findings already known (JSON, see README): reported as known, they do not fail the gate.",
+      "Findings already known (JSON, see docs/reports.md): reported as known, they do not fail the gate.",
       valueName: "FILE"))
   var baseline: String?
 

@@ -57,7 +57,7 @@ struct Analyze: ParsableCommand {
 
       The model predicts the table every allocation returns for each mm born in the capture \
       (crst_table_alloc returning into mm_init), checks every free and tlb execution against \
-      the page's state, and names each divergence with a rule id (see README). What a capture \
+      the page's state, and names each divergence with a rule id (see docs/checks.md). What a capture \
       cannot decide (lost events, silent kprobe misses, mms born before the capture, \
       concurrent operations) is reported as inconclusive, never as an error.
 

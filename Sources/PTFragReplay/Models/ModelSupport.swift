@@ -162,7 +162,9 @@ extension AddressMap {
 
 // MARK: - Free functions
 
-/// The functions through which an s390 PTE table is freed (`pte_free` → `page_table_free`,
-/// `pte_free_tlb` → `page_table_free_rcu`, v6.6+ `pte_free_defer`): a table the capture
-/// shows allocated and then released with its page went through one of them unseen.
+/// The functions through which an s390 PTE table is freed on the v6.6-era kernels the
+/// proposals (C1, C2, C3a) and B build on (`pte_free` → `page_table_free`, `pte_free_tlb` →
+/// `page_table_free_rcu`, `pte_free_defer`): a table the capture shows allocated and then
+/// released with its page went through one of them unseen. (A, v6.1: the first two only,
+/// `S390v61Model.tableFreeFunctions`.)
 let s390TableFreeFunctions: [KernelFunction] = [.pageTableFreeRCU, .pageTableFree, .pteFreeDefer]

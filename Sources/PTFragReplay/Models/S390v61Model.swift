@@ -344,6 +344,10 @@ public class S390v61Model: AllocatorModel {
 
   public required init(context: ReplayContext) { ctx = context }
 
+  /// The functions a table of this kernel is freed through (`pte_free` →
+  /// `page_table_free`, `pte_free_tlb` → `page_table_free_rcu`; B adds `pte_free_defer`).
+  class var tableFreeFunctions: [KernelFunction] { [.pageTableFreeRCU, .pageTableFree] }
+
   // MARK: Helpers
 
   @inline(__always) func split(_ table: UInt64) -> (UInt64, Int) {
@@ -1498,7 +1502,7 @@ public class S390v61Model: AllocatorModel {
           message:
             "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
           wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU,
-          alternatives: s390TableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
+          alternatives: type(of: self).tableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
       ctx.inferred(.free(table: table))
     }
     if p.aCount > 0 { holder?.liveTables -= p.pgste ? 1 : p.aCount }

@@ -140,6 +140,9 @@ public final class S390v66Model: S390v61Model {
 
   // MARK: Hooks into A
 
+  /// v6.6 frees a table through `pte_free_defer` too (khugepaged's retract_page_tables).
+  override class var tableFreeFunctions: [KernelFunction] { [.pageTableFreeRCU, .pageTableFree, .pteFreeDefer] }
+
   /// `(mask & 0x03U) && !folio_test_active(...)`: never list an Active page (I9).
   override func mayList(_ key: UInt64) -> Bool { !active.contains(key) }
 

@@ -264,6 +264,22 @@ final class InconclusiveCapTests: XCTestCase {
     return replayer.finish(profileMisses: misses)
   }
 
+  /// An item that two probes' misses explain does not take the budget of an item only one
+  /// explains: both are explained when the profile's misses allow it.
+  func testSingleProbeItemsAreChargedFirst() throws {
+    let replayer = Replayer(model: S390v61Model.self)
+    replayer.context.report(
+      Inconclusive(
+        reason: .missedProbe, line: 1, message: "either free", hingesOn: .pageTableFreeRCU,
+        alternatives: [.pageTableFree]))
+    replayer.context.report(
+      Inconclusive(reason: .missedProbe, line: 2, message: "this free", hingesOn: .pageTableFreeRCU))
+    let r = replayer.finish(profileMisses: [.pageTableFreeRCU: 1, .pageTableFree: 1])
+    let items = r.inconclusive.filter { $0.reason == .missedProbe }  // (and no-events: no event)
+    XCTAssertEqual(items.filter { $0.explainedBy == nil }.count, 0)
+    XCTAssertEqual(items.map { $0.hingesOn }, [.pageTableFree, .pageTableFreeRCU])
+  }
+
   func testItemsBeyondTheCapAreSettledAsKeptOnesAre() throws {
     let profile = try KprobeProfile.load(path: "\(CorpusTests.dir)/s390x-6.1-dev.kprobe_profile")
     let real = profile.missesByFunction(eventNames: [:])

@@ -88,7 +88,12 @@ public final class Replayer {
     var inconclusive: [Inconclusive] = []
     // Items that hinge on a probe's silent misses: settled by the profile.
     var budget = profileMisses ?? [:]
-    for var i in context.inconclusive {
+    // Items that only one probe's miss explains are charged first: an item that several
+    // probes explain must not spend the budget a single-probe item needed (the order of the
+    // report is the line order, restored below).
+    let settling = context.inconclusive.filter { $0.alternatives.isEmpty }
+      + context.inconclusive.filter { !$0.alternatives.isEmpty }
+    for var i in settling {
       guard let f = i.hingesOn, let profileMisses else {
         inconclusive.append(i)
         continue

@@ -87,11 +87,7 @@ public final class Simulation {
 
   /// Applies the ops of one captured event stamped `ns` (possibly none), after the callbacks
   /// due by then; then samples.
-  public func apply(_ ops: [WorkloadOp], atNs ns: UInt64) {
-    ops.withUnsafeBufferPointer { apply($0, atNs: ns) }
-  }
-
-  /// As `apply(_:atNs:)`, from a slice of a chunk of events' ops.
+  /// `ops` is a slice of a chunk of events' ops (`CompareDriver`).
   public func apply(_ ops: UnsafeBufferPointer<WorkloadOp>, atNs ns: UInt64) {
     runCallbacks(dueBy: ns)
     if ns > clock { clock = ns }

@@ -83,7 +83,7 @@ final class S390ProposalTableTests: XCTestCase {
 
   /// Page string for half h in state `hs`, the other in `os`: "AP L" style.
   func pageState(_ h: Int, _ hs: Character, _ os: Character, listed: Bool) -> String {
-    (h == 0 ? "\(hs)\(os)" : "\(os)\(hs)") + (listed ? " L" : " –")
+    (h == 0 ? "\(hs)\(os)" : "\(os)\(hs)") + (listed ? " L" : " -")
   }
 
   /// Builds (h = `hs`, other = `os`), applies `event` to half h, returns the harness and page.
@@ -190,7 +190,7 @@ final class S390ProposalTableTests: XCTestCase {
       x.exec(first)
       if h == 0 {
         XCTAssertEqual(x.rules, [])
-        XCTAssertEqual(x.state(key), "FD –")
+        XCTAssertEqual(x.state(key), "FD -")
         XCTAssertEqual(x.rcuHead(key), -1, "pte_free_half as posted does not chain call_rcu(pte_free_now1)")
         XCTAssertEqual(x.model.dueRCUCallbacks.map(\.table), [])
         XCTAssertEqual(x.model.strandedPages, 1)
@@ -217,7 +217,7 @@ final class S390ProposalTableTests: XCTestCase {
     for h in 0..<2 {
       let (x, key) = run(hugh, h, "F", "A", allocIt)
       XCTAssertEqual(x.rules, [])
-      XCTAssertEqual(x.state(key), "AA –")
+      XCTAssertEqual(x.state(key), "AA -")
     }
     // A fresh page while the head has a free half.
     let x = HalfHarness(hugh)
@@ -280,7 +280,7 @@ final class S390ProposalTableTests: XCTestCase {
     let key = x.page("D", "D")
     x.exec(key)
     XCTAssertEqual(x.rcuHead(key), -1)
-    XCTAssertEqual(x.state(key), "FD –")
+    XCTAssertEqual(x.state(key), "FD -")
     XCTAssertEqual(x.model.strandedPages, 1)
     XCTAssertEqual(x.rules, [])
   }

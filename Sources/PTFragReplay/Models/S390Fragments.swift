@@ -7,27 +7,6 @@ import PTFragEvents
 @usableFromInline let s390PageMask: UInt64 = ~0xfff
 @usableFromInline let s390HalfBit: UInt64 = 0x800
 
-/// State of one 2 KiB half as the model knows it.
-public enum HalfState: UInt8, Sendable {
-  /// Free: never handed out, or freed and its pending bit cleared.
-  case free
-  /// Allocated (A bit set).
-  case allocated
-  /// Pending (P bit set): freed through the tlb batch, waiting for `__tlb_remove_table`.
-  case pending
-  /// Not known: the half's history lies before the capture (or after lost events).
-  case unknown
-
-  public var letter: Character {
-    switch self {
-    case .free: "F"
-    case .allocated: "A"
-    case .pending: "P"
-    case .unknown: "?"
-    }
-  }
-}
-
 /// "lower"/"upper", for messages.
 @inline(__always) func halfName(_ h: Int) -> String { h == 0 ? "lower" : "upper" }
 

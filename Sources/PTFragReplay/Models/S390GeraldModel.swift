@@ -61,14 +61,14 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
   }
 
   // page_table_alloc as A: "mask = (mask | (mask >> 4)) & 0x03U; if (mask != 0x03U)".
-  override func procPickHalf(_ p: HalfPage) -> Int? {
+  override func pickHalf(_ p: Page) -> Int? {
     let mask = (p.bits | (p.bits >> 4)) & 0x03
     return mask == 0x03 ? nil : Int(mask & 1)
   }
 
   override func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) {
     _ = pages[key]!.xor(PPHHAA.a(h))
-    listDel(key)
+    unlink(key)
     pages[key]!.onlist = false  // atomic_set(&page->pt_frag_refcount, 0)
   }
 
@@ -84,7 +84,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
       if let m = owner(of: key) ?? m { pushFront(m, key) }
       pages[key]!.onlist = true
     } else if pages[key]!.onlist {  // other half not allocated, page on the list
-      listDel(key)
+      unlink(key)
       pages[key]!.onlist = false
     }
     mask = pages[key]!.xor(PPHHAA.p(h))
@@ -99,7 +99,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
       if let m = owner(of: key) ?? m { pushBack(m, key) }
       pages[key]!.onlist = true
     } else if pages[key]!.onlist {
-      listDel(key)
+      unlink(key)
       pages[key]!.onlist = false
     }
   }
@@ -111,7 +111,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
   override func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) {
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.hh(h) | PPHHAA.p(h))  // 0x15 << bit
     if mask & 0x03 == 0 && pages[key]!.onlist {
-      listDel(key)
+      unlink(key)
       pages[key]!.onlist = false
     }
     // "Page must not be on the list, so rcu_head can be used": BUG_ON(pt_frag_refcount)
@@ -124,7 +124,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     queueCallbackAfterDefer(key, h, mask: mask, e)
   }
 
-  override func pageInvariantViolation(_ key: UInt64, _ p: HalfPage) -> String? {
+  override func pageInvariantViolation(_ key: UInt64, _ p: Page) -> String? {
     if p.onlist != p.listed { return "on-list flag \(p.onlist ? 1 : 0) but \(p.listed ? "" : "not ")listed" }
     let a = p.bits & 0x03
     if p.listed && (a == 0 || a == 0x03 || p.bits & 0x0c != 0) {

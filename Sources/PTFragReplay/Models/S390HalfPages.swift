@@ -1,151 +1,39 @@
 import PTFragEvents
 
-// The machinery Hugh's v2 (C1) and Gerald's variant (C2) share: both keep variant A's
-// per-mm list and byte 3 of `page->_refcount`, add the HH bits ("PPHHAA", kernel-models.md
-// §1.4) and the same per-half RCU callbacks (`pte_free_half`, chained through the one
-// `page->rcu_head`). What differs — which list operations each path does — is in the
-// subclasses (S390HughV2Model.swift, S390GeraldModel.swift), written like their patches.
+// The machinery Hugh's v2 (C1) and Gerald's variant (C2) share on top of the s390 fragment
+// engine (S390Engine.swift): both keep variant A's per-mm list and byte 3 of
+// `page->_refcount`, add the HH bits ("PPHHAA", docs/kernel-models.md §1.4) and the same
+// per-half RCU callbacks (`pte_free_half`, chained through the one `page->rcu_head`). What
+// differs — which list operations each path does — is in the subclasses
+// (S390HughV2Model.swift, S390GeraldModel.swift), written like their patches.
 
-/// Bits of byte 3 of `page->_refcount` in the proposals: A(h) = 0x01 << h (allocated),
-/// H(h) = 0x04 << h (waiting for or using `page->rcu_head`), P(h) = 0x10 << h (pending free
-/// by any method). Lower half h = 0 at +0, upper h = 1 at +2048.
-enum PPHHAA {
-  @inline(__always) static func a(_ h: Int) -> UInt8 { 0x01 << UInt8(h) }
-  @inline(__always) static func hh(_ h: Int) -> UInt8 { 0x04 << UInt8(h) }
-  @inline(__always) static func p(_ h: Int) -> UInt8 { 0x10 << UInt8(h) }
-}
-
-/// What one 2 KiB half is, read off the bits.
-public enum HalfPhase: UInt8, Sendable {
-  /// No bit set.
-  case free
-  /// A.
-  case allocated
-  /// P: freed through the tlb batch, `__tlb_remove_table` not yet run.
-  case pending
-  /// H+P ("D" in kernel-models.md §4): freed by `pte_free_defer`, waiting for its RCU
-  /// callback (queued, or chained behind the other half's on the shared `rcu_head`).
-  case deferred
-  /// The half's history lies before the capture.
-  case unknown
-
-  public var letter: Character {
-    switch self {
-    case .free: "F"
-    case .allocated: "A"
-    case .pending: "P"
-    case .deferred: "D"
-    case .unknown: "?"
-    }
-  }
-}
-
-/// One 4 KiB page of 2 KiB tables as the proposals keep it.
-struct HalfPage: ListLinked {
-  /// Byte 3 of `page->_refcount` (`PPHHAA`).
-  var bits: UInt8 = 0
-  /// Bit h: half h's state is not known (history before the capture, capture mode only).
-  var unknown: UInt8 = 0
-  /// Whole-page pgste table (A = {1,1} for life).
-  var pgste = false
-  /// pgste table freed: queued with tag 3, or `call_rcu(pte_free_pgste)` pending.
-  var pgsteFreed = false
-  /// Bit h: `tlb_remove_table` seen for pending half h.
-  var queued: UInt8 = 0
-  /// The half whose RCU callback holds `page->rcu_head` (`pte_free_now0/1` queued), -1
-  /// none, 2 the pgste callback (`pte_free_pgste`).
-  var rcuHead: Int8 = -1
-  /// C2: `page->pt_frag_refcount` used as the "on the list" flag.
-  var onlist = false
-  /// An upper half was handed out at some time (a page that never had one may be pgste).
-  var upperSeen = false
-  /// Capture mode only: a v6.6 `pte_free_defer` (PG_active) marked the page, which the
-  /// captured kernel then never put back on the list.
-  var activeInCapture = false
-  /// Owning mm (serial; `page->pt_mm`), -1 unknown.
-  var owner: Int32
-  var listed = false
-  var prev: UInt64 = 0
-  var next: UInt64 = 0
-  /// Line of the free that made half h pending or deferred.
-  var pendingLine: (Int, Int) = (0, 0)
-  /// A deferred half whose callback the posted `pte_free_half` never queues (its chain test
-  /// reads the unshifted `_refcount`): it stays D, and the page is never released.
-  var stranded = false
-
-  init(owner: Int32) { self.owner = owner }
-
-  func phase(_ h: Int) -> HalfPhase {
-    if unknown & (1 << UInt8(h)) != 0 { return .unknown }
-    if bits & PPHHAA.a(h) != 0 { return .allocated }
-    if bits & PPHHAA.hh(h) != 0 { return .deferred }
-    if bits & PPHHAA.p(h) != 0 { return .pending }
-    return .free
-  }
-
-  /// `atomic_xor_bits(&page->_refcount, m << 24) >> 24`: flips `m`, returns the new byte.
-  @inline(__always) mutating func xor(_ m: UInt8) -> UInt8 {
-    bits ^= m
-    return bits
-  }
-
-  func pendingLine(_ h: Int) -> Int { h == 0 ? pendingLine.0 : pendingLine.1 }
-  mutating func setPendingLine(_ h: Int, _ line: Int) {
-    if h == 0 { pendingLine.0 = line } else { pendingLine.1 = line }
-  }
-}
-
-/// Base of the C1 and C2 models: event decoding, per-half checks that hold on every
-/// replay, resynchronisation on what a captured kernel did, mm lifetimes, occupancy. The
-/// subclasses implement the kernel procedures (the `proc…` hooks) exactly as their patches
-/// do; this class never decides a list operation itself.
-public class S390HalfPagesModel: RCUCallbackSource {
-  let ctx: ReplayContext
-  let rules: [String: Rule]
-  var pages = AddressMap<HalfPage>()
-
-  final class MM {
-    let serial: Int32
-    let address: UInt64
-    /// Born in the capture (or a simulation), state known: allocations are predicted.
-    var known: Bool
-    var bornLine: Int?
-    var list = PageListHead()
-    var liveTables = 0
-    /// nil: not known whether the mm allocates pgste (whole-page) tables.
-    var pgste: Bool?
-    /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
-    var headCounted = 0
-    init(serial: Int32, address: UInt64, known: Bool) {
-      self.serial = serial
-      self.address = address
-      self.known = known
-    }
-  }
-
-  var mmByAddress = AddressMap<MM>()
-  var mmBySerial = AddressMap<MM>()
-  var nextSerial: Int32 = 0
+/// Base of the C1 and C2 models: the proposals' `pte_free_defer` and RCU callbacks, and how a
+/// captured kernel's choices are followed (no kernel ran the proposals: allocation choices
+/// are checked on the model's own simulation only). The subclasses implement the kernel
+/// procedures (the `proc…` hooks) exactly as their patches do; this class never decides a
+/// list operation itself.
+public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture mode).
   var nestedFree: [Int32: UInt64] = [:]
 
-  init(context: ReplayContext, rules: [Rule]) {
-    ctx = context
-    self.rules = ruleIndex(rules)
+  override init(context: ReplayContext, rules: [Rule]) {
+    super.init(context: context, rules: rules)
   }
 
   /// The allocator's choices are checked only on the model's own simulation.
   var checksChoices: Bool { ctx.simulating }
+  /// A simulation starts from nothing: every mm it names is new and empty.
+  override var unseenMMKnown: Bool { ctx.simulating }
+  override class var tableFreeFunctions: [KernelFunction] { s390TableFreeFunctions }
+  override class var defersHalves: Bool { true }
 
   // MARK: Kernel procedures (subclasses)
 
-  /// `page_table_alloc`, list part: the half taken from head page `p`, nil for a fresh page.
-  func procPickHalf(_ p: HalfPage) -> Int? { fatalError("subclass") }
   /// `page_table_alloc` took half `h` of the head page `key`.
   func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) { fatalError("subclass") }
   /// `page_table_alloc` made fresh page `key` (lower half handed out).
   func procAllocFresh(_ m: MM, _ key: UInt64) { fatalError("subclass") }
-  /// `page_table_free(mm, table)` of half `h` (A set). Returns true if the page was released.
+  /// `page_table_free(mm, table)` of half `h` (A set).
   func procFreeNow(_ m: MM?, _ key: UInt64, _ h: Int) { fatalError("subclass") }
   /// `page_table_free_rcu(tlb, table, vmaddr)` of half `h` (A set).
   func procFreeTLB(_ m: MM?, _ key: UInt64, _ h: Int) { fatalError("subclass") }
@@ -154,7 +42,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
   /// `pte_free_defer(mm, table)` of half `h` of a non-pgste page, up to its `call_rcu`.
   func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) { fatalError("subclass") }
   /// Invariants of one page the subclass's rules promise (nil = holds).
-  func pageInvariantViolation(_ key: UInt64, _ p: HalfPage) -> String? { fatalError("subclass") }
+  func pageInvariantViolation(_ key: UInt64, _ p: Page) -> String? { fatalError("subclass") }
 
   // MARK: Shared procedures (identical in Hugh's v2 and Gerald's variant)
 
@@ -226,92 +114,6 @@ public class S390HalfPagesModel: RCUCallbackSource {
     ]
   }
 
-  // MARK: Helpers
-
-  @inline(__always) func split(_ table: UInt64) -> (UInt64, Int) {
-    (table & s390PageMask, table & s390HalfBit != 0 ? 1 : 0)
-  }
-
-  func mm(at address: UInt64?) -> MM? {
-    guard let address else { return nil }
-    if let m = mmByAddress[address] { return m }
-    // A simulation starts from nothing: every mm it names is new and empty.
-    let m = MM(serial: nextSerial, address: address, known: ctx.simulating)
-    nextSerial += 1
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsSeen += 1
-    return m
-  }
-
-  func owner(of key: UInt64) -> MM? {
-    guard let p = pages[key], p.owner >= 0 else { return nil }
-    return mmBySerial[serial: p.owner]
-  }
-
-  /// `AD L` style (kernel-models.md §2.5 letters, D for a deferred half).
-  func describe(_ key: UInt64) -> String {
-    guard let p = pages[key] else { return "(none)" }
-    if p.pgste { return p.pgsteFreed ? (p.rcuHead == 2 ? "Xd –" : "Xq –") : "X –" }
-    return "\(p.phase(0).letter)\(p.phase(1).letter) \(p.listed ? "L" : "–")"
-  }
-
-  func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    ctx.report(
-      Finding(
-        rule: rules[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before,
-        stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
-        relatedLines: related))
-  }
-
-  func pushFront(_ m: MM, _ key: UInt64) { pages.pushFront(key, &m.list); pages[key]!.owner = m.serial }
-  func pushBack(_ m: MM, _ key: UInt64) { pages.pushBack(key, &m.list); pages[key]!.owner = m.serial }
-  func listDel(_ key: UInt64) {
-    guard let p = pages[key], p.listed else { return }
-    if let m = owner(of: key) { pages.unlink(key, &m.list) } else { pages[key]!.listed = false }
-  }
-
-  /// The kernel procedure saw byte 3 drop to 0 and releases the page to the buddy
-  /// allocator. A page with a half of unknown history (that half may be live) is kept.
-  func release(_ key: UInt64) {
-    guard pages[key]?.unknown == 0 else { return listDel(key) }
-    drop(key)
-  }
-
-  /// The page leaves the model (released, or replaced by what the kernel showed).
-  func drop(_ key: UInt64) {
-    listDel(key)
-    pages.removeValue(forKey: key)
-    ctx.released(page: key)
-  }
-
-  // MARK: Prediction
-
-  enum Prediction: Equatable {
-    case half(UInt64, Int)
-    case fresh
-  }
-
-  /// What `page_table_alloc` returns for `m` now: a half of the list head, or a fresh page.
-  func predict(_ m: MM) -> Prediction {
-    if m.pgste == true { return .fresh }
-    guard m.list.head != 0, let p = pages[m.list.head], let h = procPickHalf(p) else {
-      return .fresh
-    }
-    return .half(m.list.head, h)
-  }
-
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = mmByAddress[address] else { return fresh() }
-    switch predict(m) {
-    case .fresh: return fresh()
-    case .half(let k, let h): return k + UInt64(h) * 0x800
-    }
-  }
-
   public var dueRCUCallbacks: [(kind: Event.Kind, table: UInt64)] {
     pages.compactMap { key, p in
       switch p.rcuHead {
@@ -326,46 +128,11 @@ public class S390HalfPagesModel: RCUCallbackSource {
 
   public func apply(_ e: Event) {
     ctx.count(e.kind)
-    let key = (e.table & ~3) & s390PageMask
-    let touchesPage =
-      e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.kind != .crstAlloc
-      && e.kind != .crstFree && e.table != 0
-    let ownerBefore = touchesPage ? owner(of: key) : nil
-    let serialBefore = touchesPage ? pages[key]?.owner ?? -1 : -1
-    let named = e.mm.flatMap { mmByAddress[$0] }
-    let tallyBefore = touchesPage ? contribution(key) : Tally()
-    if touchesPage { tally.remove(tallyBefore) }
-    let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
-    dispatch(e)
-    // A birth or death changes only the pages of the buried mm (`bury` rebooks them).
-    if e.kind == .lost || needsRecount {
-      needsRecount = false
-      recount()
-    } else {
-      let tallyAfter = touchesPage ? contribution(key) : Tally()
-      if touchesPage { tally.add(tallyAfter) }
-      let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }
-      let ownerAfter = touchesPage ? owner(of: key) : nil
-      var after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
-      if let ownerAfter, ownerAfter !== ownerBefore, ownerAfter !== namedAfter {
-        after += headFree(ownerAfter)
-      }
-      headsWithFree += after - headsBefore
-      if ctx.mmBook.enabled {
-        if touchesPage {
-          ctx.mmBook.move(
-            from: serialBefore, tallyBefore.occupancy, to: pages[key]?.owner ?? -1, tallyAfter.occupancy,
-            address: { mmBySerial[serial: $0]?.address })
-        }
-        syncHead(ownerBefore)
-        if namedAfter !== ownerBefore { syncHead(namedAfter) }
-        if let ownerAfter, ownerAfter !== ownerBefore, ownerAfter !== namedAfter { syncHead(ownerAfter) }
-      }
-    }
+    step(e)
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
-  func dispatch(_ e: Event) {
+  override func dispatch(_ e: Event) {
     if e.kind != .freeNow { nestedFree[e.pid] = nil }
     switch e.kind {
     case .alloc: alloc(e)
@@ -387,62 +154,10 @@ public class S390HalfPagesModel: RCUCallbackSource {
     }
   }
 
-  /// `crst_table_alloc` takes an order-2 block (CRST_ALLOC_ORDER, 16 KiB; arch/s390/mm/pgalloc.c
-  /// v6.1): a page of it the model holds went back to the buddy allocator unseen.
-  func crstCovers(_ e: Event) {
-    guard e.table != 0 else { return }
-    let block = e.table & ~0x3fff
-    for k in 0..<4 where pages[block + UInt64(k) * 0x1000] != nil {
-      releasedUnseen(block + UInt64(k) * 0x1000, e, as: "inside the CRST table \(hex(e.table))")
-    }
-  }
-
-  /// Nothing of the page is allocated (halves free, pending, deferred or unknown).
-  func heldOnlyAsReleased(_ key: UInt64) -> Bool {
-    guard let p = pages[key] else { return false }
-    return p.pgste ? p.pgsteFreed : p.phase(0) != .allocated && p.phase(1) != .allocated
-  }
-
-  /// The kernel shows the page released (it came back `how`): a pending or deferred half's
-  /// `__tlb_remove_table` was missed, an allocated half's free was missed (each inconclusive,
-  /// settled by the kprobe_profile); a half of unknown history says nothing. The page leaves
-  /// the model.
-  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String) {
-    guard let p = pages[key] else { return }
-    ctx.record(page: key, e, mm: e.mm)
-    let before = describe(key)
-    let holder = owner(of: key)
-    var live = 0
-    for h in p.pgste ? [0] : [0, 1] {
-      let phase: HalfPhase = p.pgste ? (p.pgsteFreed ? .pending : .allocated) : p.phase(h)
-      let table = key + UInt64(h) * 0x800
-      let rule: String
-      let probe: KernelFunction
-      let what: String
-      switch phase {
-      case .pending, .deferred:
-        (rule, probe, what) = ("reuse-before-grace", .tlbRemoveTableExec, "\(phase == .pending ? "pending" : "deferred") since line \(p.pendingLine(h)): probable missed __tlb_remove_table")
-      case .allocated:
-        live += 1
-        (rule, probe, what) = ("alloc-busy-half", .pageTableFreeRCU, "allocated: probable missed free")
-      case .free, .unknown: continue
-      }
-      let f = Finding(
-        rule: rules[rule]!, event: e, mm: holder?.address, page: key, half: p.pgste ? nil : h,
-        stateBefore: before, stateAfter: "(released)",
-        message: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is \(what.split(separator: ":")[0]), and the kprobe_profile shows no missed \(probe == .tlbRemoveTableExec ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
-      ctx.report(
-        Inconclusive(
-          reason: probe == .tlbRemoveTableExec ? .missedTLBExec : .missedProbe, line: e.line,
-          mm: holder?.address, page: key,
-          message: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is \(what)",
-          wouldBeRule: rule, hingesOn: probe,
-          alternatives: probe == .tlbRemoveTableExec ? [] : s390TableFreeFunctions.filter { $0 != probe },
-          asFinding: f))
-    }
-    holder?.liveTables -= live
+  /// A page with a half of unknown history (that half may be live) is kept.
+  override func release(_ key: UInt64) {
+    guard pages[key]?.unknown == 0 else { return unlink(key) }
     drop(key)
-    needsRecount = true
   }
 
   func allocUnreturned(_ e: Event) {
@@ -451,7 +166,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     if e.count == 0 { m.known = false }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown && checksChoices, rule: rules["alloc-without-return"]!)
+      wasPredicted: wasKnown && checksChoices, rule: rule("alloc-without-return"))
   }
 
   func alloc(_ e: Event) {
@@ -537,10 +252,10 @@ public class S390HalfPagesModel: RCUCallbackSource {
     if let m {
       procAllocFromList(m, key, h)
       m.liveTables += 1
-      if h == 1, m.pgste == nil { m.pgste = false }
+      if h == 1, m.pgste == .unknown { m.pgste = .no }
     } else {
       pages[key]!.bits |= PPHHAA.a(h)
-      listDel(key)
+      unlink(key)
     }
   }
 
@@ -550,14 +265,14 @@ public class S390HalfPagesModel: RCUCallbackSource {
     let aCount = (0..<2).filter { p.phase($0) == .allocated }.count
     if let old = owner(of: key) {
       old.liveTables -= aCount
-      listDel(key)
+      unlink(key)
     }
     m.liveTables += aCount
     pages[key]!.owner = m.serial
   }
 
   func freshPage(_ m: MM?, _ key: UInt64, _ h: Int) {
-    var p = HalfPage(owner: m?.serial ?? -1)
+    var p = Page(owner: m?.serial ?? -1)
     guard let m else {
       p.bits = PPHHAA.a(h)
       p.unknown = 1 << UInt8(1 - h)
@@ -571,10 +286,10 @@ public class S390HalfPagesModel: RCUCallbackSource {
       p.unknown = 1
       p.upperSeen = true
       pages[key] = p
-      if m.pgste == nil { m.pgste = false }
+      if m.pgste == .unknown { m.pgste = .no }
       return
     }
-    if m.pgste == true {
+    if m.pgste == .yes {
       p.bits = 0x03
       p.pgste = true
       pages[key] = p
@@ -593,7 +308,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     let freshCase = h == 0 && p.phase(1) != .allocated && !(p.listed && p.owner == m?.serial)
     let missing = freshCase ? [0, 1].filter { [.pending, .deferred].contains(p.phase($0)) } : [h]
     let base = Finding(
-      rule: rules["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
       stateBefore: before, stateAfter: "\(h == 0 ? "A\(p.phase(1).letter)" : "\(p.phase(0).letter)A") –",
       message:
         "page_table_alloc returned \(hex(e.table)), whose \(p.phase(h) == .deferred ? "H and P bits are" : "P bit is") set since line \(freeLine); no \(p.phase(h) == .deferred ? "RCU callback (__tlb_remove_table)" : "__tlb_remove_table") cleared \(p.phase(h) == .deferred ? "them" : "it")",
@@ -657,71 +372,11 @@ public class S390HalfPagesModel: RCUCallbackSource {
 
   // MARK: Frees
 
-  /// Checks shared by the three free paths; returns the page and half if the free applies.
-  func checkedFree(_ e: Event, _ what: String, _ m: MM?) -> (UInt64, Int)? {
-    let (key, h) = split(e.table)
-    ctx.record(page: key, e, mm: e.mm ?? owner(of: key)?.address)
-    let before = describe(key)
-    if e.table & 0x7ff != 0 || e.table == 0 {
-      finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: before,
-        "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
-      return nil
-    }
-    guard let p = pages[key] else {
-      if let m, m.known {
-        finding(
-          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
-          "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address))\(m.bornLine.map { " (born at line \($0))" } ?? "") returned")
-      } else {
-        // Allocated before the capture: the page's other half is unknown.
-        ctx.stats.freesUntracked += 1
-        var np = HalfPage(owner: m?.serial ?? -1)
-        np.unknown = 1 << UInt8(1 - h)
-        np.bits = PPHHAA.a(h)
-        pages[key] = np
-        return (key, h)
-      }
-      return nil
-    }
-    if let m, p.owner >= 0, p.owner != m.serial {
-      finding(
-        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
-        "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(owner(of: key).map { hex($0.address) } ?? "(gone)")")
-    }
-    if p.pgste { return (key, h) }
-    switch p.phase(h) {
-    case .allocated: owner(of: key)?.liveTables -= 1
-    case .unknown:
-      ctx.stats.freesUntracked += 1
-      pages[key]!.unknown &= ~(1 << UInt8(h))
-      pages[key]!.bits |= PPHHAA.a(h)
-    case .free, .pending, .deferred:
-      let pl = p.pendingLine(h)
-      finding(
-        "double-free", e, mm: e.mm ?? owner(of: key)?.address, page: key, half: h, before: before,
-        "\(what) of \(hex(e.table)), whose \(halfName(h)) half is \(p.phase(h) == .free ? "already free" : "\(p.phase(h) == .deferred ? "deferred" : "pending") since line \(pl)")",
-        related: pl > 0 ? [pl] : [])
-      return nil
-    }
-    return (key, h)
-  }
-
-  /// A second free of a whole-page pgste table: `double-free` (true: reported).
-  func pgsteFreedTwice(_ e: Event, _ key: UInt64, _ h: Int, _ what: String) -> Bool {
-    guard pages[key]!.pgsteFreed else { return false }
-    finding(
-      "double-free", e, mm: e.mm, page: key, half: h, before: describe(key),
-      "\(what) of pgste table \(hex(e.table)), already freed")
-    return true
-  }
-
   func freeNow(_ e: Event) {
     if let t = nestedFree.removeValue(forKey: e.pid), t == e.table { return }
     let m = mm(at: e.mm)
-    guard let (key, h) = checkedFree(e, "page_table_free", m) else { return }
+    guard case let .apply(key, h) = checkedFree(e, "page_table_free", m).applied else { return }
     if pages[key]!.pgste {
-      if pgsteFreedTwice(e, key, h, "page_table_free") { return }
       owner(of: key)?.liveTables -= 1
       release(key)
       return
@@ -734,37 +389,36 @@ public class S390HalfPagesModel: RCUCallbackSource {
 
   func freeTLB(_ e: Event) {
     let named = e.mm.flatMap { mmByAddress[$0] }
-    guard let (key, h) = checkedFree(e, "page_table_free_rcu", named) else { return }
+    guard case let .apply(key, h) = checkedFree(e, "page_table_free_rcu", named).applied else { return }
     if pages[key]!.pgste {
-      if !pgsteFreedTwice(e, key, h, "page_table_free_rcu") { pages[key]!.pgsteFreed = true }
+      pages[key]!.pgsteFreed = true
       return
     }
     pages[key]!.queued &= ~(1 << UInt8(h))
     pages[key]!.setPendingLine(h, e.line)
     if pages[key]!.activeInCapture {
       pages[key]!.bits ^= PPHHAA.a(h) | PPHHAA.p(h)
-      listDel(key)
+      unlink(key)
       return
     }
     procFreeTLB(named ?? owner(of: key), key, h)
-    if let m = owner(of: key), m.pgste == nil { m.pgste = false }
+    if let m = owner(of: key), m.pgste == .unknown { m.pgste = .no }
   }
 
   /// A capture of v6.6 (8211dad62798): after `pte_free_defer` marked the page PG_active, its
   /// frees never re-list it and the last one releases it (via RCU: not modelled here).
   func freeActiveInCapture(_ key: UInt64, _ h: Int) {
     pages[key]!.bits &= ~PPHHAA.a(h)
-    listDel(key)
+    unlink(key)
     if pages[key]!.bits == 0 { release(key) }
   }
 
   func deferBegin(_ e: Event) {
     let m = mm(at: e.mm)
-    guard let (key, h) = checkedFree(e, "pte_free_defer", m) else { return }
+    guard case let .apply(key, h) = checkedFree(e, "pte_free_defer", m).applied else { return }
     pages[key]!.setPendingLine(h, e.line)
     if pages[key]!.pgste {
       // "if (mm_alloc_pgste(mm)) { call_rcu(&page->rcu_head, pte_free_pgste); return; }"
-      if pgsteFreedTwice(e, key, h, "pte_free_defer") { return }
       pages[key]!.pgsteFreed = true
       callRCU(key, 2, e)
       return
@@ -779,64 +433,48 @@ public class S390HalfPagesModel: RCUCallbackSource {
     procDefer(m ?? owner(of: key), key, h, e)
   }
 
-  func tlbQueue(_ e: Event) {
-    let tag = Int(e.table & 3)
-    let base = e.table & ~3
-    let (key, h) = split(base)
-    guard let p = pages[key] else { return }
-    if tag == 0 && heldOnlyAsReleased(key) {
-      return releasedUnseen(key, e, as: "as the CRST table that tlb_remove_table(\(hex(e.table))) queues")
-    }
-    ctx.record(page: key, e, mm: e.mm)
-    let before = describe(key)
-    switch tag {
-    case 0:
-      finding(
-        "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
-        "tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
-    case 3:
-      if !p.pgste && !inferPgste(e, key) {
-        finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
-          "tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
-      }
-    default:
-      if p.pgste || tag - 1 != h || base & 0x7ff != 0 {
-        finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: h, before: before,
-          p.pgste
-            ? "tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
-            : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(tag - 1)) half, the address the \(halfName(h)) half")
-        return
-      }
-      switch p.phase(h) {
-      case .pending:
-        if p.queued & (1 << UInt8(h)) != 0 {
-          finding(
-            "double-free", e, mm: e.mm, page: key, half: h, before: before,
-            "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
-        }
-        pages[key]!.queued |= 1 << UInt8(h)
-      case .unknown: break
-      case .free, .allocated, .deferred:
-        finding(
-          "queue-without-pending", e, mm: e.mm, page: key, half: h, before: before,
-          "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half, which is \(p.phase(h) == .deferred ? "waiting for its RCU callback" : p.phase(h) == .free ? "free" : "allocated"), not pending from page_table_free_rcu")
-      }
+  // MARK: The tlb batch (engine hooks)
+
+  override func execPending(_ e: Event, _ key: UInt64, _ h: Int) {
+    pages[key]!.queued &= ~(1 << UInt8(h))
+    if pages[key]!.activeInCapture {
+      if pages[key]!.xor(PPHHAA.p(h)) == 0 { release(key) }
+    } else {
+      procTLBRemoveTable(key, h)
     }
   }
 
+  override func execPgste(_ e: Event, _ key: UInt64) {
+    if pages[key]!.rcuHead == 2 { pages[key]!.rcuHead = -1 }
+    release(key)
+  }
+
+  /// The RCU callback pte_free_now<h> runs pte_free_half, which calls
+  /// __tlb_remove_table(table | (0x01 << h)): this event.
+  override func execDeferred(_ e: Event, _ key: UInt64, _ h: Int) {
+    let p = pages[key]!
+    if p.rcuHead != Int8(h) {
+      finding(
+        "rcu-callback-not-queued", e, mm: owner(of: key)?.address, page: key, half: h,
+        before: describe(key),
+        "__tlb_remove_table(\(hex(e.table))) from the RCU callback of the \(halfName(h)) half, whose callback was not queued: the page's one rcu_head \(p.rcuHead >= 0 ? "was queued for the \(halfName(Int(p.rcuHead))) half" : "was not in use") (the halves share page->rcu_head)",
+        related: [p.pendingLine(h)].filter { $0 > 0 })
+      pages[key]!.rcuHead = Int8(h)
+    }
+    procRCUCallback(key, h, e)
+  }
+
   /// A page handed out lower half only, freed with tag 3: the mm allocates pgste tables.
-  func inferPgste(_ e: Event, _ key: UInt64) -> Bool {
+  override func inferPgste(_ e: Event, _ key: UInt64) -> Bool {
     guard let p = pages[key], !p.upperSeen, p.phase(1) == .free,
-      [.pending, .allocated].contains(p.phase(0)), let m = owner(of: key), m.pgste != false
+      [.pending, .allocated].contains(p.phase(0)), let m = owner(of: key), m.pgste != .no
     else { return false }
-    m.pgste = true
+    m.pgste = .yes
     needsRecount = true
     for k in pages.keys where pages[k]!.owner == m.serial && !pages[k]!.upperSeen {
       let q = pages[k]!
       guard q.phase(1) == .free, [.pending, .allocated].contains(q.phase(0)) else { continue }
-      listDel(k)
+      unlink(k)
       pages[k]!.pgste = true
       pages[k]!.pgsteFreed = q.phase(0) == .pending
       pages[k]!.bits = 0x03
@@ -849,154 +487,7 @@ public class S390HalfPagesModel: RCUCallbackSource {
     return true
   }
 
-  func tlbExec(_ e: Event) {
-    let tag = Int(e.table & 3)
-    let base = e.table & ~3
-    let (key, h) = split(base)
-    guard let p = pages[key] else {
-      if tag != 0 { ctx.stats.execsUntracked += 1 }
-      return
-    }
-    if tag == 0 && heldOnlyAsReleased(key) {
-      return releasedUnseen(key, e, as: "as the CRST table that __tlb_remove_table(\(hex(e.table))) frees")
-    }
-    ctx.record(page: key, e, mm: nil)
-    let before = describe(key)
-    let pageOwner = owner(of: key)
-    switch tag {
-    case 0:
-      finding(
-        "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-        "__tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
-    case 3:
-      guard p.pgste || inferPgste(e, key) else {
-        finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-          "__tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
-        return
-      }
-      guard pages[key]!.pgsteFreed else {
-        finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-          "__tlb_remove_table(\(hex(e.table))) of a pgste table that was not freed")
-        return
-      }
-      if pages[key]!.rcuHead == 2 { pages[key]!.rcuHead = -1 }
-      pageOwner?.liveTables -= 1
-      release(key)
-    default:
-      if p.pgste || tag - 1 != h || base & 0x7ff != 0 {
-        finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: h, before: before,
-          p.pgste
-            ? "__tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
-            : "__tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(tag - 1)) half, the address the \(halfName(h)) half")
-        return
-      }
-      switch p.phase(h) {
-      case .pending, .unknown:
-        if p.phase(h) == .unknown {
-          ctx.stats.execsUntracked += 1
-          pages[key]!.unknown &= ~(1 << UInt8(h))
-          pages[key]!.bits |= PPHHAA.p(h)
-        }
-        pages[key]!.queued &= ~(1 << UInt8(h))
-        if pages[key]!.activeInCapture {
-          if pages[key]!.xor(PPHHAA.p(h)) == 0 { release(key) }
-        } else {
-          procTLBRemoveTable(key, h)
-        }
-      case .deferred:
-        // The RCU callback pte_free_now<h> runs pte_free_half, which calls
-        // __tlb_remove_table(table | (0x01 << h)): this event.
-        if p.rcuHead != Int8(h) {
-          finding(
-            "rcu-callback-not-queued", e, mm: pageOwner?.address, page: key, half: h,
-            before: before,
-            "__tlb_remove_table(\(hex(e.table))) from the RCU callback of the \(halfName(h)) half, whose callback was not queued: the page's one rcu_head \(p.rcuHead >= 0 ? "was queued for the \(halfName(Int(p.rcuHead))) half" : "was not in use") (the halves share page->rcu_head)",
-            related: [p.pendingLine(h)].filter { $0 > 0 })
-          pages[key]!.rcuHead = Int8(h)
-        }
-        procRCUCallback(key, h, e)
-      case .free, .allocated:
-        finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: h, before: before,
-          "__tlb_remove_table(\(hex(e.table))) executes the \(halfName(h)) half, which is \(p.phase(h) == .free ? "free" : "allocated"): no page_table_free_rcu or pte_free_defer made it pending")
-      }
-    }
-  }
-
-  // MARK: mm lifetimes
-
-  func birth(_ e: Event) {
-    guard let address = e.mm else { return }
-    if let old = mmByAddress[address] { bury(old, e, seen: false) }
-    let m = MM(serial: nextSerial, address: address, known: true)
-    nextSerial += 1
-    m.bornLine = e.line
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsBorn += 1
-    ctx.stats.mmsSeen += 1
-  }
-
-  func death(_ e: Event) {
-    guard let address = e.mm, let m = mmByAddress[address] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
-  }
-
-  /// By the time the pgd goes, exit_mmap has freed every table of the mm (A's I8).
-  func bury(_ m: MM, _ e: Event, seen: Bool) {
-    ctx.mmBook.died(m.serial)
-    var live: [UInt64] = []
-    if m.liveTables != 0 {
-      for (k, p) in pages where p.owner == m.serial {
-        if p.pgste && !p.pgsteFreed { live.append(k) }
-        if !p.pgste {
-          for h in 0..<2 where p.phase(h) == .allocated { live.append(k + UInt64(h) * 0x800) }
-        }
-      }
-    }
-    live.sort()
-    if !live.isEmpty {
-      reportLeak(ctx, rules["leak"]!, e, mm: m.address, live: live, seen: seen, page: split)
-      // Forget them: later events of these tables are judged as of unknown history.
-      for t in live {
-        let (k, h) = split(t)
-        rebook(k) {
-          if pages[k]!.pgste {
-            pages[k]!.pgsteFreed = true
-          } else {
-            pages[k]!.bits &= ~PPHHAA.a(h)
-            pages[k]!.unknown |= 1 << UInt8(h)
-          }
-        }
-      }
-    }
-    // The mm's head is counted by `apply` (the event names the mm); its pages leave the list.
-    while m.list.head != 0 {
-      let k = m.list.head
-      rebook(k) { pages.unlink(k, &m.list) }
-    }
-    mmByAddress[m.address] = nil
-    mmBySerial[serial: m.serial] = nil
-  }
-
-  func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
-    for m in mmByAddress.values { m.known = false }
-  }
-
-  public func finish(lastLine: Int) {
-    ctx.stats.pagesAtEnd = pages.count
-    var live = 0
-    for p in pages.values {
-      live += p.pgste ? (p.pgsteFreed ? 0 : 1) : (0..<2).filter { p.phase($0) == .allocated }.count
-    }
-    ctx.stats.tablesLiveAtEnd = live
-  }
+  public func finish(lastLine: Int) { finishStats() }
 
   // MARK: Invariants (tests, self-checks)
 
@@ -1035,112 +526,5 @@ public class S390HalfPagesModel: RCUCallbackSource {
       if n != m.list.count { out.append("mm \(hex(m.address)): list length \(n) ≠ count \(m.list.count)") }
     }
     return out
-  }
-
-  // MARK: Occupancy (kernel-models.md §8), kept by difference around each event
-
-  struct Tally {
-    var live = 0, pending = 0, unknown = 0, free = 0, freeListed = 0
-    mutating func add(_ b: Tally) {
-      live += b.live; pending += b.pending; unknown += b.unknown
-      free += b.free; freeListed += b.freeListed
-    }
-    mutating func remove(_ b: Tally) {
-      live -= b.live; pending -= b.pending; unknown -= b.unknown
-      free -= b.free; freeListed -= b.freeListed
-    }
-    /// One page's tally as occupancy.
-    var occupancy: Occupancy {
-      s390PageOccupancy(live: live, pending: pending, unknown: unknown, free: free, freeListed: freeListed)
-    }
-  }
-  var tally = Tally()
-  /// Σ over mms: 1 if the list head has the free half the next alloc takes.
-  var headsWithFree = 0
-  var needsRecount = false
-
-  func contribution(_ key: UInt64) -> Tally {
-    var t = Tally()
-    guard let p = pages[key] else { return t }
-    if p.pgste {
-      if p.pgsteFreed { t.pending = 2 } else { t.live = 2 }
-      return t
-    }
-    for h in 0..<2 {
-      switch p.phase(h) {
-      case .allocated: t.live += 1
-      case .pending, .deferred: t.pending += 1
-      case .unknown: t.unknown += 1
-      case .free:
-        t.free += 1
-        if p.listed { t.freeListed += 1 }
-      }
-    }
-    return t
-  }
-
-  func headFree(_ m: MM?) -> Int {
-    guard let m, m.list.head != 0, let p = pages[m.list.head], let h = procPickHalf(p) else {
-      return 0
-    }
-    return p.phase(h) == .free ? 1 : 0
-  }
-
-  /// Changes page `key` outside the page an event names (an mm's burial), keeping the
-  /// tally and the per-mm book as `apply` does for that page: O(1), no recount.
-  func rebook(_ key: UInt64, _ change: () -> Void) {
-    let before = contribution(key)
-    let serialBefore = pages[key]?.owner ?? -1
-    tally.remove(before)
-    change()
-    let after = contribution(key)
-    tally.add(after)
-    if ctx.mmBook.enabled {
-      ctx.mmBook.move(
-        from: serialBefore, before.occupancy, to: pages[key]?.owner ?? -1, after.occupancy,
-        address: { mmBySerial[serial: $0]?.address })
-    }
-  }
-
-  func recount() {
-    tally = Tally()
-    for k in pages.keys { tally.add(contribution(k)) }
-    headsWithFree = mmByAddress.values.reduce(0) { $0 + headFree($1) }
-    guard ctx.mmBook.enabled else { return }
-    var byMM: [Int32: (UInt64, Occupancy)] = [:]
-    for (k, p) in pages where p.owner >= 0 {
-      byMM[p.owner, default: (mmBySerial[serial: p.owner]?.address ?? 0, Occupancy())].1.add(contribution(k).occupancy)
-    }
-    for m in mmByAddress.values {
-      m.headCounted = headFree(m)
-      if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
-    }
-    ctx.mmBook.replaceAll(byMM)
-  }
-
-  /// Re-counts `m`'s head into its book entry.
-  func syncHead(_ m: MM?) {
-    guard let m else { return }
-    syncHeadCount(ctx, m.serial, m.address, now: headFree(m), counted: &m.headCounted)
-  }
-
-  /// Self-check for tests: the kept occupancy equals a full recount.
-  public func occupancyMatchesRecount() -> Bool {
-    let kept = occupancy
-    let keptByMM = ctx.mmBook.currentByMM
-    recount()
-    return kept == occupancy && keptByMM == ctx.mmBook.currentByMM
-  }
-
-  public var occupancy: Occupancy {
-    var o = Occupancy()
-    o.pagesHeld = pages.count
-    o.live = tally.live
-    o.pending = tally.pending
-    o.unknown = tally.unknown
-    o.reusableNow = headsWithFree
-    o.reusableLater = tally.freeListed - headsWithFree
-    o.stranded = tally.free - tally.freeListed
-    return o
   }
 }

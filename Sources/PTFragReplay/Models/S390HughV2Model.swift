@@ -71,13 +71,13 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
 
   // page_table_alloc: "Cannot be on this list if either half pending free"; "One or other
   // half must be available, but not both"; bit = mask & 0x01 (=1 -> second 2K available).
-  override func procPickHalf(_ p: HalfPage) -> Int? {
+  override func pickHalf(_ p: Page) -> Int? {
     Int(p.bits & 0x01)
   }
 
   override func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) {
     _ = pages[key]!.xor(PPHHAA.a(h))
-    listDel(key)
+    unlink(key)
   }
 
   override func procAllocFresh(_ m: MM, _ key: UInt64) {
@@ -93,7 +93,7 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
       // The kernel links to the mm it was given; the two differ only after a `cross-mm`.
       if let m = owner(of: key) ?? m { pushFront(m, key) }
     } else if mask & 0x30 == 0 {  // other half not pending
-      listDel(key)
+      unlink(key)
     }
     if mask == 0 { release(key) }
   }
@@ -101,7 +101,7 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
   // page_table_free_rcu: "Other half not allocated? Other half not already pending free?"
   override func procFreeTLB(_ m: MM?, _ key: UInt64, _ h: Int) {
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.p(h))
-    if mask & 0x03 == 0 && mask & 0x30 != 0x30 { listDel(key) }
+    if mask & 0x03 == 0 && mask & 0x30 != 0x30 { unlink(key) }
   }
 
   // __tlb_remove_table, case 0x01/0x02: "If the other half is marked as allocated,
@@ -120,11 +120,11 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
   // pte_free_defer, non-pgste.
   override func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) {
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.hh(h) | PPHHAA.p(h))  // 0x15 << bit
-    if mask & 0x03 == 0 && mask & 0x30 != 0x30 { listDel(key) }
+    if mask & 0x03 == 0 && mask & 0x30 != 0x30 { unlink(key) }
     queueCallbackAfterDefer(key, h, mask: mask, e)
   }
 
-  override func pageInvariantViolation(_ key: UInt64, _ p: HalfPage) -> String? {
+  override func pageInvariantViolation(_ key: UInt64, _ p: Page) -> String? {
     let a = p.bits & 0x03
     let oneA = a == 0x01 || a == 0x02
     let pendingBits = p.bits & 0x3c != 0
@@ -154,6 +154,7 @@ func s390ProposalRules(listInvariant: String) -> [Rule] {
     Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
     Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
     Rule("rcu-callback-not-queued", .error, "a half's RCU callback ran (its __tlb_remove_table) while the page's one rcu_head was not queued for it: the halves share page->rcu_head"),
+    Rule("release-with-bits", .error, "a page the model still holds (an A bit set, or a half pending) came back from the buddy allocator: its release was not seen"),
     Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
     Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
     Rule("list-invariant", .error, listInvariant),
@@ -190,7 +191,7 @@ let s390ProposalChecks: [ModelCheck] = [
     [
       "double-free", "free-unknown", "exec-without-pending", "queue-without-pending",
       "exec-tag-mismatch", "reuse-before-grace", "alloc-busy-half", "alloc-divergence",
-      "alloc-without-return", "cross-mm", "leak", "pgste-inferred",
+      "alloc-without-return", "release-with-bits", "cross-mm", "leak", "pgste-inferred",
     ],
     "the life of each 2 KiB half (A, P, tlb tags, the allocating mm) is the same on variant A's kernels"),
   ModelCheck(

@@ -60,7 +60,7 @@ import PTFragEvents
 /// decision points that B changes are the hooks `mayList(_:)` (may a free put the page on
 /// the list?) and `final(_:_:)` (the kernel's final release: `pte_free_now`); everything
 /// else is inherited unchanged.
-public class S390v61Model: AllocatorModel {
+public class S390v61Model: S390FragmentEngine, AllocatorModel {
   public static let rules: [Rule] = [
     Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
     Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
@@ -104,47 +104,11 @@ public class S390v61Model: AllocatorModel {
     summary: "AA/PP bits in _refcount byte 3, per-mm list, head-only lookup, lower half first",
     rules: rules)
 
-  static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
-  /// The rules of the dynamic model type, by id (a subclass adds its own).
-  class var ruleByID: [String: Rule] { rule }
-
   // MARK: State
 
-  struct Page: ListLinked {
-    var lo: HalfState
-    var hi: HalfState
-    /// Whole-page pgste table (A = {1,1}); `pgsteQueued` once tag 3 was queued.
-    var pgste = false
-    var pgsteQueued = false
-    /// Bit h: `tlb_remove_table` seen for the pending half h.
-    var queued: UInt8 = 0
-    /// Owning mm incarnation (serial), -1 unknown.
-    var owner: Int32
-    var listed = false
-    var prev: UInt64 = 0
-    var next: UInt64 = 0
-    /// Line of the free that made half h pending.
-    var pendingLine: (Int, Int) = (0, 0)
-    /// Where half h entered the tlb batch (the `tlb_remove_table`, else the free).
-    var queuedAt: (QueueMark, QueueMark) = (QueueMark(), QueueMark())
-
-    subscript(h: Int) -> HalfState {
-      get { h == 0 ? lo : hi }
-      set { if h == 0 { lo = newValue } else { hi = newValue } }
-    }
-    var aCount: Int { (lo == .allocated ? 1 : 0) + (hi == .allocated ? 1 : 0) }
-    var allFree: Bool { lo == .free && hi == .free }
-  }
-
-  /// When, where and in which mmu_gather a table entered a tlb batch (`gather` 0: the
-  /// `tlb` pointer is not probed, so nothing is inferred from order).
-  struct QueueMark {
-    var line = 0
-    var cpu: Int32 = -1
-    var ns: UInt64 = 0
-    var pid: Int32 = -1
-    var gather = 0
-  }
+  typealias Window = S390AllocWindow
+  typealias Candidates = S390Candidates
+  typealias Reservation = S390Reservation
 
   /// One mmu_gather: a task's run of `tlb_remove_table` calls with one `tlb` pointer. Its
   /// batch goes to `call_rcu` when the gather is flushed, on the CPU the task runs on, no later
@@ -167,86 +131,6 @@ public class S390v61Model: AllocatorModel {
     var ranUpTo: UInt64 = 0
   }
 
-  enum Prediction: Equatable {
-    case half(UInt64, Int)
-    case fresh
-  }
-
-  struct Window {
-    var pid: Int32
-    var cpu: Int32
-    var beginLine: Int
-    var beginNs: UInt64
-    var candidates: Candidates
-    var sawPush = false
-  }
-
-  /// A half that one of the allocations still in flight (`eligible` pids) must return:
-  /// `page_table_alloc` decides under `spin_lock_bh(&mm->context.lock)`, and
-  /// `spin_unlock_bh` may run softirqs before the task returns, so a task that locked
-  /// first can return last. `fresh`: that allocation found the list empty and took the
-  /// page as a fresh one; the page's `list_add` came before the allocation at `line`
-  /// took its upper half.
-  struct Reservation {
-    var page: UInt64
-    var half: Int
-    var fresh: Bool
-    var line: Int
-    var eligible: [Int32]
-  }
-
-  /// The outcomes an alloc window allows, in the order they became possible; inline for
-  /// the usual one (no allocation per window).
-  struct Candidates {
-    var first: Prediction
-    var rest: [Prediction] = []
-    var last: Prediction? { rest.last ?? first }
-    mutating func append(_ p: Prediction) { rest.append(p) }
-    func contains(_ p: Prediction) -> Bool { first == p || rest.contains(p) }
-  }
-
-  enum Tri { case unknown, yes, no }
-
-  // Stored properties of the model's classes are marked @exclusivity(unchecked): the
-  // replay is single-threaded and never overlaps accesses, and the runtime checks cost
-  // about 15 % of the replay.
-  final class MM {
-    let serial: Int32
-    let address: UInt64
-    /// Born in the capture and never desynchronized: allocations are predicted.
-    @exclusivity(unchecked) var known: Bool
-    @exclusivity(unchecked) var bornLine: Int?
-    /// `mm->context.pgtable_list`.
-    @exclusivity(unchecked) var list = PageListHead()
-    var head: UInt64 { list.head }
-    var tail: UInt64 { list.tail }
-    var listCount: Int { list.count }
-    @exclusivity(unchecked) var liveTables = 0
-    @exclusivity(unchecked) var pgste: Tri = .unknown
-    @exclusivity(unchecked) var windows: [Window] = []
-    /// Halves that other allocations of this mm, still in flight, must have taken (class 2:
-    /// an allocation returned what the list gives only after they decided).
-    @exclusivity(unchecked) var reserved: [Reservation] = []
-    /// The head's free half as counted in this mm's `ctx.mmBook` entry (0 or 1).
-    @exclusivity(unchecked) var headCounted = 0
-    /// A concurrent list push may have landed on either side of a fresh page.
-    @exclusivity(unchecked) var ambiguousSince: Int? = nil
-    /// The last `page_table_free` that pushed a page to the front (its transient P).
-    @exclusivity(unchecked) var lastFreeNow: (page: UInt64, line: Int, cpu: Int32, ns: UInt64)? = nil
-    init(serial: Int32, address: UInt64, known: Bool) {
-      self.serial = serial
-      self.address = address
-      self.known = known
-    }
-  }
-
-  let ctx: ReplayContext
-  // Per-event lookups go through AddressMap (no SipHash; see AddressMap).
-  @exclusivity(unchecked) var pages = AddressMap<Page>()
-  @exclusivity(unchecked) var mmByAddress = AddressMap<MM>()
-  /// By `MM.serial` (never negative).
-  @exclusivity(unchecked) var mmBySerial = AddressMap<MM>()
-  @exclusivity(unchecked) var nextSerial: Int32 = 0
   /// Last line seen per CPU (to tell whether a CPU's free may still be in flight): CPUs
   /// 0…1023 in an array, others in a map.
   @exclusivity(unchecked) var lastLineOfLowCPU = [Int](repeating: .min, count: 1024)
@@ -267,8 +151,6 @@ public class S390v61Model: AllocatorModel {
       lastLineOfCPU[UInt64(UInt32(bitPattern: cpu))] = line
     }
   }
-  /// Events by `Event.Kind.rawValue`; copied into `ReplayStats.eventsByKind` at the end.
-  @exclusivity(unchecked) var kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
   @exclusivity(unchecked) var hadLoss = false
   /// Per CPU: the latest `lastNs` among gathers of that CPU with an entry run asynchronously.
   var executedQueuedUpTo = AddressMap<UInt64>()
@@ -276,8 +158,6 @@ public class S390v61Model: AllocatorModel {
   /// Per task: the gather its `tlb_remove_table` calls currently belong to.
   var openGather = AddressMap<(tlb: UInt64, id: Int)>()
   var nextGather = 1
-  /// The last `page_table_free_rcu` reported as a double free (its queue is not reported again).
-  var reportedFree: (pid: Int32, table: UInt64)? = nil
 
   func mark(_ e: Event) -> QueueMark {
     var g = 0
@@ -342,103 +222,11 @@ public class S390v61Model: AllocatorModel {
   /// CRST tables (tag 0) queued and not yet executed.
   var crstQueued = AddressMap<QueueMark>()
 
-  public required init(context: ReplayContext) { ctx = context }
+  public required init(context: ReplayContext) { super.init(context: context, rules: Self.descriptor.rules) }
 
   /// The functions a table of this kernel is freed through (`pte_free` →
   /// `page_table_free`, `pte_free_tlb` → `page_table_free_rcu`; B adds `pte_free_defer`).
-  class var tableFreeFunctions: [KernelFunction] { [.pageTableFreeRCU, .pageTableFree] }
-
-  // MARK: Helpers
-
-  @inline(__always) func split(_ table: UInt64) -> (UInt64, Int) {
-    (table & s390PageMask, table & s390HalfBit != 0 ? 1 : 0)
-  }
-
-  func mm(at address: UInt64?) -> MM? {
-    guard let address else { return nil }
-    if let m = mmByAddress[address] { return m }
-    let m = MM(serial: nextSerial, address: address, known: false)
-    nextSerial += 1
-    mmByAddress[address] = m
-    mmBySerial[UInt64(m.serial)] = m
-    ctx.stats.mmsSeen += 1
-    return m
-  }
-
-  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[UInt64(p.owner)] : nil }
-
-  /// `AP L` style, as in kernel-models.md §2.5.
-  func describe(_ key: UInt64) -> String { Self.describe(pages[key]) }
-
-  static func describe(_ page: Page?) -> String {
-    guard let p = page else { return "(none)" }
-    if p.pgste { return p.pgsteQueued ? "Xq -" : "X -" }
-    return "\(p.lo.letter)\(p.hi.letter) \(p.listed ? "L" : "-")"
-  }
-
-  /// A page's state before an event, put into words only when a finding needs it (the
-  /// per-event path then costs a copy of the page, not a String).
-  struct Before {
-    var page: Page?
-    var literal: String? = nil
-    var text: String { literal ?? S390v61Model.describe(page) }
-  }
-
-  func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
-
-  func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    let f = Finding(
-      rule: Self.ruleByID[id]!, event: e, mm: mm, page: page, half: half, stateBefore: before.text,
-      stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
-      relatedLines: related)
-    ctx.report(f)
-  }
-
-  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
-  func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    finding(
-      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
-      after: after, message, related: related)
-  }
-
-  // MARK: List (mm->context.pgtable_list)
-
-  func pushFront(_ m: MM, _ key: UInt64) {
-    unlink(key)
-    pages.pushFront(key, &m.list)
-    let serial = m.serial
-    pages.update(key) { $0.owner = serial }
-    for i in m.windows.indices { m.windows[i].sawPush = true }
-  }
-
-  func pushBack(_ m: MM, _ key: UInt64) {
-    unlink(key)
-    pages.pushBack(key, &m.list)
-    let serial = m.serial
-    pages.update(key) { $0.owner = serial }
-  }
-
-  /// `list_del` from the list of the mm that owns the page.
-  func unlink(_ key: UInt64) {
-    guard let p = pages[key], p.listed else { return }
-    guard let m = owner(of: p) else {
-      pages.update(key) { $0.listed = false }
-      return
-    }
-    pages.unlink(key, &m.list)
-  }
-
-  func release(_ key: UInt64) {
-    unlink(key)
-    pages.removeValue(forKey: key)
-    ctx.released(page: key)
-  }
+  override class var tableFreeFunctions: [KernelFunction] { [.pageTableFreeRCU, .pageTableFree] }
 
   /// The kernel's final step for a page whose last bit cleared during `e`
   /// (`page_table_release_check`, then the dtor and the free to buddy): in A, an immediate
@@ -449,133 +237,7 @@ public class S390v61Model: AllocatorModel {
   /// (`list_add` / `list_add_tail`). Always in A; B forbids it on an Active page.
   func mayList(_ key: UInt64) -> Bool { true }
 
-  /// What `page_table_alloc` would return for `m` now.
-  func predict(_ m: MM) -> Prediction {
-    if m.pgste == .yes { return .fresh }
-    guard m.head != 0, let p = pages[m.head] else { return .fresh }
-    let busyLo = p.lo != .free
-    let busyHi = p.hi != .free
-    if busyLo && busyHi { return .fresh }
-    return .half(m.head, busyLo ? 1 : 0)
-  }
-
-  /// After a change that touches `m`'s list or pages, open windows learn the new outcome.
-  func changed(_ m: MM?) {
-    guard let m, !m.windows.isEmpty else { return }
-    let p = predict(m)
-    for i in m.windows.indices where m.windows[i].candidates.last != p {
-      m.windows[i].candidates.append(p)
-    }
-  }
-
   // MARK: Events
-
-  // MARK: Occupancy (kernel-models.md §8), kept by difference around each event
-
-  struct Tally {
-    var live = 0, pending = 0, unknown = 0, free = 0, freeListed = 0
-    static func += (a: inout Tally, b: Tally) {
-      a.live += b.live; a.pending += b.pending; a.unknown += b.unknown
-      a.free += b.free; a.freeListed += b.freeListed
-    }
-    static func -= (a: inout Tally, b: Tally) {
-      a.live -= b.live; a.pending -= b.pending; a.unknown -= b.unknown
-      a.free -= b.free; a.freeListed -= b.freeListed
-    }
-  }
-  @exclusivity(unchecked) var tally = Tally()
-  /// Σ over mms: 1 if the list head has a free half (what the next alloc takes).
-  @exclusivity(unchecked) var headsWithFree = 0
-
-  func contribution(_ key: UInt64) -> Tally { contribution(pages[key]) }
-
-  @inline(__always)
-  func contribution(_ page: Page?) -> Tally {
-    var t = Tally()
-    guard let p = page else { return t }
-    if p.pgste {
-      t.live = 2
-      return t
-    }
-    for h in 0..<2 {
-      switch p[h] {
-      case .allocated: t.live += 1
-      case .pending: t.pending += 1
-      case .unknown: t.unknown += 1
-      case .free:
-        t.free += 1
-        if p.listed { t.freeListed += 1 }
-      }
-    }
-    return t
-  }
-
-  func headFree(_ m: MM?) -> Int {
-    guard let m, m.head != 0, let p = pages[m.head] else { return 0 }
-    return p.lo == .free || p.hi == .free ? 1 : 0
-  }
-
-  /// Self-check for tests: the kept occupancy equals a full recount.
-  public func occupancyMatchesRecount() -> Bool {
-    let kept = (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
-    let keptByMM = ctx.mmBook.currentByMM
-    recount()
-    return kept == (tally.live, tally.pending, tally.unknown, tally.free, tally.freeListed, headsWithFree)
-      && keptByMM == ctx.mmBook.currentByMM
-  }
-
-  func recount() {
-    tally = Tally()
-    for (k, _) in pages { tally += contribution(k) }
-    headsWithFree = mmByAddress.reduce(0) { $0 + headFree($1.value) }
-    guard ctx.mmBook.enabled else { return }
-    var byMM: [Int32: (UInt64, Occupancy)] = [:]
-    for (k, p) in pages where p.owner >= 0 {
-      byMM[p.owner, default: (mmBySerial[UInt64(p.owner)]?.address ?? 0, Occupancy())].1.add(slots(contribution(k)))
-    }
-    for (_, m) in mmByAddress {
-      m.headCounted = headFree(m)
-      if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
-    }
-    addToRecount(&byMM)
-    ctx.mmBook.replaceAll(byMM)
-  }
-
-  // MARK: Per-mm occupancy (`ctx.mmBook`), kept with the tally
-
-  /// One page's tally as an occupancy.
-  func slots(_ t: Tally) -> Occupancy {
-    s390PageOccupancy(live: t.live, pending: t.pending, unknown: t.unknown, free: t.free, freeListed: t.freeListed)
-  }
-
-  /// Re-counts `m`'s head into its book entry.
-  func syncHead(_ m: MM?) {
-    guard let m else { return }
-    syncHeadCount(ctx, m.serial, m.address, now: headFree(m), counted: &m.headCounted)
-  }
-
-  /// What a subclass holds outside `pages` (B: pages waiting in R), per mm, for a recount.
-  func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {}
-
-  public var occupancy: Occupancy {
-    var o = Occupancy()
-    o.pagesHeld = pages.count
-    o.live = tally.live
-    o.pending = tally.pending
-    o.unknown = tally.unknown
-    o.reusableNow = headsWithFree
-    o.reusableLater = tally.freeListed - headsWithFree
-    o.stranded = tally.free - tally.freeListed
-    return o
-  }
-
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = mmByAddress[address] else { return fresh() }
-    switch predict(m) {
-    case .fresh: return fresh()
-    case .half(let k, let h): return k + UInt64(h) * 0x800
-    }
-  }
 
   /// Simulation: the s390 fragment vocabulary; a kernel without `pte_free_defer` (≤ v6.5,
   /// per the descriptor's functions) frees khugepaged's table with `pte_free` instead.
@@ -585,80 +247,24 @@ public class S390v61Model: AllocatorModel {
   }
 
   public func apply(_ e: Event) {
-    kindCounts[Int(e.kind.rawValue)] += 1
+    ctx.count(e.kind)
     step(e)
     if e.kind != .lost { setLastLine(e.line, ofCPU: e.cpu) }
     if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
-  /// The effect of one event, with the occupancy kept by difference. A subclass also uses it
-  /// for an operation the capture implies without showing it as its own line (B: the
-  /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
-  final func step(_ e: Event) {
+  /// The task moved on: its gather was flushed by now.
+  override func willStep(_ e: Event) {
     if e.kind != .freeTLB && e.kind != .tlbQueue && e.kind != .tlbExec && e.kind != .lost,
       let o = openGather[e.pid]
     {
-      // The task moved on: its gather was flushed by now.
       close(o.id, by: e)
       openGather[e.pid] = nil
     }
-    switch e.kind {
-    case .allocBegin, .allocUnreturned, .tlbQueue, .crstAlloc, .crstFree, .fragmentFree,
-      .fragDestroy:
-      // These change no occupancy count here (windows, the queued bit, CRST bookkeeping,
-      // findings); a resynchronisation that does sets needsRecount.
-      dispatch(e)
-      if needsRecount {
-        needsRecount = false
-        recount()
-      }
-      return
-    default:
-      break
-    }
-    // Occupancy by difference: the event's page and the heads of the mms it touches.
-    let key = (e.table & ~3) & s390PageMask
-    let touchesPage = e.kind != .lost && e.kind != .mmBirth && e.kind != .mmDeath && e.table != 0
-    let pageBefore = touchesPage ? pages[key] : nil
-    let ownerBefore = pageBefore.flatMap { owner(of: $0) }
-    let serialBefore = pageBefore?.owner ?? -1
-    let named = e.mm.flatMap { mmByAddress[$0] }
-    let tallyBefore = touchesPage ? contribution(pageBefore) : Tally()
-    if touchesPage { tally -= tallyBefore }
-    let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
-    let findingsBefore = ctx.findingCount
-    dispatch(e)
-    if touchesPage && ctx.findingCount > findingsBefore {
-      ctx.amendStateAfter(since: findingsBefore, page: key, describe(key))
-    }
-    // Births and deaths change no page unless a leak is buried (bury sets needsRecount).
-    if e.kind == .lost || needsRecount {
-      needsRecount = false
-      recount()
-    } else {
-      let tallyAfter = touchesPage ? contribution(pages[key]) : Tally()
-      if touchesPage { tally += tallyAfter }
-      let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
-      let after = headFree(ownerBefore) + (namedAfter !== ownerBefore ? headFree(namedAfter) : 0)
-      headsWithFree += after - headsBefore
-      if ctx.mmBook.enabled {
-        // By the page's owner serial: a dead mm's pending halves stay its own until they go.
-        let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
-        if touchesPage {
-          ctx.mmBook.move(
-            from: serialBefore, slots(tallyBefore), to: pages[key]?.owner ?? -1, slots(tallyAfter),
-            address: { mmBySerial[UInt64($0)]?.address })
-        }
-        syncHead(ownerBefore)
-        if namedAfter !== ownerBefore { syncHead(namedAfter) }
-        if ownerAfter !== ownerBefore && ownerAfter !== namedAfter { syncHead(ownerAfter) }
-      }
-    }
   }
 
-  @exclusivity(unchecked) var needsRecount = false
 
-  func dispatch(_ e: Event) {
+  override func dispatch(_ e: Event) {
     switch e.kind {
     case .allocBegin:
       allocBegin(e)
@@ -668,9 +274,13 @@ public class S390v61Model: AllocatorModel {
     case .freeTLB: freeTLB(e)
     case .tlbQueue: tlbQueue(e)
     case .tlbExec: tlbExec(e)
-    case .mmBirth: birth(e)
+    case .mmBirth:
+      crstAlloc(e)
+      birth(e)
     case .mmDeath: death(e)
-    case .lost: lost(e)
+    case .lost:
+      hadLoss = true
+      lost(e)
     case .crstAlloc: crstAlloc(e)
     case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy, .pmdAlloc,
       .pmdFree, .mmExit:
@@ -716,7 +326,7 @@ public class S390v61Model: AllocatorModel {
     }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown, rule: Self.ruleByID["alloc-without-return"]!)
+      wasPredicted: wasKnown, rule: rule("alloc-without-return"))
   }
 
   func alloc(_ e: Event) {
@@ -953,7 +563,7 @@ public class S390v61Model: AllocatorModel {
     while m.head != 0 {
       let k = m.head
       unlink(k)
-      pages[k]!.hi = .allocated
+      pages[k]![1] = .allocated
       pages[k]!.pgste = true
     }
   }
@@ -1012,7 +622,7 @@ public class S390v61Model: AllocatorModel {
     // (b) a page whose halves are all pending or free: released once the missed execs ran,
     //     and handed out again as a fresh page (lower half).
     let base = Finding(
-      rule: Self.ruleByID["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
       stateBefore: before.text,
       stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message:
@@ -1101,29 +711,14 @@ public class S390v61Model: AllocatorModel {
       related: [w.beginLine])
   }
 
-  func listSummary(_ m: MM) -> String {
-    var parts: [String] = []
-    var k = m.head
-    while k != 0, let p = pages[k], parts.count < 4 {
-      parts.append("\(hex(k)) \(p.lo.letter)\(p.hi.letter)")
-      k = p.next
-    }
-    if m.listCount > parts.count { parts.append("… \(m.listCount) pages") }
-    return parts.isEmpty ? "empty" : parts.joined(separator: ", ")
-  }
-
+  /// `page_table_free` (v6.1): `xor 0x11 << h` under `mm->context.lock` (A→P), the other
+  /// half allocated → `list_add` (front), else `list_del`; then `xor 0x10 << h` outside the
+  /// lock (the transient P, c2c224932fd0); byte 0 → release.
   func freeNow(_ e: Event) {
     let table = e.table
     let (key, h) = split(table)
     let m = mm(at: e.mm)
-    ctx.record(page: key, e, mm: e.mm)
-    if table & 0x7ff != 0 || table == 0 {
-      finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: snapshot(key),
-        "page_table_free(\(hex(table))) is not a 2 KiB-aligned table")
-      return
-    }
-    if let m, let wi = m.windows.firstIndex(where: { $0.pid == e.pid }),
+    if table & 0x7ff == 0, table != 0, let m, let wi = m.windows.firstIndex(where: { $0.pid == e.pid }),
       m.windows[wi].candidates.contains(pages[key] == nil ? .fresh : .half(key, h))
         || (pages[key] == nil && h == 0)
     {
@@ -1132,11 +727,12 @@ public class S390v61Model: AllocatorModel {
       // its page_table_alloc window, so that return was missed (a kretprobe miss the profile
       // counts under page_table_alloc): the free names the table the alloc returned, and an
       // alloc and free of one half leave the page as it was.
+      ctx.record(page: key, e, mm: e.mm)
       let w = m.windows.remove(at: wi)
       returnInferredAtFree[e.pid] = w.beginLine
       ctx.stats.allocationsUnverified += 1
       let f = Finding(
-        rule: Self.ruleByID["alloc-without-return"]!, event: e, mm: m.address, page: key, half: h,
+        rule: rule("alloc-without-return"), event: e, mm: m.address, page: key, half: h,
         stateBefore: snapshot(key).text, stateAfter: snapshot(key).text,
         message:
           "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
@@ -1149,201 +745,92 @@ public class S390v61Model: AllocatorModel {
           wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
       return
     }
-    let before = snapshot(key)
-    guard var p = pages[key] else {
-      if let m, m.known {
-        finding(
-          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
-          "page_table_free of \(hex(table)), which no allocation of mm \(hex(m.address)) (born at line \(m.bornLine ?? 0)) returned")
-      } else {
-        ctx.stats.freesUntracked += 1
-        var np = Page(lo: .unknown, hi: .unknown, owner: m?.serial ?? -1)
-        np[h] = .free
-        pages[key] = np
-      }
-      return
-    }
-    let pageOwner = owner(of: p)
-    if let m, p.owner >= 0, p.owner != m.serial {
-      finding(
-        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
-        "page_table_free names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
-    }
-    if p.pgste {
-      if p.pgsteQueued {
-        finding("double-free", e, mm: e.mm, page: key, half: h, before: before,
-          "page_table_free of pgste table \(hex(table)), already freed through the tlb batch")
+    switch checkedFree(e, "page_table_free", m) {
+    case .rejected: return
+    case .untracked(let key, let h): pages[key]![h] = .free
+    case .apply(let key, let h):
+      let pageOwner = owner(of: key)
+      if pages[key]!.pgste {
+        pageOwner?.liveTables -= 1
+        final(key, e)
+        changed(pageOwner)
         return
       }
-      pageOwner?.liveTables -= 1
-      final(key, e)
-      changed(pageOwner)
-      return
-    }
-    switch p[h] {
-    case .allocated, .unknown:
-      if p[h] == .allocated { pageOwner?.liveTables -= 1 } else { ctx.stats.freesUntracked += 1 }
-    case .free, .pending:
-      finding(
-        "double-free", e, mm: e.mm, page: key, half: h, before: before,
-        "page_table_free of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
-        related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
-      return
-    }
-    // xor 0x11<<h, list op, xor 0x10<<h: net effect F, with the page on/off the list.
-    p[h] = .free
-    pages[key] = p
-    let listOwner = pageOwner ?? m
-    if p[1 - h] == .allocated, mayList(key), let listOwner {
-      pushFront(listOwner, key)
-      listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
-      // The transient P: an alloc deciding now sees the head busy.
-      if !listOwner.windows.isEmpty {
+      // xor 0x11<<h, list op, xor 0x10<<h: net effect F, with the page on/off the list.
+      pages[key]![h] = .free
+      let listOwner = pageOwner ?? m
+      if pages[key]![1 - h] == .allocated, mayList(key), let listOwner {
+        pushFront(listOwner, key)
+        listOwner.lastFreeNow = (key, e.line, e.cpu, e.timestampNs)
+        // The transient P: an alloc deciding now sees the head busy.
         for i in listOwner.windows.indices where listOwner.windows[i].candidates.last != .fresh {
           listOwner.windows[i].candidates.append(.fresh)
         }
+      } else {
+        unlink(key)
       }
-    } else {
-      unlink(key)
+      if pages[key]!.allFree { final(key, e) }
+      changed(listOwner)
+    }
+  }
+
+  /// `page_table_free_rcu` (v6.1): `xor 0x11 << h` (A→P), the other half allocated →
+  /// `list_add_tail`, else `list_del`; `tlb_remove_table(table | (h+1))`.
+  func freeTLB(_ e: Event) {
+    let named = e.mm.flatMap { mmByAddress[$0] }
+    switch checkedFree(e, "page_table_free_rcu", named) {
+    case .rejected: return
+    case .untracked(let key, let h):
+      pages[key]![h] = .pending
+      pages[key]!.setPendingLine(h, e.line)
+    case .apply(let key, let h):
+      let pageOwner = owner(of: key)
+      if pages[key]!.pgste {
+        pages[key]!.pgsteFreed = true
+        return
+      }
+      let mark = mark(e)
+      pages.update(key) {
+        $0[h] = .pending
+        $0.queued &= ~(1 << UInt8(h))
+        $0.setPendingLine(h, e.line)
+        $0.setQueuedAt(h, mark)
+      }
+      if pages[key]![1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
+        pushBack(listOwner, key)
+      } else {
+        unlink(key)
+      }
+      if pageOwner?.pgste == .unknown { pageOwner?.pgste = .no }
+      changed(pageOwner)
+    }
+  }
+
+  // MARK: The tlb batch (engine hooks)
+
+  override func noteQueued(_ e: Event, _ key: UInt64, _ h: Int) {
+    let mark = mark(e)
+    pages.update(key) { $0.setQueuedAt(h, mark) }
+  }
+
+  override func noteCRSTQueued(_ e: Event, _ table: UInt64) { crstQueued[table] = mark(e) }
+
+  override func noteCRSTExecuted(_ e: Event, _ table: UInt64) {
+    if let mark = crstQueued.removeValue(forKey: table) { executed(mark, by: e) }
+  }
+
+  /// `__tlb_remove_table` cases 1/2: clear P(h), no list work; byte 0 → release.
+  override func execPending(_ e: Event, _ key: UInt64, _ h: Int) {
+    executed(pages[key]!.queuedAt(h), by: e)
+    pages.update(key) {
+      $0[h] = .free
+      $0.queued &= ~(1 << UInt8(h))
     }
     if pages[key]!.allFree { final(key, e) }
-    changed(listOwner)
   }
 
-  func freeTLB(_ e: Event) {
-    let table = e.table
-    let (key, h) = split(table)
-    ctx.record(page: key, e, mm: e.mm)
-    if table & 0x7ff != 0 || table == 0 {
-      finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: snapshot(key),
-        "page_table_free_rcu(\(hex(table))) is not a 2 KiB-aligned table")
-      return
-    }
-    let current = pages[key]
-    let before = Before(page: current)
-    let named = e.mm.flatMap { mmByAddress[$0] }
-    guard var p = current else {
-      if let named, named.known {
-        finding(
-          "free-unknown", e, mm: named.address, page: key, half: h, before: before,
-          "page_table_free_rcu of \(hex(table)), which no allocation of mm \(hex(named.address)) returned")
-      } else {
-        ctx.stats.freesUntracked += 1
-        var np = Page(lo: .unknown, hi: .unknown, owner: named?.serial ?? -1)
-        np[h] = .pending
-        np.pendingLine = h == 0 ? (e.line, 0) : (0, e.line)
-        pages[key] = np
-      }
-      return
-    }
-    let pageOwner = owner(of: p)
-    if let named, p.owner >= 0, p.owner != named.serial {
-      finding(
-        "cross-mm", e, mm: named.address, page: key, half: h, before: before,
-        "page_table_free_rcu names mm \(hex(named.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
-    }
-    if p.pgste {
-      if p.pgsteQueued {
-        finding("double-free", e, mm: e.mm, page: key, half: h, before: before,
-          "page_table_free_rcu of pgste table \(hex(table)), already queued")
-        return
-      }
-      pages[key]!.pgsteQueued = true
-      return
-    }
-    switch p[h] {
-    case .allocated: pageOwner?.liveTables -= 1
-    case .unknown: ctx.stats.freesUntracked += 1
-    case .free, .pending:
-      finding(
-        "double-free", e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
-        "page_table_free_rcu of \(hex(table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1)")",
-        related: [h == 0 ? p.pendingLine.0 : p.pendingLine.1].filter { $0 > 0 })
-      reportedFree = (e.pid, table)
-      return
-    }
-    p[h] = .pending
-    p.queued &= ~(1 << UInt8(h))
-    let mark = mark(e)
-    if h == 0 {
-      p.pendingLine.0 = e.line
-      p.queuedAt.0 = mark
-    } else {
-      p.pendingLine.1 = e.line
-      p.queuedAt.1 = mark
-    }
-    pages[key] = p
-    if p[1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
-      pushBack(listOwner, key)
-    } else {
-      unlink(key)
-    }
-    if pageOwner?.pgste == .unknown { pageOwner?.pgste = .no }
-    changed(pageOwner)
-  }
-
-  func tlbQueue(_ e: Event) {
-    let tag = Int(e.table & 3)
-    let base = e.table & ~3
-    let (key, h) = split(base)
-    guard var p = pages[key] else {
-      if tag == 0 { crstQueued[base] = mark(e) }
-      return
-    }
-    if tag == 0 && heldOnlyAsReleased(p) {
-      // A CRST table on a page whose PTE tables were all freed: the page went back to the
-      // buddy allocator unseen and crst_table_alloc handed it out again.
-      releasedUnseen(key, e, as: "as the CRST table that tlb_remove_table(\(hex(e.table))) queues")
-      crstQueued[base] = mark(e)
-      return
-    }
-    ctx.record(page: key, e, mm: e.mm)
-    let before = Before(page: p)
-    switch tag {
-    case 0:
-      finding(
-        "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
-        "tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
-    case 3:
-      if !p.pgste {
-        finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
-          "tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
-      }
-    default:
-      let th = tag - 1
-      if p.pgste || th != h || base & 0x7ff != 0 {
-        finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: h, before: before,
-          p.pgste
-            ? "tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
-            : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
-        return
-      }
-      // The queue that belongs to a free already reported is part of the same double free.
-      let sameFree = reportedFree.map { $0.pid == e.pid && $0.table == base } ?? false
-      reportedFree = nil
-      if sameFree { return }
-      switch p[h] {
-      case .pending:
-        if p.queued & (1 << UInt8(h)) != 0 {
-          finding(
-            "double-free", e, mm: e.mm, page: key, half: h, before: before,
-            "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
-        }
-        p.queued |= 1 << UInt8(h)
-        let mark = mark(e)
-        if h == 0 { p.queuedAt.0 = mark } else { p.queuedAt.1 = mark }
-        pages[key] = p
-      case .unknown: break
-      case .free, .allocated:
-        finding(
-          "queue-without-pending", e, mm: e.mm, page: key, half: h, before: before,
-          "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half, which is \(p[h] == .free ? "free" : "allocated"), not pending")
-      }
-    }
-  }
+  /// `__tlb_remove_table` case 3: the pgste page goes.
+  override func execPgste(_ e: Event, _ key: UInt64) { final(key, e) }
 
   /// An entry ran. Only an asynchronous run orders its CPU's gathers.
   func executed(_ mark: QueueMark, by e: Event) {
@@ -1379,154 +866,14 @@ public class S390v61Model: AllocatorModel {
     return closed < executedQueuedUpTo[g.cpu, default: 0]
   }
 
-  func tlbExec(_ e: Event) {
-    let tag = Int(e.table & 3)
-    let base = e.table & ~3
-    let (key, h) = split(base)
-    guard let p = pages[key] else {
-      if tag != 0 {
-        ctx.stats.execsUntracked += 1
-      } else if let mark = crstQueued.removeValue(forKey: base) {
-        executed(mark, by: e)
-      }
-      return
-    }
-    if tag == 0 && heldOnlyAsReleased(p) {
-      releasedUnseen(key, e, as: "as the CRST table that __tlb_remove_table(\(hex(e.table))) frees")
-      return
-    }
-    ctx.record(page: key, e, mm: nil)
-    let before = Before(page: p)
-    let pageOwner = owner(of: p)
-    switch tag {
-    case 0:
-      finding(
-        "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-        "__tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
-    case 3:
-      if !p.pgste {
-        finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-          "__tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
-        return
-      }
-      if !p.pgsteQueued {
-        finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: nil, before: before,
-          "__tlb_remove_table(\(hex(e.table))) of a pgste table that was not freed")
-        return
-      }
-      pageOwner?.liveTables -= 1
-      final(key, e)
-      changed(pageOwner)
-    default:
-      let th = tag - 1
-      if p.pgste || th != h || base & 0x7ff != 0 {
-        finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: h, before: before,
-          p.pgste
-            ? "__tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
-            : "__tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
-        return
-      }
-      switch p[h] {
-      case .pending, .unknown:
-        if p[h] == .unknown { ctx.stats.execsUntracked += 1 } else { executed(h == 0 ? p.queuedAt.0 : p.queuedAt.1, by: e) }
-        var q = p
-        q[h] = .free
-        q.queued &= ~(1 << UInt8(h))
-        pages[key] = q
-        if q.allFree { final(key, e) }
-        changed(pageOwner)
-      case .free, .allocated:
-        finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: h, before: before,
-          "__tlb_remove_table(\(hex(e.table))) executes the \(halfName(h)) half, which is \(p[h] == .free ? "free" : "allocated"): no page_table_free_rcu made it pending")
-      }
-    }
-  }
-
-  /// The kernel shows that a page the model holds went back to the buddy allocator: it came
-  /// back `how` (inside a CRST block, or as a fresh PTE page). In v6.1 (arch/s390/mm/pgalloc.c)
-  /// a page is freed only when its last bit clears — in `page_table_free` or in
-  /// `__tlb_remove_table` (cases 1/2, then `__free_page`) — so every half the model holds was
-  /// released by an event the capture does not show:
-  /// - a pending half: its `__tlb_remove_table` was missed (the nested-kprobe kind the
-  ///   kprobe_profile counts) — inconclusive, settled by the profile;
-  /// - an allocated half: its free was missed, or the kernel released a page in use —
-  ///   inconclusive while `page_table_free_rcu` may have missed hits, else `release-with-bits`;
-  /// - a half of unknown history (an mm born before the capture, a lost event): nothing to say.
-  /// Then the model forgets the page (resynchronises on what the kernel did).
-  /// No table of the page is allocated: every half is free, pending or of unknown history,
-  /// so the page may have gone back to the buddy allocator through events the capture lacks.
-  func heldOnlyAsReleased(_ p: Page) -> Bool {
-    p.pgste ? p.pgsteQueued : p.aCount == 0
-  }
-
-  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String) {
-    guard let p = pages[key] else { return }
-    ctx.record(page: key, e, mm: e.mm)
-    let before = Before(page: p)
-    let holder = owner(of: p)
-    let halves = p.pgste ? [0] : [0, 1]
-    var first = true
-    for h in halves where p[h] == .pending || (p.pgste && p.pgsteQueued) {
-      let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
-      let table = key + UInt64(h) * 0x800
-      let tagged = table + UInt64(p.pgste ? 3 : h + 1)
-      let f = Finding(
-        rule: Self.ruleByID["release-with-bits"]!, event: e, mm: holder?.address, page: key,
-        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
-        message:
-          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) was pending since line \(freeLine) and no __tlb_remove_table(\(hex(tagged))) ran, and the kprobe_profile shows no missed __tlb_remove_table",
-        relatedLines: freeLine > 0 ? [freeLine] : [])
-      ctx.report(
-        Inconclusive(
-          reason: .missedTLBExec, line: e.line, mm: holder?.address, page: key,
-          message:
-            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is pending since line \(freeLine): probable missed __tlb_remove_table(\(hex(tagged)))",
-          wouldBeRule: "release-with-bits", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
-      first = false
-      ctx.inferred(.exec(table: table))
-    }
-    for h in halves where p[h] == .allocated && !(p.pgste && p.pgsteQueued) {
-      let table = key + UInt64(h) * 0x800
-      let f = Finding(
-        rule: Self.ruleByID["release-with-bits"]!, event: e, mm: holder?.address, page: key,
-        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
-        message:
-          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
-      ctx.report(
-        Inconclusive(
-          reason: .missedProbe, line: e.line, mm: holder?.address, page: key,
-          message:
-            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
-          wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU,
-          alternatives: type(of: self).tableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
-      ctx.inferred(.free(table: table))
-    }
-    if p.aCount > 0 { holder?.liveTables -= p.pgste ? 1 : p.aCount }
-    release(key)
-    needsRecount = true
-    changed(holder)
-  }
-
   /// A CRST table handed out again while its queued tlb free was never seen executing: the
   /// block went back to the buddy allocator, so the `__tlb_remove_table` was missed.
   func crstAlloc(_ e: Event) {
     guard e.table != 0 else { return }
-    // crst_table_alloc takes an order-2 block (CRST_ALLOC_ORDER, 16 KiB) from the buddy
-    // allocator: any page of it the model still holds as PTE tables was released unseen.
-    let block = e.table & ~0x3fff
-    for k in 0..<4 {
-      let key = block + UInt64(k) * 0x1000
-      if pages[key] != nil {
-        releasedUnseen(key, e, as: "inside the CRST table \(hex(e.table)) that crst_table_alloc returned")
-      }
-    }
+    crstCovers(e)
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
-      rule: Self.ruleByID["tlb-exec-missing"]!,
+      rule: rule("tlb-exec-missing"),
       event: queueEvent(mark),
       mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
       message:
@@ -1538,63 +885,6 @@ public class S390v61Model: AllocatorModel {
         message:
           "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table",
         wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
-  }
-
-  func birth(_ e: Event) {
-    crstAlloc(e)
-    guard let address = e.mm else { return }
-    if let old = mmByAddress[address] { bury(old, e, seen: false) }
-    let m = MM(serial: nextSerial, address: address, known: true)
-    nextSerial += 1
-    m.bornLine = e.line
-    mmByAddress[address] = m
-    mmBySerial[UInt64(m.serial)] = m
-    ctx.stats.mmsBorn += 1
-    ctx.stats.mmsSeen += 1
-  }
-
-  func death(_ e: Event) {
-    guard let address = e.mm, let m = mmByAddress[address] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
-  }
-
-  /// I8: by the time the pgd goes, exit_mmap has freed every table of the mm.
-  func bury(_ m: MM, _ e: Event, seen: Bool) {
-    ctx.mmBook.died(m.serial)
-    if m.liveTables > 0 || m.listCount > 0 {
-      var live: [(UInt64, Int)] = []
-      for (k, p) in pages where p.owner == m.serial {
-        for h in 0..<2 where p[h] == .allocated { live.append((k, h)) }
-      }
-      live.sort { $0 < $1 }
-      if !live.isEmpty {
-        let list = live.prefix(6).map { hex($0.0 + UInt64($0.1) * 0x800) }.joined(separator: ", ")
-        finding(
-          "leak", e, mm: m.address, page: live[0].0, half: live[0].1,
-          before: Before(page: nil, literal: "\(live.count) live tables"), after: "mm gone",
-          seen
-            ? "the pgd of mm \(hex(m.address)) was freed while \(live.count) of its tables were never freed: \(list)\(live.count > 6 ? ", …" : "")"
-            : "mm \(hex(m.address)) was born again while \(live.count) tables of its previous life were never freed: \(list)\(live.count > 6 ? ", …" : "")")
-      }
-      // Forget them: later events of these tables are judged as of unknown history.
-      for (k, h) in live { pages[k]![h] = .unknown }
-      while m.head != 0 { unlink(m.head) }
-      needsRecount = true
-    }
-    mmByAddress[m.address] = nil
-    mmBySerial[UInt64(m.serial)] = nil
-  }
-
-  func lost(_ e: Event) {
-    hadLoss = true
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
-    for (_, m) in mmByAddress {
-      m.known = false
-      m.windows.removeAll()
-      m.reserved.removeAll()
-    }
   }
 
   public func finish(lastLine: Int) {
@@ -1616,7 +906,7 @@ public class S390v61Model: AllocatorModel {
     for (mark, tagged, page) in stale {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
       var f = Finding(
-        rule: Self.ruleByID["tlb-exec-missing"]!,
+        rule: rule("tlb-exec-missing"),
         event: queueEvent(mark),
         mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
         stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
@@ -1631,14 +921,7 @@ public class S390v61Model: AllocatorModel {
           wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
     }
 
-    for k in Event.Kind.allCases where kindCounts[Int(k.rawValue)] > 0 {
-      ctx.stats.eventsByKind[k, default: 0] += kindCounts[Int(k.rawValue)]
-    }
-    kindCounts = [Int](repeating: 0, count: Event.Kind.allCases.count)
-    ctx.stats.pagesAtEnd = pages.count
-    var live = 0
-    for (_, p) in pages { live += p.pgste ? 1 : p.aCount }
-    ctx.stats.tablesLiveAtEnd = live
+    finishStats()
   }
 }
 

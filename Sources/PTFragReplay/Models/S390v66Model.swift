@@ -72,9 +72,6 @@ public final class S390v66Model: S390v61Model {
       Rule("defer-on-pgste", .info, "pte_free_defer on a pgste page: 6.6 warns (WARN_ON_ONCE) until 5647f61ad917 removed the warning as a false positive"),
     ]
 
-  static let ruleV66: [String: Rule] = Dictionary(uniqueKeysWithValues: rulesV66.map { ($0.id, $0) })
-  override class var ruleByID: [String: Rule] { ruleV66 }
-
   static let descriptorV66 = ModelDescriptor(
     id: "s390-6.6",
     kernels: "v6.6 (6.6 LTS)",
@@ -393,7 +390,7 @@ public final class S390v66Model: S390v61Model {
       // The page came back from the buddy allocator: its callback ran.
       if heads.trusted {
         let f = Finding(
-          rule: Self.ruleByID["reuse-before-rcu"]!, event: e, mm: e.mm, page: key, half: 0,
+          rule: rule("reuse-before-rcu"), event: e, mm: e.mm, page: key, half: 0,
           stateBefore: before, stateAfter: "AF L",
           message:
             "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
@@ -482,7 +479,7 @@ public final class S390v66Model: S390v61Model {
     let pendingHalves = [0, 1].filter { p[$0] == .pending }
     if !pendingHalves.isEmpty {
       let f = Finding(
-        rule: Self.ruleByID["rcu-free-not-pending"]!, event: e, mm: owner(of: p)?.address, page: key,
+        rule: rule("rcu-free-not-pending"), event: e, mm: owner(of: p)?.address, page: key,
         half: nil, stateBefore: describe(key), stateAfter: "(none)",
         message:
           "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(describe(key)) and not waiting in R, and the kprobe_profile shows no missed __tlb_remove_table",

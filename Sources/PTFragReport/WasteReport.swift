@@ -1,6 +1,6 @@
 import PTFragReplay
 
-/// One line of the waste statistics (kernel-models.md §8): a quantity's peak and
+/// One line of the waste statistics (docs/kernel-models.md §8): a quantity's peak and
 /// time-weighted mean, in its unit and in bytes.
 public struct WasteFigure: Sendable {
   public enum Unit: String, Sendable { case pages, tables, slots }
@@ -128,7 +128,7 @@ func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
 }
 
 extension JSONReport {
-  /// The occupancy and waste statistics of one timeline (kernel-models.md §8). Counts are
+  /// The occupancy and waste statistics of one timeline (docs/kernel-models.md §8). Counts are
   /// pages, tables or slots as named; `…Bytes` are bytes; means are time-weighted over
   /// `spanNs`. `peakLiveTables`/`meanLiveTables` are the schema-1 names of
   /// `peakTablesLive`/`meanTablesLive`.

@@ -80,7 +80,7 @@ extension TextReport {
     let figures = t.wasteFigures
     guard !figures.isEmpty else { return "" }
     var o =
-      "\(indent)waste (kernel-models.md §8): \(t.slotsPerPage) slots of \(formatBytes(Double(t.slotBytes))) per \(formatBytes(Double(t.pageBytes))) page; peak and time-weighted mean over \(formatSeconds(t.spanNs))\n"
+      "\(indent)waste: \(t.slotsPerPage) slots of \(formatBytes(Double(t.slotBytes))) per \(formatBytes(Double(t.pageBytes))) page; peak and time-weighted mean over \(formatSeconds(t.spanNs))\n"
     let w = figures.map(\.label.count).max() ?? 0
     for f in figures {
       let label = f.label + String(repeating: " ", count: w - f.label.count)

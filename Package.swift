@@ -11,7 +11,7 @@
 //   PTFragJUnit  (judgement → JUnit XML via libxml2) the only product module importing libxml2
 //   PTFragKit    (the pipeline the CLI drives)
 //   ptfrag       (thin CLI)
-//   PTFragTestSupport (Tests/TestSupport: paths, process runner, RNG) and PTFragJUnitCheck
+//   PTFragTestSupport (Tests/TestSupport: paths, process runner, RNG, events) and PTFragJUnitCheck
 //   (Tests/JUnitCheck: the JUnit schema check and census, libxml2): test-only, for the test
 //   targets and the fuzz package, never linked into ptfrag
 //
@@ -65,11 +65,12 @@ let package = Package(
     .executableTarget(
       name: "ptfrag-bench",
       dependencies: ["PTFragKit", "PTFragSynth", "PTFragRead", "PTFragEvents", "PTFragReplay"]),
-    // What the tests share: the package root, the process runner, one seeded generator. Plain
-    // targets under Tests/, not test bundles. The JUnit check (libxml2) is a module of its own:
-    // a module that imports both Foundation and libxml2 meets two definitions of ICU's
-    // UErrorCode (Foundation's bundled ICU and the system's) and does not compile.
-    .target(name: "PTFragTestSupport", path: "Tests/TestSupport"),
+    // What the tests share: the package root, the process runner, one seeded generator, one
+    // event builder (EventScript). Plain targets under Tests/, not test bundles. The JUnit
+    // check (libxml2) is a module of its own: a module that imports both Foundation and
+    // libxml2 meets two definitions of ICU's UErrorCode (Foundation's bundled ICU and the
+    // system's) and does not compile.
+    .target(name: "PTFragTestSupport", dependencies: ["PTFragEvents"], path: "Tests/TestSupport"),
     .target(name: "PTFragJUnitCheck", dependencies: ["CLibXML2"], path: "Tests/JUnitCheck"),
     .testTarget(name: "PTFragReadTests", dependencies: ["PTFragRead", "PTFragEvents", "CZlib", "PTFragTestSupport"]),
     .testTarget(

@@ -116,7 +116,7 @@ public struct JUnitReport: Sendable {
       p.append(P("findings.known", String(known)))
       p.append(P("inconclusive", String(r.inconclusive.count + r.droppedInconclusive)))
       if let ratio = r.stats.occupancy.wasteRatio { p.append(P("waste-ratio", formatRatio(ratio))) }
-      // The waste statistics (kernel-models.md §8): peak and time-weighted mean of each.
+      // The waste statistics (docs/kernel-models.md §8): peak and time-weighted mean of each.
       for f in r.stats.occupancy.wasteFigures {
         p.append(P("waste.\(f.key).peak", String(f.peak)))
         p.append(P("waste.\(f.key).mean", formatRatio(f.mean)))

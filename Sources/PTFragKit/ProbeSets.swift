@@ -1,5 +1,5 @@
 /// The kprobe_events lines that capture what ptfrag replays, per s390 kernel version
-/// (kernel-models.md §7.2, §7.4, §7.4b and the version drift of §5; trace-format.md).
+/// (docs/kernel-models.md §7.2, §7.4, §7.4b and the version drift of §5; docs/trace-format.md).
 ///
 /// Every line uses only symbols the version has: `page_table_free_rcu` through v6.10
 /// (out-of-line; AA/PP logic through v6.6, trivial form after), `__tlb_remove_table` through

@@ -92,7 +92,7 @@ extension ProbeHit {
 ///
 ///     comm-pid [(tgid)] [cpu] [flags] seconds.frac: event: (location) name=value …
 ///
-/// Byte-level, no allocation on the hit path. See trace-format.md for the variants.
+/// Byte-level, no allocation on the hit path. See docs/trace-format.md ("Ftrace text lines") for the variants.
 public enum FtraceLineParser {
   @usableFromInline static let space = UInt8(ascii: " ")
   @usableFromInline static let tab = UInt8(ascii: "\t")

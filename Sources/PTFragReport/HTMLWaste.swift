@@ -37,7 +37,7 @@ extension HTMLReport {
     return o
   }
 
-  /// One input's waste statistics (kernel-models.md §8): the table of peaks and means, the
+  /// One input's waste statistics (docs/kernel-models.md §8): the table of peaks and means, the
   /// mms with the highest peaks, and the occupancy over time.
   func wasteSection(_ i: InputReport) -> String {
     guard let r = i.result, r.stats.occupancy.samples > 0 else { return "" }

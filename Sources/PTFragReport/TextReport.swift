@@ -212,7 +212,7 @@ public struct TextReport {
     if let r = t.wasteRatio {
       // The denominator is the pages the mean live tables fill packed perfectly, not the mean
       // of the ideal lower bound ⌈live/slots⌉ (rounded up at every event) that the waste
-      // table prints: kernel-models.md §8.
+      // table prints: docs/kernel-models.md §8.
       o += "waste ratio \(formatRatio(r)) = mean pages held / (mean tables live / \(t.slotsPerPage) tables per page)"
     } else {
       o += "waste ratio undefined (no live tables)"

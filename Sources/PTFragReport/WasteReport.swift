@@ -1,6 +1,6 @@
 import PTFragReplay
 
-/// One line of the waste statistics (kernel-models.md §8): a quantity's peak and
+/// One line of the waste statistics (docs/kernel-models.md §8): a quantity's peak and
 /// time-weighted mean, in its unit and in bytes.
 public struct WasteFigure: Sendable {
   public enum Unit: String, Sendable { case pages, tables, slots }
@@ -80,7 +80,7 @@ extension TextReport {
     let figures = t.wasteFigures
     guard !figures.isEmpty else { return "" }
     var o =
-      "\(indent)waste (kernel-models.md §8): \(t.slotsPerPage) slots of \(formatBytes(Double(t.slotBytes))) per \(formatBytes(Double(t.pageBytes))) page; peak and time-weighted mean over \(formatSeconds(t.spanNs))\n"
+      "\(indent)waste: \(t.slotsPerPage) slots of \(formatBytes(Double(t.slotBytes))) per \(formatBytes(Double(t.pageBytes))) page; peak and time-weighted mean over \(formatSeconds(t.spanNs))\n"
     let w = figures.map(\.label.count).max() ?? 0
     for f in figures {
       let label = f.label + String(repeating: " ", count: w - f.label.count)
@@ -128,7 +128,7 @@ func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
 }
 
 extension JSONReport {
-  /// The occupancy and waste statistics of one timeline (kernel-models.md §8). Counts are
+  /// The occupancy and waste statistics of one timeline (docs/kernel-models.md §8). Counts are
   /// pages, tables or slots as named; `…Bytes` are bytes; means are time-weighted over
   /// `spanNs`. `peakLiveTables`/`meanLiveTables` are the schema-1 names of
   /// `peakTablesLive`/`meanTablesLive`.

@@ -510,6 +510,20 @@ final class GateTrustTests: XCTestCase {
     XCTAssertTrue(words.contains("mean pages held / (mean live tables / tables per page)"), help.out)
   }
 
+  /// The text report's waste table has a plain heading (issue 12 item 5: the result cites no
+  /// section of a doc), the line the README's excerpt shows.
+  func testWasteHeadingIsPlainAndTheTextCitesNoDocSection() throws {
+    let r = try ptfrag(["analyze", sample61, "--kprobe-profile", profile61])
+    XCTAssertEqual(r.code, 0, r.all)
+    let lines = r.out.split(separator: "\n")
+    XCTAssertTrue(
+      lines.contains("  waste: 2 slots of 2 KiB per 4 KiB page; peak and time-weighted mean over 2.259 s"), r.out)
+    XCTAssertFalse(r.out.contains("§"), r.out)
+    XCTAssertFalse(r.out.contains("kernel-models.md"), r.out)
+    let readme = try String(contentsOfFile: root + "/README.md", encoding: .utf8)
+    XCTAssertTrue(readme.contains("\n  waste: 2 slots of 2 KiB per 4 KiB page; peak and time-weighted mean over 2.259 s\n"))
+  }
+
   // MARK: I. the README's CI snippet
 
   /// The README's CI step, run as written (the release binary, captures/ and ci/ swapped for

@@ -83,8 +83,8 @@ final class JUnitReportTests: XCTestCase {
     let rule = S390v61Model.rules.first { $0.id == "double-free" }!
     var commBytes: [UInt8] = [0x1B, 0x5D, 0x5D, 0x3E, 0x00, 0xFF, 0xEF, 0xBF, 0xBE, 0x26, 0x22]
     let comm = commBytes.withUnsafeMutableBufferPointer { Comm(UnsafeBufferPointer($0)) }
-    var e = Event(kind: .freeTLB, line: 13, timestampNs: 100_001_200_000, cpu: 0, pid: 179, comm: comm)
-    e.table = 0x37b9000
+    var script = EventScript()
+    let e = script.make(.freeTLB, line: 13, ns: 100_001_200_000, table: 0x37b9000, pid: 179, comm: comm)
     var f = Finding(
       rule: rule, event: e, mm: 0x20c0800, page: 0x37b9000, half: 0, stateBefore: "P\u{1B}A <L>",
       stateAfter: "\"&'", message: "msg " + Self.hostile)
@@ -130,9 +130,10 @@ final class JUnitReportTests: XCTestCase {
   func testFailureBodyIsCappedAndSaysWhatWasCut() throws {
     let rule = S390v61Model.rules.first { $0.id == "double-free" }!
     let long = String(repeating: "x", count: 900)
+    var script = EventScript(pid: 0, comm: .fixed(Comm("cut")))
     let findings = (0..<300).map { k in
       Finding(
-        rule: rule, event: Event(kind: .freeTLB, line: 100 + k, timestampNs: 1, comm: Comm("cut")), mm: 1,
+        rule: rule, event: script.make(.freeTLB, line: 100 + k, ns: 1), mm: 1,
         page: 0x1000, half: 0, stateBefore: "PA L", stateAfter: "PA L", message: "\(k) \(long)")
     }
     var input = report(path: "big.trace", findings: findings)
@@ -186,8 +187,9 @@ final class JUnitReportTests: XCTestCase {
   func testBaselineSignatureIgnoresWhatChangesBetweenCaptures() throws {
     let rule = S390v61Model.rules.first { $0.id == "double-free" }!
     func finding(line: Int, page: UInt64, pid: Int32, comm: String, state: String) -> Finding {
-      Finding(
-        rule: rule, event: Event(kind: .freeTLB, line: line, timestampNs: UInt64(line) * 1000, pid: pid, comm: Comm(comm)),
+      var script = EventScript()
+      return Finding(
+        rule: rule, event: script.make(.freeTLB, line: line, pid: pid, comm: Comm(comm)),
         mm: page >> 4, page: page, half: 0, stateBefore: state, stateAfter: state,
         message: "page_table_free_rcu of \(hexAddress(page)), whose lower half is pending since line \(line - 2)")
     }

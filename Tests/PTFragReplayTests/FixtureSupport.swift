@@ -5,8 +5,8 @@ import PTFragReplay
 import PTFragTestSupport
 import XCTest
 
-/// Helpers shared by the model tests: fixtures, replaying text through a model, and
-/// building events by hand.
+/// Helpers shared by the model tests: fixtures and replaying text through a model (events
+/// by hand: `EventScript`, in PTFragTestSupport).
 enum Fixture {
   /// The package root.
   static var root: URL { TestPaths.root }
@@ -38,22 +38,5 @@ enum Fixture {
     }
     normalizer.finish { replayer.apply($0) }
     return replayer.finish(profileMisses: profileMisses)
-  }
-}
-
-/// Builds events with increasing line numbers.
-struct ProposalScript {
-  var line = 0
-  var ns: UInt64 = 1_000_000
-
-  mutating func make(
-    _ kind: Event.Kind, mm: UInt64? = nil, table: UInt64 = 0, pid: Int32 = 100,
-    kernel: Bool? = nil, count: UInt64 = 0
-  ) -> Event {
-    line += 1
-    ns += 1000
-    return Event(
-      kind: kind, line: line, timestampNs: ns, cpu: 0, pid: pid, comm: Comm("t"), mm: mm,
-      table: table, count: count, kernel: kernel)
   }
 }

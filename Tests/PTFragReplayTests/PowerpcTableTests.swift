@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import XCTest
 
 @testable import PTFragReplay
@@ -8,7 +9,7 @@ import XCTest
 final class FragHarness {
   let ctx = ReplayContext()
   let model: PowerpcModel
-  var script = ProposalScript()
+  var script = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
   let mm: UInt64 = 0xc200_4000
   var nextPage: UInt64 = 0xc120_0000
 

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import XCTest
 
 @testable import PTFragReplay
@@ -66,7 +67,7 @@ final class S390Workload {
   var rng: ProposalRNG
   let check: PropertyChecker
   let useDefer: Bool
-  var script = ProposalScript()
+  var script = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
   var live: [UInt64: [UInt64]] = [:]
   var dead: [UInt64] = []
   var nextMM: UInt64 = 0x20c_0000
@@ -185,7 +186,7 @@ final class PowerpcWorkload {
   var rng: ProposalRNG
   let check: PropertyChecker
   let geo: FragGeometry
-  var script = ProposalScript()
+  var script = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
   var live: [UInt64: [UInt64]] = [:]
   var nextMM: UInt64 = 0xc000_0000_1234_0000
   var nextPage: UInt64 = 0xc000_0000_0a00_0000

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import PTFragReport
 import XCTest
 
@@ -11,7 +12,7 @@ final class ProposalReplayTests: XCTestCase {
   final class PpcStyle {
     let ctx = ReplayContext()
     let model: S390PpcStyleModel
-    var script = ProposalScript()
+    var script = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
     let mm: UInt64 = 0x20c_0400
     var nextPage: UInt64 = 0x380_0000
 
@@ -125,7 +126,7 @@ final class ProposalReplayTests: XCTestCase {
     // A capture (not a simulation): a KVM mm whose tables are whole pages.
     let ctx = ReplayContext()
     let m = S390PpcStyleModel(context: ctx)
-    var s = ProposalScript()
+    var s = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
     m.apply(s.make(.mmBirth, mm: 0x20c_0400, table: 0x3f0_0000))
     m.apply(s.make(.alloc, mm: 0x20c_0400, table: 0x381_0000))
     m.apply(s.make(.alloc, mm: 0x20c_0400, table: 0x382_0000))

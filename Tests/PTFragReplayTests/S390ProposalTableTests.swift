@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import XCTest
 
 @testable import PTFragReplay
@@ -8,7 +9,7 @@ import XCTest
 final class HalfHarness {
   let ctx = ReplayContext()
   let model: S390HalfPagesModel & AllocatorModel
-  var script = ProposalScript()
+  var script = EventScript(comm: .fixed(Comm("t")), originNs: 1_000_000)
   let mm: UInt64 = 0x20c_0400
   var nextPage: UInt64 = 0x380_0000
 

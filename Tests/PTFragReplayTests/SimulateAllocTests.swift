@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import XCTest
 
 @testable import PTFragReplay
@@ -7,16 +8,11 @@ import XCTest
 /// page_table_alloc hands out now (kernel-models.md §2.3), without changing the state.
 final class SimulateAllocTests: XCTestCase {
   let mm: UInt64 = 0x20c0800
-  var line = 0
-
-  func event(_ kind: Event.Kind, table: UInt64 = 0, mm: UInt64? = nil) -> Event {
-    line += 1
-    return Event(kind: kind, line: line, timestampNs: UInt64(line) * 1000, cpu: 0, pid: 1, mm: mm, table: table)
-  }
+  var script = EventScript(pid: 1, comm: .empty)
 
   func allocate(_ model: S390v61Model, _ table: UInt64) {
-    model.apply(event(.allocBegin, mm: mm))
-    model.apply(event(.alloc, table: table, mm: mm))
+    model.apply(script.make(.allocBegin, mm: mm))
+    model.apply(script.make(.alloc, mm: mm, table: table))
   }
 
   func testSimulateAllocFollowsTheHeadOfTheListAndLeavesTheStateAlone() {
@@ -30,7 +26,7 @@ final class SimulateAllocTests: XCTestCase {
       XCTAssertEqual(model.simulateAlloc(mm: mm) { freshPages.last! }, t)
       return t
     }
-    model.apply(event(.mmBirth, table: 0x3820000, mm: mm))
+    model.apply(script.make(.mmBirth, mm: mm, table: 0x3820000))
     // Empty list: a fresh page, whose lower half is returned.
     XCTAssertEqual(ask(), 0x10000)
     allocate(model, freshPages.removeLast())
@@ -41,15 +37,15 @@ final class SimulateAllocTests: XCTestCase {
     XCTAssertEqual(ask(), 0x20000)
     // page_table_free_rcu of the lower half: pending, the page back on the list (tail) with
     // one half pending and one allocated: the head has no usable half.
-    model.apply(event(.freeTLB, table: 0x10000, mm: mm))
+    model.apply(script.make(.freeTLB, mm: mm, table: 0x10000))
     XCTAssertEqual(ask(), 0x20000)
     // __tlb_remove_table clears the pending bit: the lower half is usable again.
-    model.apply(event(.tlbExec, table: 0x10001))
+    model.apply(script.make(.tlbExec, table: 0x10001))
     XCTAssertEqual(ask(), 0x10000)
     allocate(model, 0x10000)
     // An mm the model has never seen gets a fresh page.
     XCTAssertEqual(model.simulateAlloc(mm: 0x9999000) { 0x50000 }, 0x50000)
-    model.finish(lastLine: line)
+    model.finish(lastLine: script.line)
     XCTAssertEqual(context.findings.count, 0, "\(context.findings.map(\.message))")
   }
 }

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import Testing
 
 @testable import PTFragReplay

@@ -1,4 +1,5 @@
 import PTFragEvents
+import PTFragTestSupport
 import PTFragKit
 import PTFragReport
 import XCTest

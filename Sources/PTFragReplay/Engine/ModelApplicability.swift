@@ -1,7 +1,7 @@
 /// One group of a model's rules and the captures it applies to.
 ///
 /// Models of real kernels check everything on captures of their own kernel. The 2023
-/// proposals (kernel-models.md §4: C1, C2, C3a) never ran in a kernel: replaying a real
+/// proposals (docs/kernel-models.md §4: C1, C2, C3a) never ran in a kernel: replaying a real
 /// capture (say an s390 6.1 one) they can still check each table's life (a free of a free
 /// half, an exec of a half nobody freed, …), but not the allocator's choices, which were
 /// the captured kernel's. A report lists the checks that do not apply; they are metadata,

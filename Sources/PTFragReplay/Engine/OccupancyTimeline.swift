@@ -1,4 +1,5 @@
-/// The quantities the waste statistics follow over time (kernel-models.md §8), one value each.
+/// The quantities the waste statistics follow over time (docs/kernel-models.md §8), one value
+/// each.
 ///
 /// Units: `pagesHeld` and `idealPages` in pages of the model's `pageBytes`; `live` in tables;
 /// `pending`, `unknown`, `reusableNow`, `reusableLater`, `stranded` in table slots (s390: 2 KiB
@@ -35,7 +36,7 @@ public struct OccupancyQuantities<Value: Sendable & Equatable>: Sendable, Equata
 
 /// Occupancy over the capture's time: peaks and time-weighted means of pages held, tables
 /// live, pending slots and the three kinds of waste, and the ideal lower bound, read from the
-/// model's O(1) `occupancy` after every event (kernel-models.md §8).
+/// model's O(1) `occupancy` after every event (docs/kernel-models.md §8).
 ///
 /// The value after an event holds until the next event's timestamp (piecewise constant);
 /// the mean is ∫ value dt / (last timestamp − first timestamp), over the trace clock (ns).
@@ -144,7 +145,7 @@ public struct OccupancyTimeline: Sendable, Equatable {
   public var meanLiveTables: Double? { mean?.live }
 
   /// The pages the live tables would need if packed perfectly: mean live tables / slots per
-  /// page (the ideal lower bound of kernel-models.md §8, as a mean, not rounded up; the
+  /// page (the ideal lower bound of docs/kernel-models.md §8, as a mean, not rounded up; the
   /// time-weighted mean of `ceil(live / slotsPerPage)` is `mean.idealPages`).
   public var meanIdealPages: Double? {
     guard let live = meanLiveTables, slotsPerPage > 0 else { return nil }
@@ -161,8 +162,8 @@ public struct OccupancyTimeline: Sendable, Equatable {
     return held / ideal
   }
 
-  /// held/live = mean slots held / mean live tables (kernel-models.md §8). The same number as
-  /// `wasteRatio` (slots held over slots the live tables fill); nil when undefined.
+  /// held/live = mean slots held / mean live tables (docs/kernel-models.md §8). The same
+  /// number as `wasteRatio` (slots held over slots the live tables fill); nil when undefined.
   public var heldLiveRatio: Double? { wasteRatio }
 
   /// Bytes of one table slot (`pageBytes / slotsPerPage`); 0 before the first sample.

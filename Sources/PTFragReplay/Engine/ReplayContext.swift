@@ -303,7 +303,7 @@ public enum InferredOperation: Sendable, Equatable {
 /// fragments; one-table-per-page variants: 1 slot per page).
 ///
 /// `slotsHeld = live + pending + unknown + reusableNow + reusableLater + stranded`
-/// (kernel-models.md §8: waste = held − live − pending, split three ways).
+/// (docs/kernel-models.md §8: waste = held − live − pending − unknown, split three ways).
 public struct Occupancy: Sendable, Equatable {
   /// Pages (of `pageBytes`) the allocator owns.
   public var pagesHeld = 0

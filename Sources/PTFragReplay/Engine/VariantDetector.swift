@@ -6,7 +6,7 @@ import PTFragEvents
 /// Decisive evidence (each names its line):
 /// - **2 KiB fragments (≤ v6.6, variants A/B)**: `page_table_alloc` (or a free) naming an upper
 ///   2 KiB half (bit 11 set); a `tlb_remove_table` / `__tlb_remove_table` value with a tag
-///   1, 2 or 3 in its low bits (kernel-models.md §1.3).
+///   1, 2 or 3 in its low bits (docs/kernel-models.md §1.3).
 /// - **one table per page (v6.7 … v6.13, variant D)**: an untagged `tlb_remove_table` /
 ///   `__tlb_remove_table` value equal to a table `page_table_alloc` returned (a ≤ 6.6 kernel
 ///   tags every PTE table it queues). Weaker, used only when nothing else decides by the end
@@ -356,7 +356,7 @@ public struct VariantDetector {
     if let p = ptdesc {
       return .refuse(
         .unsupported(
-          "line \(p.line): \(p.text); ptfrag models the tlb path of v6.7 … v6.13 (table addresses), not v6.14+'s; see kernel-models.md §5"
+          "line \(p.line): \(p.text); ptfrag models the tlb path of v6.7 … v6.13 (table addresses), not v6.14+'s; see docs/kernel-models.md §5"
         ))
     }
     if let f = fragment, let o = onePerPage {

@@ -75,7 +75,7 @@ public struct Finding: Sendable {
   /// 0 = lower 2 KiB, 1 = upper 2 KiB (s390); fragment index elsewhere.
   public var half: Int?
   /// Model state of the page (or the mm's list) before and after the event, in the
-  /// notation of kernel-models.md (e.g. `AP L`, `PF –`).
+  /// notation of docs/kernel-models.md ("Letters and model ids", e.g. `AP L`, `PF –`).
   public var stateBefore: String
   public var stateAfter: String
   /// One line: what happened and why the model forbids it.

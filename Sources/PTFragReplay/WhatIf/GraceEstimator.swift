@@ -3,7 +3,7 @@ import PTFragEvents
 /// The RCU grace period a what-if simulation gives every `call_rcu`: the median delay, in
 /// the capture, from a table's free through the tlb batch (`page_table_free_rcu`, else its
 /// first `tlb_remove_table`) to its `__tlb_remove_table`. A batch of the mmu_gather is freed
-/// by `tlb_remove_table_rcu` after a grace period (kernel-models.md §1.1), so this is the
+/// by `tlb_remove_table_rcu` after a grace period (docs/kernel-models.md §1.1), so this is the
 /// capture's own measure of how long a table waits for RCU (batching included; a synchronous
 /// fallback run counts as a short delay, which the median tolerates).
 ///

@@ -37,7 +37,7 @@ public struct SimulatedEvent: Sendable, Equatable {
 
 /// The s390 2 KiB-fragment vocabulary (v5.17 … v6.6 and the 2023 proposals C1, C2, C3a):
 /// `page_table_alloc` entry and return; `page_table_free`; `page_table_free_rcu` then
-/// `tlb_remove_table(table | (h+1))` (the half's tag, §1.3); `__tlb_remove_table` of the same
+/// `tlb_remove_table(table | (h+1))` (the half's tag, docs/kernel-models.md §1.3); `__tlb_remove_table` of the same
 /// tagged value; `pte_free_defer` entry and return (its `page_table_free` is the model's to
 /// apply when the window closes, as in a capture that does not probe it).
 extension AllocatorModel {

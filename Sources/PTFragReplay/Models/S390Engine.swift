@@ -292,8 +292,14 @@ public class S390FragmentEngine {
   func inferPgste(_ e: Event, _ key: UInt64) -> Bool { false }
   /// What a subclass holds outside `pages` (B: pages waiting in R), per mm, for a recount.
   func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {}
-  /// The variant's work when an event's effect is dispatched (events by kind).
-  func dispatch(_ e: Event) {}
+  /// The kernel procedures behind each event kind (no-ops where a variant has none).
+  func allocBegin(_ e: Event) {}
+  func alloc(_ e: Event) {}
+  func freeNow(_ e: Event) {}
+  func freeTLB(_ e: Event) {}
+  func deferBegin(_ e: Event) {}
+  /// After the event's effect (A: the CPU's last line).
+  func didApply(_ e: Event) {}
   /// Before an event (or an operation the capture implies) takes effect.
   func willStep(_ e: Event) {}
 
@@ -432,6 +438,35 @@ public class S390FragmentEngine {
 
   // MARK: Events
 
+  public func apply(_ e: Event) {
+    ctx.count(e.kind)
+    step(e)
+    didApply(e)
+    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
+  }
+
+  /// The effect of one event, by kind.
+  func dispatch(_ e: Event) {
+    switch e.kind {
+    case .allocBegin: allocBegin(e)
+    case .alloc: alloc(e)
+    case .allocUnreturned: allocUnreturned(e)
+    case .freeNow: freeNow(e)
+    case .freeTLB: freeTLB(e)
+    case .tlbQueue: tlbQueue(e)
+    case .tlbExec: tlbExec(e)
+    case .deferBegin: deferBegin(e)
+    case .mmBirth:
+      crstAlloc(e)
+      birth(e)
+    case .mmDeath: death(e)
+    case .lost: lost(e)
+    case .crstAlloc: crstAlloc(e)
+    case .crstFree, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
+      break
+    }
+  }
+
   /// One event, with the occupancy kept by difference. A subclass also uses it for an
   /// operation the capture implies without showing it as its own line (B: the
   /// `page_table_free` inside an unprobed `pte_free_defer`); it is not counted as an event.
@@ -494,6 +529,234 @@ public class S390FragmentEngine {
       syncHead(ownerBefore)
       if namedAfter !== ownerBefore { syncHead(namedAfter) }
     }
+  }
+
+  // MARK: page_table_alloc: what every variant shares
+
+  /// Whether the replay checks which half the allocator picks (A, B: always; the proposals:
+  /// only on their own simulation, since no kernel ran them).
+  var checksChoices: Bool { true }
+  /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
+  var returnInferredAtFree = AddressMap<Int>()
+
+  /// `page_table_alloc`, list part: the head page `key` gives half `h` (v5.17 … v6.6: set
+  /// A, `list_del`).
+  func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) {
+    pages[key]![h] = .allocated
+    unlink(key)
+  }
+
+  /// `page_table_alloc` made fresh page `key`: A of the lower half, `list_add` (front).
+  func procAllocFresh(_ m: MM, _ key: UInt64) {
+    pages[key]![0] = .allocated
+    pushFront(m, key)
+  }
+
+  /// The alloc's entry was seen and its return is missing: the capture ended inside it, or
+  /// the same task entered again (the return probe missed, or the return was dropped).
+  func allocUnreturned(_ e: Event) {
+    guard let m = mm(at: e.mm) else { return }
+    if returnInferredAtFree[e.pid] == e.line {
+      // Its missing return was already inferred (and reported) at the pte_free that followed.
+      returnInferredAtFree[e.pid] = nil
+      return
+    }
+    let w = m.windows.first { $0.pid == e.pid }
+    m.windows.removeAll { $0.pid == e.pid }
+    if !m.reserved.isEmpty { claimUnreturned(m, pid: e.pid) }
+    let wasKnown = m.known
+    if e.count == 0 {
+      // The same task entered again: the table it returned is unknown, so the mm is no
+      // longer predicted either way. Resynchronise: the half the model predicted may or may
+      // not have been taken, so it becomes unknown (later events of it are accepted).
+      if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
+        pages[k]![h] == .free
+      {
+        ctx.record(page: k, e, mm: m.address)
+        needsRecount = true
+        pages[k]![h] = .unknown
+        unlink(k)
+      }
+      m.known = false
+    }
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
+      wasPredicted: wasKnown && checksChoices, rule: rule("alloc-without-return"))
+  }
+
+  /// An allocation of `m` in flight whose return was missed: it took the first half
+  /// reserved for it.
+  func claimUnreturned(_ m: MM, pid: Int32) {
+    if let i = m.reserved.firstIndex(where: { $0.eligible.contains(pid) }) { m.reserved.remove(at: i) }
+    for i in m.reserved.indices { m.reserved[i].eligible.removeAll { $0 == pid } }
+  }
+
+  /// The page changes hands to `m` (a divergence, or a page seen first in another mm).
+  func adoptOwner(_ m: MM?, _ key: UInt64) {
+    guard let m, let p = pages[key], p.owner != m.serial else { return }
+    if let old = owner(of: p) {
+      old.liveTables -= p.aCount
+      m.liveTables += p.aCount
+    }
+    unlink(key)
+    pages[key]!.owner = m.serial
+  }
+
+  /// The kernel handed out half `h` (free, or of unknown history) of a page the model holds.
+  func takeHalf(_ m: MM?, _ key: UInt64, _ h: Int) {
+    adoptOwner(m, key)
+    let wasAllocated = pages[key]![h] == .allocated
+    pages.update(key) {
+      if h == 1 { $0.upperSeen = true }
+      $0[h] = .free
+    }
+    guard let m else {
+      pages[key]![h] = .allocated
+      unlink(key)
+      return
+    }
+    procAllocFromList(m, key, h)
+    if !wasAllocated { m.liveTables += 1 }
+    if h == 1 && m.pgste == .unknown { m.pgste = .no }
+  }
+
+  /// The kernel handed out half `h` of a page the model does not hold.
+  func freshPage(_ m: MM?, _ key: UInt64, _ h: Int) {
+    var p = Page(owner: m?.serial ?? -1)
+    guard let m else {
+      p[h] = .allocated
+      p[1 - h] = .unknown
+      pages[key] = p
+      return
+    }
+    m.liveTables += 1
+    if h == 1 {
+      // The upper half of a page the model never saw: its lower half is unknown.
+      p[0] = .unknown
+      p[1] = .allocated
+      p.upperSeen = true
+      pages[key] = p
+      if m.pgste == .unknown { m.pgste = .no }
+      return
+    }
+    if m.pgste == .yes {
+      p.bits = 0x03
+      p.pgste = true
+      pages[key] = p
+      return
+    }
+    pages[key] = p
+    procAllocFresh(m, key)
+  }
+
+  /// Whether a pending half handed out again is explained by missed `__tlb_remove_table`
+  /// probes (then inconclusive, settled by the profile) rather than a kernel bug.
+  func reuseExplainable(_ p: Page, _ m: MM?, _ key: UInt64, _ h: Int, freshCase: Bool) -> Bool { true }
+
+  /// The kernel handed out a half the model holds as pending (P) or deferred (H+P).
+  func reuseBeforeGrace(_ e: Event, _ m: MM?, _ key: UInt64, _ h: Int, _ before: Before) {
+    let p = pages[key]!
+    let freeLine = p.pendingLine(h)
+    let deferred = p[h] == .deferred
+    // A page whose halves are all pending or free, handed out as a fresh page (lower half):
+    // released once the missed executions ran; every pending half's is missing. Otherwise
+    // only this half's.
+    let freshCase = h == 0 && p[1] != .allocated && !(p.listed && p.owner == m?.serial)
+    let missing = freshCase ? [0, 1].filter { p[$0] == .pending || p[$0] == .deferred } : [h]
+    let base = Finding(
+      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
+      stateBefore: before.text,
+      stateAfter: freshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
+      message: deferred
+        ? "page_table_alloc returned \(hex(e.table)), whose H and P bits are set since pte_free_defer at line \(freeLine); no RCU callback (__tlb_remove_table) cleared them"
+        : "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
+      relatedLines: freeLine > 0 ? [freeLine] : [])
+    if reuseExplainable(p, m, key, h, freshCase: freshCase) {
+      for mh in missing {
+        var f = base
+        f.message += ", and the kprobe_profile shows no missed __tlb_remove_table"
+        ctx.report(
+          Inconclusive(
+            reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
+            message:
+              "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(p.pendingLine(mh)): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
+            wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec,
+            asFinding: mh == missing[0] ? f : nil))
+      }
+    } else {
+      ctx.report(base)
+    }
+    // Resynchronise on what the kernel did: the missing executions ran.
+    for mh in missing where p[mh] == .pending { ctx.inferred(.exec(table: key + UInt64(mh) * 0x800)) }
+    if freshCase {
+      drop(key)
+      freshPage(m, key, 0)
+    } else {
+      pages.update(key) {
+        $0[h] = .free
+        $0.queued &= ~(1 << UInt8(h))
+        if $0.rcuHead == Int8(h) { $0.rcuHead = -1 }
+      }
+      takeHalf(m, key, h)
+    }
+  }
+
+  /// The rule of this model for `id`, or `alloc-divergence` when the model has no such rule.
+  func ruleOrDivergence(_ id: String) -> String { rules[id] != nil ? id : "alloc-divergence" }
+
+  /// The kernel's choice is not the model's: name the divergence.
+  func diverge(
+    _ e: Event, _ m: MM, predicted: Prediction, _ observed: Prediction, _ key: UInt64,
+    _ h: Int, _ before: Before, related: [Int]
+  ) {
+    let predictedText: String
+    switch predicted {
+    case .fresh: predictedText = "a fresh page (the list head has no usable half)"
+    case .half(let k, let ph): predictedText = "\(hex(k + UInt64(ph) * 0x800)) (the \(halfName(ph)) half of the list head)"
+    }
+    let rule: String
+    var why: String
+    let p = pages[key]
+    switch (observed, predicted) {
+    case (.fresh, _) where h == 1:
+      rule = "alloc-divergence"
+      why = "the upper half of a page this mm never held"
+    case (.fresh, .half):
+      rule = "alloc-fresh-while-head-usable"
+      why = "a fresh page"
+    case (.half(let k, _), .half(let pk, _)) where k == pk && rules["alloc-wrong-half"] != nil:
+      rule = "alloc-wrong-half"
+      why = "the other half of the list head"
+    case (.half, _) where p?.listed == true && p?.owner == m.serial:
+      rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
+      why = "a half of a page further down the list"
+    case (.half, _) where p?.listed == true || (p?.aCount ?? 0) > 0:
+      let other = p.flatMap { owner(of: $0) }
+      if other !== m && p?.aCount ?? 0 > 0 && h == 0 && p?[1] == .allocated {
+        rule = ruleOrDivergence(p?.listed == true ? "release-while-listed" : "release-with-bits")
+        why = "a page still held\(other.map { " by mm \(hex($0.address))" } ?? "") with its other half allocated"
+      } else {
+        rule = "alloc-divergence"
+        why = "a half of a page held by \(other.map { "mm \(hex($0.address))" } ?? "another mm")"
+      }
+    default:
+      rule = "alloc-divergence"
+      why = "a table the model cannot produce"
+    }
+    if let since = m.ambiguousSince {
+      ctx.report(
+        Inconclusive(
+          reason: .concurrency, line: e.line, mm: m.address, page: key,
+          message:
+            "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText), but a concurrent list change inside the alloc window at line \(since) leaves the list order open",
+          wouldBeRule: rule))
+      m.ambiguousSince = nil
+      return
+    }
+    finding(
+      rule, e, mm: m.address, page: key, half: h, before: before,
+      "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText) for mm \(hex(m.address)) [list: \(listSummary(m))]",
+      related: related)
   }
 
   // MARK: Per-half checks of frees
@@ -721,7 +984,7 @@ public class S390FragmentEngine {
 
   /// `crst_table_alloc` takes an order-2 block (CRST_ALLOC_ORDER, 16 KiB) from the buddy
   /// allocator: any page of it the model still holds as PTE tables was released unseen.
-  func crstCovers(_ e: Event) {
+  func crstAlloc(_ e: Event) {
     guard e.table != 0 else { return }
     let block = e.table & ~0x3fff
     for k in 0..<4 {
@@ -977,5 +1240,20 @@ public class S390FragmentEngine {
     o.reusableLater = tally.freeListed - headsWithFree
     o.stranded = tally.free - tally.freeListed
     return o
+  }
+}
+
+// Per-task (pid), per-CPU and per-gather maps of the model: AddressMap keys.
+extension AddressMap {
+  subscript(_ k: Int32) -> Value? {
+    get { self[UInt64(UInt32(bitPattern: k))] }
+    set { self[UInt64(UInt32(bitPattern: k))] = newValue }
+  }
+  subscript(_ k: Int32, default d: @autoclosure () -> Value) -> Value {
+    self[UInt64(UInt32(bitPattern: k))] ?? d()
+  }
+  subscript(_ k: Int) -> Value? {
+    get { self[UInt64(bitPattern: Int64(k))] }
+    set { self[UInt64(bitPattern: Int64(k))] = newValue }
   }
 }

@@ -21,7 +21,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   }
 
   /// The allocator's choices are checked only on the model's own simulation.
-  var checksChoices: Bool { ctx.simulating }
+  override var checksChoices: Bool { ctx.simulating }
   /// A simulation starts from nothing: every mm it names is new and empty.
   override var unseenMMKnown: Bool { ctx.simulating }
   override class var tableFreeFunctions: [KernelFunction] { s390TableFreeFunctions }
@@ -30,9 +30,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   // MARK: Kernel procedures (subclasses)
 
   /// `page_table_alloc` took half `h` of the head page `key`.
-  func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) { fatalError("subclass") }
   /// `page_table_alloc` made fresh page `key` (lower half handed out).
-  func procAllocFresh(_ m: MM, _ key: UInt64) { fatalError("subclass") }
   /// `page_table_free(mm, table)` of half `h` (A set).
   func procFreeNow(_ m: MM?, _ key: UInt64, _ h: Int) { fatalError("subclass") }
   /// `page_table_free_rcu(tlb, table, vmaddr)` of half `h` (A set).
@@ -126,32 +124,8 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
 
   // MARK: Events
 
-  public func apply(_ e: Event) {
-    ctx.count(e.kind)
-    step(e)
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
-  }
-
-  override func dispatch(_ e: Event) {
+  override func willStep(_ e: Event) {
     if e.kind != .freeNow { nestedFree[e.pid] = nil }
-    switch e.kind {
-    case .alloc: alloc(e)
-    case .allocUnreturned: allocUnreturned(e)
-    case .freeNow: freeNow(e)
-    case .freeTLB: freeTLB(e)
-    case .tlbQueue: tlbQueue(e)
-    case .tlbExec: tlbExec(e)
-    case .deferBegin: deferBegin(e)
-    case .mmBirth:
-      crstCovers(e)
-      birth(e)
-    case .mmDeath: death(e)
-    case .lost: lost(e)
-    case .crstAlloc: crstCovers(e)
-    case .allocBegin, .deferEnd, .rcuFree, .crstFree, .fragmentFree, .fragDestroy, .pmdAlloc,
-      .pmdFree, .mmExit:
-      break
-    }
   }
 
   /// A page with a half of unknown history (that half may be live) is kept.
@@ -160,16 +134,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     drop(key)
   }
 
-  func allocUnreturned(_ e: Event) {
-    guard let m = mm(at: e.mm) else { return }
-    let wasKnown = m.known
-    if e.count == 0 { m.known = false }
-    reportUnreturnedAlloc(
-      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown && checksChoices, rule: rule("alloc-without-return"))
-  }
-
-  func alloc(_ e: Event) {
+  override func alloc(_ e: Event) {
     let m = mm(at: e.mm)
     if e.table == 0 {
       ctx.stats.allocationsFailed += 1
@@ -177,7 +142,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     }
     let (key, h) = split(e.table)
     ctx.record(page: key, e, mm: m?.address)
-    let before = describe(key)
+    let before = snapshot(key)
     if e.table & 0x7ff != 0 {
       finding(
         "alloc-divergence", e, mm: m?.address, page: key, half: h, before: before,
@@ -223,7 +188,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     if let predicted, let m {
       let observed: Prediction = pages[key] == nil ? .fresh : .half(key, h)
       if observed != predicted || (observed == .fresh && h == 1) {
-        diverge(e, m, predicted, observed, key, h, before)
+        diverge(e, m, predicted: predicted, observed, key, h, before, related: [])
       }
     }
 
@@ -242,137 +207,15 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     }
   }
 
-  /// The kernel handed out half `h` (checked free or of unknown history) of a page the
-  /// model holds: the model's alloc path from the list (set A, `list_del`).
-  func takeHalf(_ m: MM?, _ key: UInt64, _ h: Int) {
-    adoptOwner(m, key)
-    if h == 1 { pages[key]!.upperSeen = true }
-    pages[key]!.unknown &= ~(1 << UInt8(h))
-    pages[key]!.bits &= ~(PPHHAA.a(h) | PPHHAA.hh(h) | PPHHAA.p(h))
-    if let m {
-      procAllocFromList(m, key, h)
-      m.liveTables += 1
-      if h == 1, m.pgste == .unknown { m.pgste = .no }
-    } else {
-      pages[key]!.bits |= PPHHAA.a(h)
-      unlink(key)
-    }
-  }
-
-  /// The page changes hands to `m` (a divergence, or a page seen first in another mm).
-  func adoptOwner(_ m: MM?, _ key: UInt64) {
-    guard let m, let p = pages[key], p.owner != m.serial else { return }
-    let aCount = (0..<2).filter { p.phase($0) == .allocated }.count
-    if let old = owner(of: key) {
-      old.liveTables -= aCount
-      unlink(key)
-    }
-    m.liveTables += aCount
-    pages[key]!.owner = m.serial
-  }
-
-  func freshPage(_ m: MM?, _ key: UInt64, _ h: Int) {
-    var p = Page(owner: m?.serial ?? -1)
-    guard let m else {
-      p.bits = PPHHAA.a(h)
-      p.unknown = 1 << UInt8(1 - h)
-      pages[key] = p
-      return
-    }
-    m.liveTables += 1
-    if h == 1 {
-      // The upper half of a page the model never saw: its lower half is unknown.
-      p.bits = PPHHAA.a(1)
-      p.unknown = 1
-      p.upperSeen = true
-      pages[key] = p
-      if m.pgste == .unknown { m.pgste = .no }
-      return
-    }
-    if m.pgste == .yes {
-      p.bits = 0x03
-      p.pgste = true
-      pages[key] = p
-      return
-    }
-    pages[key] = p
-    procAllocFresh(m, key)
-  }
-
-  /// The kernel handed out a half the model holds as pending (P) or deferred (H+P).
-  func reuseBeforeGrace(_ e: Event, _ m: MM?, _ key: UInt64, _ h: Int, _ before: String) {
-    let p = pages[key]!
-    let freeLine = p.pendingLine(h)
-    // A page whose halves are all pending or free, handed out as a fresh page: both
-    // pending halves' executions are missing. Otherwise only this half's.
-    let freshCase = h == 0 && p.phase(1) != .allocated && !(p.listed && p.owner == m?.serial)
-    let missing = freshCase ? [0, 1].filter { [.pending, .deferred].contains(p.phase($0)) } : [h]
-    let base = Finding(
-      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before, stateAfter: "\(h == 0 ? "A\(p.phase(1).letter)" : "\(p.phase(0).letter)A") –",
-      message:
-        "page_table_alloc returned \(hex(e.table)), whose \(p.phase(h) == .deferred ? "H and P bits are" : "P bit is") set since line \(freeLine); no \(p.phase(h) == .deferred ? "RCU callback (__tlb_remove_table)" : "__tlb_remove_table") cleared \(p.phase(h) == .deferred ? "them" : "it")",
-      relatedLines: freeLine > 0 ? [freeLine] : [])
-    if checksChoices {
-      // The model's own simulation never hands out a pending half.
-      ctx.report(base)
-    } else {
-      for mh in missing {
-        var f = base
-        f.message += ", and the kprobe_profile shows no missed __tlb_remove_table"
-        ctx.report(
-          Inconclusive(
-            reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
-            message:
-              "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(p.pendingLine(mh)): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
-            wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec,
-            asFinding: mh == missing[0] ? f : nil))
-      }
-    }
-    // Resynchronise: the missing executions ran.
-    for mh in missing where p.phase(mh) == .pending { ctx.inferred(.exec(table: key + UInt64(mh) * 0x800)) }
-    if freshCase {
-      drop(key)
-      freshPage(m, key, 0)
-    } else {
-      pages[key]!.bits &= ~(PPHHAA.hh(h) | PPHHAA.p(h))
-      pages[key]!.queued &= ~(1 << UInt8(h))
-      if pages[key]!.rcuHead == Int8(h) { pages[key]!.rcuHead = -1 }
-      takeHalf(m, key, h)
-    }
-  }
-
-  /// The allocator's choice is not the model's (own simulation only).
-  func diverge(
-    _ e: Event, _ m: MM, _ predicted: Prediction, _ observed: Prediction, _ key: UInt64,
-    _ h: Int, _ before: String
-  ) {
-    let predictedText: String
-    switch predicted {
-    case .fresh: predictedText = "a fresh page (the list head has no usable half)"
-    case .half(let k, let ph):
-      predictedText = "\(hex(k + UInt64(ph) * 0x800)) (the \(halfName(ph)) half of the list head)"
-    }
-    let p = pages[key]
-    let rule: String
-    switch (observed, predicted) {
-    case (.fresh, .half): rule = h == 1 ? "alloc-divergence" : "alloc-fresh-while-head-usable"
-    case (.fresh, .fresh): rule = "alloc-divergence"
-    case (.half(let k, _), .half(let pk, _)) where k == pk: rule = "alloc-wrong-half"
-    case (.half, _) where p?.listed == true && p?.owner == m.serial:
-      rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
-    default: rule = "alloc-divergence"
-    }
-    let heads = pages.keys(of: m.list, limit: 4).map { "\(hex($0)) \(describe($0))" }
-    finding(
-      rule, e, mm: m.address, page: key, half: h, before: before,
-      "page_table_alloc returned \(hex(e.table)); the model predicted \(predictedText) for mm \(hex(m.address)) [list: \(heads.isEmpty ? "empty" : heads.joined(separator: ", "))\(m.list.count > 4 ? ", … \(m.list.count) pages" : "")]"
-    )
+  /// No kernel ran the proposals: a reuse is explained by missed probes on a capture (the
+  /// captured kernel's lists are not the proposal's), never on the model's own simulation.
+  override func reuseExplainable(_ p: Page, _ m: MM?, _ key: UInt64, _ h: Int, freshCase: Bool) -> Bool {
+    !checksChoices
   }
 
   // MARK: Frees
 
-  func freeNow(_ e: Event) {
+  override func freeNow(_ e: Event) {
     if let t = nestedFree.removeValue(forKey: e.pid), t == e.table { return }
     let m = mm(at: e.mm)
     guard case let .apply(key, h) = checkedFree(e, "page_table_free", m).applied else { return }
@@ -387,7 +230,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     procFreeNow(m ?? owner(of: key), key, h)
   }
 
-  func freeTLB(_ e: Event) {
+  override func freeTLB(_ e: Event) {
     let named = e.mm.flatMap { mmByAddress[$0] }
     guard case let .apply(key, h) = checkedFree(e, "page_table_free_rcu", named).applied else { return }
     if pages[key]!.pgste {
@@ -413,7 +256,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     if pages[key]!.bits == 0 { release(key) }
   }
 
-  func deferBegin(_ e: Event) {
+  override func deferBegin(_ e: Event) {
     let m = mm(at: e.mm)
     guard case let .apply(key, h) = checkedFree(e, "pte_free_defer", m).applied else { return }
     pages[key]!.setPendingLine(h, e.line)

@@ -177,8 +177,6 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     }
     return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
   }
-  /// Per task: the entry line of the page_table_alloc whose missing return a free inferred.
-  var returnInferredAtFree = AddressMap<Int>()
   /// Gathers are read only through the mark of a pending half or of a queued CRST table,
   /// and through a task's open gather: the others can never be read again. They are dropped
   /// whenever the table has doubled since the last collection (amortised O(1) per gather),
@@ -246,11 +244,8 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     s390FragmentEvents(for: op, deferAs: hasDefer ? .deferBegin : .freeNow, emit)
   }
 
-  public func apply(_ e: Event) {
-    ctx.count(e.kind)
-    step(e)
+  override func didApply(_ e: Event) {
     if e.kind != .lost { setLastLine(e.line, ofCPU: e.cpu) }
-    if pages.count > ctx.stats.peakPages { ctx.stats.peakPages = pages.count }
   }
 
   /// The task moved on: its gather was flushed by now.
@@ -264,31 +259,12 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
   }
 
 
-  override func dispatch(_ e: Event) {
-    switch e.kind {
-    case .allocBegin:
-      allocBegin(e)
-    case .alloc: alloc(e)
-    case .allocUnreturned: allocUnreturned(e)
-    case .freeNow: freeNow(e)
-    case .freeTLB: freeTLB(e)
-    case .tlbQueue: tlbQueue(e)
-    case .tlbExec: tlbExec(e)
-    case .mmBirth:
-      crstAlloc(e)
-      birth(e)
-    case .mmDeath: death(e)
-    case .lost:
-      hadLoss = true
-      lost(e)
-    case .crstAlloc: crstAlloc(e)
-    case .crstFree, .deferBegin, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy, .pmdAlloc,
-      .pmdFree, .mmExit:
-      break
-    }
+  override func lost(_ e: Event) {
+    hadLoss = true
+    super.lost(e)
   }
 
-  func allocBegin(_ e: Event) {
+  override func allocBegin(_ e: Event) {
     guard let m = mm(at: e.mm) else { return }
     m.windows.removeAll { $0.pid == e.pid }
     m.windows.append(
@@ -297,39 +273,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         candidates: Candidates(first: predict(m))))
   }
 
-  func allocUnreturned(_ e: Event) {
-    guard let m = mm(at: e.mm) else { return }
-    if returnInferredAtFree[e.pid] == e.line {
-      // Its missing return was already inferred (and reported) at the pte_free that followed.
-      returnInferredAtFree[e.pid] = nil
-      return
-    }
-    let w = m.windows.first { $0.pid == e.pid }
-    m.windows.removeAll { $0.pid == e.pid }
-    if !m.reserved.isEmpty { claimUnreturned(m, pid: e.pid) }
-    let wasKnown = m.known
-    if e.count == 0 {
-      // The same task entered again: its return is missing. Unless the return probe missed
-      // (kretprobe maxactive), that is a divergence; the table it returned is unknown, so
-      // the mm is no longer predicted either way. Resynchronise: the half the model
-      // predicted may or may not have been taken, so it becomes unknown (later events of it
-      // are accepted).
-      if wasKnown, let w, case .half(let k, let h)? = w.candidates.last, pages[k] != nil,
-        pages[k]![h] == .free
-      {
-        ctx.record(page: k, e, mm: m.address)
-        needsRecount = true
-        pages[k]![h] = .unknown
-        unlink(k)
-      }
-      m.known = false
-    }
-    reportUnreturnedAlloc(
-      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown, rule: rule("alloc-without-return"))
-  }
-
-  func alloc(_ e: Event) {
+  override func alloc(_ e: Event) {
     let table = e.table
     let m = mm(at: e.mm)
     var window: Window? = nil
@@ -375,7 +319,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         return
       }
       if p[h] == .pending {
-        pendingReuse(e, m, window, key, h, before)
+        reuseBeforeGrace(e, m, key, h, before)
         changed(m)
         return
       }
@@ -425,13 +369,13 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
           "mm \(hex(m.address)) gets a fresh page for every table and never an upper half: replayed as a pgste (KVM) mm from here on"
         )
       } else {
-        diverge(e, m, window, candidates, observed, key, h, before)
+        diverge(e, m, predicted: candidates.last!, observed, key, h, before, related: [window.beginLine])
       }
     }
 
     // 3. Apply what the kernel did.
     if pages[key] != nil {
-      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
+      takeHalf(m, key, h)
     } else {
       freshPage(m, key, h)
     }
@@ -532,13 +476,6 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     return false
   }
 
-  /// An allocation of `m` in flight whose return was missed: it took the first half
-  /// reserved for it.
-  func claimUnreturned(_ m: MM, pid: Int32) {
-    if let i = m.reserved.firstIndex(where: { $0.eligible.contains(pid) }) { m.reserved.remove(at: i) }
-    for i in m.reserved.indices { m.reserved[i].eligible.removeAll { $0 == pid } }
-  }
-
   /// Whether a free on `cpu` (line, ns) may still have been inside the kernel when the
   /// allocation in `w` decided: no later event of that CPU, and close in time.
   func inFlight(_ cpu: Int32, _ line: Int, _ ns: UInt64, _ w: Window, _ e: Event) -> Bool {
@@ -568,153 +505,20 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     }
   }
 
-  func takeHalf(_ m: MM, _ key: UInt64, _ h: Int) {
-    let p = pages[key]!
-    if p[h] != .allocated { m.liveTables += 1 }
-    if p.owner != m.serial, let old = owner(of: p), p.aCount > 0 {
-      old.liveTables -= p.aCount
-      m.liveTables += p.aCount
-    }
-    unlink(key)
-    let serial = m.serial
-    pages.update(key) {
-      $0[h] = .allocated
-      $0.owner = serial
-    }
-    if h == 1 && m.pgste == .unknown { m.pgste = .no }
-  }
-
-  func freshPage(_ m: MM?, _ key: UInt64, _ h: Int) {
-    guard let m else {
-      pages[key] = Page(lo: h == 0 ? .allocated : .unknown, hi: h == 1 ? .allocated : .unknown, owner: -1)
-      return
-    }
-    if h == 1 {
-      // The upper half of a page the model never saw: its lower half is unknown.
-      pages[key] = Page(lo: .unknown, hi: .allocated, owner: m.serial)
-      m.liveTables += 1
-      if m.pgste == .unknown { m.pgste = .no }
-      return
-    }
-    if m.pgste == .yes {
-      var p = Page(lo: .allocated, hi: .allocated, owner: m.serial)
-      p.pgste = true
-      pages[key] = p
-      m.liveTables += 1
-      return
-    }
-    pages[key] = Page(lo: .allocated, hi: .free, owner: m.serial)
-    m.liveTables += 1
-    pushFront(m, key)
-  }
-
-  /// The kernel handed out a half the model holds as pending.
-  func pendingReuse(
-    _ e: Event, _ m: MM?, _ w: Window?, _ key: UInt64, _ h: Int, _ before: Before
-  ) {
-    let p = pages[key]!
-    let freeLine = h == 0 ? p.pendingLine.0 : p.pendingLine.1
-    let isFreshCase = p.lo != .allocated && p.hi != .allocated && !p.listed && h == 0
-    // (a) the list head of this mm whose other half is allocated: with the exec, the head
-    //     would have had exactly this half usable.
-    let isHeadCase =
-      m != nil && p.listed && p.owner == m!.serial && m!.head == key && p[1 - h] == .allocated
-    // (b) a page whose halves are all pending or free: released once the missed execs ran,
-    //     and handed out again as a fresh page (lower half).
-    let base = Finding(
-      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before.text,
-      stateAfter: isFreshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
-      message:
-        "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
-      relatedLines: freeLine > 0 ? [freeLine] : [])
-    if isHeadCase || isFreshCase {
-      // Explained by silent misses of __tlb_remove_table, unless the profile shows none.
-      let missing = isFreshCase ? [0, 1].filter { p[$0] == .pending } : [h]
-      for mh in missing {
-        var f = base
-        f.message += ", and the kprobe_profile shows no missed __tlb_remove_table"
-        ctx.report(
-          Inconclusive(
-            reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
-            message:
-              "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(mh == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
-            wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec,
-            asFinding: mh == missing[0] ? f : nil))
-      }
-    } else {
-      ctx.report(base)
-    }
-    // Resynchronise on what the kernel did: the missing executions ran.
-    if isFreshCase {
-      for ph in 0..<2 where p[ph] == .pending { ctx.inferred(.exec(table: key + UInt64(ph) * 0x800)) }
-      release(key)
-      freshPage(m, key, 0)
-    } else {
-      ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
-      pages[key]![h] = .free
-      pages[key]!.queued &= ~(1 << UInt8(h))
-      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated; unlink(key) }
-    }
-  }
-
-  /// The kernel's choice matches no point of the window: name the divergence.
-  func diverge(
-    _ e: Event, _ m: MM, _ w: Window, _ candidates: Candidates, _ observed: Prediction,
-    _ key: UInt64, _ h: Int, _ before: Before
-  ) {
-    let predicted = candidates.last!
-    let predictedText: String
-    switch predicted {
-    case .fresh: predictedText = "a fresh page (the list head has no usable half)"
-    case .half(let k, let ph): predictedText = "\(hex(k + UInt64(ph) * 0x800)) (the \(halfName(ph)) half of the list head)"
-    }
-    let rule: String
-    var why: String
-    let p = pages[key]
-    switch (observed, predicted) {
-    case (.fresh, _) where h == 1:
-      rule = "alloc-divergence"
-      why = "the upper half of a page this mm never held"
-    case (.fresh, .half):
-      rule = "alloc-fresh-while-head-usable"
-      why = "a fresh page"
-    case (.half, _) where p?.listed == true && p?.owner == m.serial:
-      rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
-      why = "a half of a page further down the list"
-    case (.half, _) where p?.listed == true || (p?.aCount ?? 0) > 0:
-      let other = p.flatMap { owner(of: $0) }
-      if other !== m && p?.aCount ?? 0 > 0 && h == 0 && p?[1] == .allocated {
-        rule = p?.listed == true ? "release-while-listed" : "release-with-bits"
-        why = "a page still held\(other.map { " by mm \(hex($0.address))" } ?? "") with its other half allocated"
-      } else {
-        rule = "alloc-divergence"
-        why = "a half of a page held by \(other.map { "mm \(hex($0.address))" } ?? "another mm")"
-      }
-    default:
-      rule = "alloc-divergence"
-      why = "a table the model cannot produce"
-    }
-    if let since = m.ambiguousSince {
-      ctx.report(
-        Inconclusive(
-          reason: .concurrency, line: e.line, mm: m.address, page: key,
-          message:
-            "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText), but a concurrent list change inside the alloc window at line \(since) leaves the list order open",
-          wouldBeRule: rule))
-      m.ambiguousSince = nil
-      return
-    }
-    finding(
-      rule, e, mm: m.address, page: key, half: h, before: before,
-      "page_table_alloc returned \(hex(e.table)) (\(why)); the model predicted \(predictedText) for mm \(hex(m.address)) [list: \(listSummary(m))]",
-      related: [w.beginLine])
+  /// A pending half handed out again: explained by missed `__tlb_remove_table` probes on the
+  /// list head of this mm whose other half is allocated (with the exec, the head would have
+  /// had exactly this half usable), or on a page whose halves are all pending or free
+  /// (released once the missed execs ran, and handed out again as a fresh page).
+  override func reuseExplainable(_ p: Page, _ m: MM?, _ key: UInt64, _ h: Int, freshCase: Bool) -> Bool {
+    if freshCase { return true }
+    guard let m else { return false }
+    return p.listed && p.owner == m.serial && m.head == key && p[1 - h] == .allocated
   }
 
   /// `page_table_free` (v6.1): `xor 0x11 << h` under `mm->context.lock` (A→P), the other
   /// half allocated → `list_add` (front), else `list_del`; then `xor 0x10 << h` outside the
   /// lock (the transient P, c2c224932fd0); byte 0 → release.
-  func freeNow(_ e: Event) {
+  override func freeNow(_ e: Event) {
     let table = e.table
     let (key, h) = split(table)
     let m = mm(at: e.mm)
@@ -776,7 +580,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
 
   /// `page_table_free_rcu` (v6.1): `xor 0x11 << h` (A→P), the other half allocated →
   /// `list_add_tail`, else `list_del`; `tlb_remove_table(table | (h+1))`.
-  func freeTLB(_ e: Event) {
+  override func freeTLB(_ e: Event) {
     let named = e.mm.flatMap { mmByAddress[$0] }
     switch checkedFree(e, "page_table_free_rcu", named) {
     case .rejected: return
@@ -868,9 +672,9 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
 
   /// A CRST table handed out again while its queued tlb free was never seen executing: the
   /// block went back to the buddy allocator, so the `__tlb_remove_table` was missed.
-  func crstAlloc(_ e: Event) {
+  override func crstAlloc(_ e: Event) {
     guard e.table != 0 else { return }
-    crstCovers(e)
+    super.crstAlloc(e)
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
       rule: rule("tlb-exec-missing"),
@@ -922,20 +726,5 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     }
 
     finishStats()
-  }
-}
-
-// Per-task (pid), per-CPU and per-gather maps of the model: AddressMap keys.
-extension AddressMap {
-  fileprivate subscript(_ k: Int32) -> Value? {
-    get { self[UInt64(UInt32(bitPattern: k))] }
-    set { self[UInt64(UInt32(bitPattern: k))] = newValue }
-  }
-  fileprivate subscript(_ k: Int32, default d: @autoclosure () -> Value) -> Value {
-    self[UInt64(UInt32(bitPattern: k))] ?? d()
-  }
-  fileprivate subscript(_ k: Int) -> Value? {
-    get { self[UInt64(bitPattern: Int64(k))] }
-    set { self[UInt64(bitPattern: Int64(k))] = newValue }
   }
 }

@@ -178,10 +178,10 @@ public final class S390v66Model: S390v61Model {
     ctx.mmBook.adjust(w.owner, mmBySerial[UInt64(w.owner)]?.address, Self.waitingPage, sign: -1)
   }
 
-  override func release(_ key: UInt64) {
+  override func drop(_ key: UInt64) {
     active.remove(key)
     windowsByPage[key] = nil
-    super.release(key)
+    super.drop(key)
   }
 
   override func describe(_ key: UInt64) -> String {
@@ -256,7 +256,7 @@ public final class S390v66Model: S390v61Model {
     }
   }
 
-  func deferBegin(_ e: Event) {
+  override func deferBegin(_ e: Event) {
     let (key, h) = split(e.table)
     ctx.record(page: key, e, mm: e.mm)
     var d = Defer(
@@ -335,7 +335,7 @@ public final class S390v66Model: S390v61Model {
         after: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A")* -",
         "page_table_alloc returned \(hex(e.table)), the \(halfName(h)) half of page \(hex(key)), which is Active\(last.map { " since pte_free_defer at line \($0.line)" } ?? ""): an Active page is never on the list, and no pte_free_defer of this page was in flight",
         related: last.map { [$0.line] } ?? [])
-      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated }
+      takeHalf(m, key, h)
     }
   }
 
@@ -349,7 +349,7 @@ public final class S390v66Model: S390v61Model {
         wouldBeRule: wouldBe)
       i.explainedBy = "pte_free_defer in flight"
       ctx.report(i)
-      if let m { takeHalf(m, key, h) } else { pages[key]![h] = .allocated }
+      takeHalf(m, key, h)
     }
   }
 

@@ -176,7 +176,7 @@ func checkInvariants(_ m: any AllocatorModel, _ where_: @autoclosure () -> Strin
       require(!p.allFree, "empty page \(hex(k)) still held")
       if let b { require(b.rcu[k] == nil, "\(hex(k)) both held and in R") }
     }
-    require(listed == a.mmByAddress.values.reduce(0) { $0 + $1.listCount }, "list counts")
+    require(listed == a.mms.reduce(0) { $0 + $1.listCount }, "list counts")
     // I10/I11: an Active page is held (R pages have Active cleared already).
     for k in b?.active ?? [] { require(a.pages[k] != nil, "Active \(hex(k)) not held") }
   case let d as S390v67Model:

@@ -62,7 +62,7 @@ struct ModelPropertyTests {
     }
     // Same page states, same predictions, same findings (none).
     for k in d.pool { #expect(a.describe(k) == b.describe(k), "seed \(seed) page \(hex(k))") }
-    for mm in a.mmByAddress.keys {
+    for mm in a.mms.map(\.address) {
       #expect(a.simulateAlloc(mm: mm, fresh: { 1 }) == b.simulateAlloc(mm: mm, fresh: { 1 }))
     }
     #expect(verdict(S390v61Model.self, d.script.events) == verdict(S390v66Model.self, d.script.events))

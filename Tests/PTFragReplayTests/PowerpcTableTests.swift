@@ -50,7 +50,7 @@ final class FragHarness {
   func destroy(_ frag: UInt64) { send(.fragDestroy, table: frag) }
   func rcu() { send(.rcuFree, table: 0xc00c_0000_0028_0808, pid: 0) }
 
-  var cursor: UInt64? { model.frag.mmByAddress[mm]?.cursor }
+  var cursor: UInt64? { model.frag.mms[address: mm]?.cursor }
   func state(_ key: UInt64) -> String {
     model.frag.pages[key] == nil ? "released" : model.frag.describe(key)
   }

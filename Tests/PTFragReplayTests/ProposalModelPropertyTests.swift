@@ -322,7 +322,7 @@ final class ProposalModelPropertyTests: XCTestCase {
   func fragProbe(_ model: any AllocatorModel & RCUCallbackSource, _ frag: PgtableFrag, _ violations: @escaping () -> [String]) -> ModelProbe {
     ModelProbe(
       model: model, violations: violations, holds: { frag.pages[$0] != nil },
-      cursor: { frag.mmByAddress[$0]?.cursor })
+      cursor: { frag.mms[address: $0]?.cursor })
   }
 
   /// Runs the s390 workload on a fresh instance of `make` for every seed; asserts the

@@ -133,14 +133,15 @@ public protocol RCUCallbackSource: AnyObject {
 // MARK: - mm death
 
 /// `leak`: the pgd of mm `mm` was freed (`seen`), or the mm was born again, while tables of
-/// it (`live`, table addresses, sorted) were never freed. `pageMask` maps a table to its page.
+/// it (`live`, table addresses, sorted) were never freed. `page` maps a table to its page and
+/// fragment (nil: the table is the page).
 func reportLeak(
   _ ctx: ReplayContext, _ rule: Rule, _ e: Event, mm: UInt64, live: [UInt64], seen: Bool,
-  page: (UInt64) -> (UInt64, Int)
+  page: ((UInt64) -> (UInt64, Int))? = nil
 ) {
   guard let first = live.first else { return }
   let list = live.prefix(6).map { hex($0) }.joined(separator: ", ") + (live.count > 6 ? ", …" : "")
-  let (key, half) = page(first)
+  let (key, half): (UInt64, Int?) = page.map { $0(first) } ?? (first, nil)
   ctx.report(
     Finding(
       rule: rule, event: e, mm: mm, page: key, half: half,

@@ -155,7 +155,7 @@ extension PgtableFrag {
   @inline(__always)
   func book(_ p: FragPage, _ sign: Int) {
     guard ctx.mmBook.enabled, p.owner >= 0 else { return }
-    ctx.mmBook.adjust(p.owner, mmBySerial[serial: p.owner]?.address, share(p), sign: sign)
+    ctx.mmBook.adjust(p.owner, mms[serial: p.owner]?.address, share(p), sign: sign)
   }
 
   /// Page `p` as occupancy: one page of this geometry and its slots.
@@ -175,7 +175,7 @@ extension PgtableFrag {
 }
 
 /// An mm as pgtable-frag.c sees it: its cursor, plus what a replay needs.
-final class FragMM {
+final class FragMM: RegisteredMM {
   let serial: Int32
   let address: UInt64
   /// The cursor is known (synchronized): allocations are predicted.
@@ -209,9 +209,7 @@ final class PgtableFrag {
   let destroyClearsActive: Bool
   let ctx: ReplayContext
   var pages = AddressMap<FragPage>()
-  var mmByAddress = AddressMap<FragMM>()
-  var mmBySerial = AddressMap<FragMM>()
-  var nextSerial: Int32 = 0
+  var mms = MMRegistry<FragMM>()
   /// Pages in R, oldest first (entries of pages no longer in R are skipped).
   var rcuQueue: [UInt64] = []
   var rcuQueueHead = 0
@@ -261,29 +259,21 @@ final class PgtableFrag {
     guard let p = pages.removeValue(forKey: key) else { return }
     tally.remove(FragTally(p, nr: nr))
     book(p, -1)
-    if p.owner >= 0 { mmBySerial[serial: p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
-    if p.cursorOf >= 0, let m = mmBySerial[serial: p.cursorOf], let c = m.cursor, geo.page(c) == key {
+    if p.owner >= 0 { mms[serial: p.owner]?.liveTables -= p.count(.handed) + p.count(.inFlight) }
+    if p.cursorOf >= 0, let m = mms[serial: p.cursorOf], let c = m.cursor, geo.page(c) == key {
       setCursor(m, nil)
     }
     ctx.released(page: key)
   }
 
   func mm(at address: UInt64?, knownIfNew: Bool) -> FragMM? {
-    guard let address else { return nil }
-    if let m = mmByAddress[address] { return m }
-    let m = FragMM(serial: nextSerial, address: address, known: knownIfNew)
-    nextSerial += 1
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsSeen += 1
-    return m
+    mms.mm(at: address, knownIfNew: knownIfNew, &ctx.stats)
   }
 
   func forget(_ m: FragMM) {
     ctx.mmBook.died(m.serial)
     setCursor(m, nil)
-    mmByAddress[m.address] = nil
-    mmBySerial[serial: m.serial] = nil
+    mms.remove(m)
   }
 
   /// `pte_frag_set(&mm->context, c)`: moves the cursor, keeping the pages' `cursorOf`.
@@ -492,7 +482,7 @@ final class PgtableFrag {
   func state(_ key: UInt64) -> FragState {
     guard let p = pages[key] else { return FragState(page: nil, cursorIndex: nil) }
     var cursor: Int? = nil
-    if p.cursorOf >= 0, let m = mmBySerial[serial: p.cursorOf], let c = m.cursor { cursor = geo.index(c) }
+    if p.cursorOf >= 0, let m = mms[serial: p.cursorOf], let c = m.cursor { cursor = geo.index(c) }
     return FragState(page: p, cursorIndex: cursor)
   }
 
@@ -565,7 +555,7 @@ final class PgtableFrag {
       let kept = ctx.mmBook.currentByMM
       if byMM.filter({ !$0.value.isEmpty }) != kept { out.append("per-mm book \(kept.count) mms ≠ recount \(byMM.count)") }
     }
-    for m in mmByAddress.values {
+    for m in mms {
       if let c = m.cursor {
         let key = geo.page(c)
         if pages[key]?.cursorOf != m.serial { out.append("mm \(hex(m.address)): cursor page \(hex(key)) not marked") }
@@ -663,7 +653,7 @@ extension PgtableFrag {
   func handOut(_ m: FragMM?, _ key: UInt64, _ i: Int) {
     guard let p = pages[key] else { return }
     let t = key + UInt64(i) * geo.fragBytes
-    if p.cursorOf >= 0, let cm = mmBySerial[serial: p.cursorOf], cm.cursor == t { setCursor(cm, nil) }
+    if p.cursorOf >= 0, let cm = mms[serial: p.cursorOf], cm.cursor == t { setCursor(cm, nil) }
     if p.slots[i] != .handed && p.slots[i] != .inFlight { m?.liveTables += 1 }
     update(key) { p in
       switch p.slots[i] {

@@ -226,7 +226,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard geo.nr > 1, let c = frag.mmByAddress[address]?.cursor else { return fresh() }
+    guard geo.nr > 1, let c = frag.mms[address: address]?.cursor else { return fresh() }
     return c
   }
 
@@ -243,9 +243,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     case .birth(let mm): emit(SimulatedEvent(.mmBirth, mm: mm))
     case .exit(let mm):
       emit(SimulatedEvent(.mmExit, mm: mm))
-      if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
+      if let c = frag.mms[address: mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
     case .death(let mm):
-      if let c = frag.mmByAddress[mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
+      if let c = frag.mms[address: mm]?.cursor { emit(SimulatedEvent(.fragDestroy, mm: mm, table: c)) }
       emit(SimulatedEvent(.mmDeath, mm: mm))
     case .alloc(let mm, let t):
       emit(SimulatedEvent(.allocBegin, mm: mm))
@@ -302,7 +302,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   }
 
   func ownerAddress(_ key: UInt64) -> UInt64? {
-    frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner]?.address }
+    frag.pages[key].flatMap { frag.mms[serial: $0.owner]?.address }
   }
 
   // MARK: pte_fragment_alloc
@@ -562,7 +562,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   /// `pte_fragment_free(table, kernel)` of a checked fragment, and what the release shows.
   func free(_ e: Event, _ key: UInt64, _ i: Int, kernel: Bool) {
-    let owner = frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner] }
+    let owner = frag.pages[key].flatMap { frag.mms[serial: $0.owner] }
     if [.handed, .queued].contains(frag.pages[key]?.slots[i]) { owner?.liveTables -= 1 }
     let before = frag.state(key)
     if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
@@ -649,7 +649,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let f = e.table
     let key = geo.page(f)
     let k = geo.index(f)
-    let owner = frag.pages[key].flatMap { frag.mmBySerial[serial: $0.cursorOf >= 0 ? $0.cursorOf : $0.owner] }
+    let owner = frag.pages[key].flatMap { frag.mms[serial: $0.cursorOf >= 0 ? $0.cursorOf : $0.owner] }
     ctx.record(page: key, e, mm: owner?.address)
     let before = frag.state(key)
     guard geo.aligned(f), k > 0 else {
@@ -659,13 +659,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       return
     }
     guard let p = frag.pages[key] else { return }  // a cursor page from before the capture
-    let m = p.cursorOf >= 0 ? frag.mmBySerial[serial: p.cursorOf] : nil
+    let m = p.cursorOf >= 0 ? frag.mms[serial: p.cursorOf] : nil
     if let m, m.cursor != f || !(k..<geo.nr).allSatisfy({ [.unhanded, .unknown].contains(p.slots[$0]) }) {
       finding(
         "destroy-not-cursor", e, mm: m.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but the cursor of mm \(hex(m.address)) is \(m.cursor.map { hex($0) } ?? "NULL")")
       frag.update(key) { $0.refKnown = false }
-    } else if m == nil, p.refKnown, let om = frag.mmBySerial[serial: p.owner], om.confirmed {
+    } else if m == nil, p.refKnown, let om = frag.mms[serial: p.owner], om.confirmed {
       finding(
         "destroy-not-cursor", e, mm: om.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but no mm's cursor points into \(hex(key)) (mm \(hex(om.address))'s cursor is \(om.cursor.map { hex($0) } ?? "NULL"))")
@@ -704,10 +704,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// is predicted from here.
   func birth(_ e: Event) {
     guard let a = e.mm else { return }
-    if let old = frag.mmByAddress[a] { frag.forget(old) }  // the struct was reused
-    guard let m = frag.mm(at: a, knownIfNew: true) else { return }
-    m.bornLine = e.line
-    ctx.stats.mmsBorn += 1
+    if let old = frag.mms[address: a] { frag.forget(old) }  // the struct was reused
+    frag.mms.born(a, line: e.line, &ctx.stats)
   }
 
   /// `arch_exit_mmap(mm)`, at the start of `exit_mmap` (mm/mmap.c), before `unmap_vmas` and
@@ -734,7 +732,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// model's cursor is wrong.
   func exitWithoutDestroy(_ e: Event, _ x: (mm: UInt64, line: Int)) {
     exiting[e.pid] = nil
-    guard let m = frag.mmByAddress[x.mm], let c = m.cursor else { return }
+    guard let m = frag.mms[address: x.mm], let c = m.cursor else { return }
     let key = geo.page(c)
     let before = frag.state(key)
     let f = Finding(
@@ -763,7 +761,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       exiting[pid] = nil
       exitWithoutDestroy(e, x)
     }
-    guard let m = frag.mmByAddress[a] else { return }
+    guard let m = frag.mms[address: a] else { return }
     frag.forget(m)
     ctx.stats.mmsDied += 1
   }
@@ -803,7 +801,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard let p = frag.pages[key] else { return }
     ctx.record(page: key, e, mm: e.mm)
     let before = frag.state(key)
-    let owner = frag.mmBySerial[serial: p.owner]
+    let owner = frag.mms[serial: p.owner]
     var carried: Set<KernelFunction> = []
     func item(
       _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: String,
@@ -850,7 +848,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         }
       }
       if p.refKnown, p.unhandedCounted, p.count(.unhanded) > 0, p.cursorOf >= 0,
-        let cm = frag.mmBySerial[serial: p.cursorOf], let c = cm.cursor
+        let cm = frag.mms[serial: p.cursorOf], let c = cm.cursor
       {
         if cm.confirmed {
           item(
@@ -873,7 +871,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   func lost(_ e: Event) {
     ctx.stats.lostMarkers += 1
     ctx.stats.lostEvents += e.count
-    for m in frag.mmByAddress.values {
+    for m in frag.mms {
       m.known = false
       m.windows.removeAll()
       m.race = nil

@@ -203,7 +203,7 @@ enum Tri { case unknown, yes, no }
 /// One mm (`struct mm_struct` incarnation): its `context.pgtable_list` and what the replay
 /// knows of it. Stored properties are @exclusivity(unchecked): the replay is single-threaded
 /// and never overlaps accesses, and the runtime checks cost about 15 % of the replay.
-final class S390MM {
+final class S390MM: RegisteredMM {
   let serial: Int32
   let address: UInt64
   /// Born in the capture (or a simulation) and never desynchronized: allocations are predicted.
@@ -244,10 +244,7 @@ public class S390FragmentEngine {
   let rules: [String: Rule]
   // Per-event lookups go through AddressMap (no SipHash; see AddressMap).
   @exclusivity(unchecked) var pages = AddressMap<Page>()
-  @exclusivity(unchecked) var mmByAddress = AddressMap<MM>()
-  /// By `MM.serial` (never negative).
-  @exclusivity(unchecked) var mmBySerial = AddressMap<MM>()
-  @exclusivity(unchecked) var nextSerial: Int32 = 0
+  @exclusivity(unchecked) var mms = MMRegistry<MM>()
   /// An event changed pages beyond the one it names: recount the occupancy after it.
   @exclusivity(unchecked) var needsRecount = false
   /// The last `page_table_free_rcu` reported as a double free (its queue is not reported again).
@@ -310,18 +307,9 @@ public class S390FragmentEngine {
   }
 
   /// The mm at `address`, created (not known) when the replay meets it first.
-  func mm(at address: UInt64?) -> MM? {
-    guard let address else { return nil }
-    if let m = mmByAddress[address] { return m }
-    let m = MM(serial: nextSerial, address: address, known: unseenMMKnown)
-    nextSerial += 1
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsSeen += 1
-    return m
-  }
+  func mm(at address: UInt64?) -> MM? { mms.mm(at: address, knownIfNew: unseenMMKnown, &ctx.stats) }
 
-  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[serial: p.owner] : nil }
+  func owner(of p: Page) -> MM? { p.owner >= 0 ? mms[serial: p.owner] : nil }
   func owner(of key: UInt64) -> MM? { pages[key].flatMap { owner(of: $0) } }
 
   /// `AP L` style (docs/kernel-models.md §2.5; D a deferred half, X a pgste page).
@@ -422,7 +410,7 @@ public class S390FragmentEngine {
   }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = mmByAddress[address] else { return fresh() }
+    guard let m = mms[address: address] else { return fresh() }
     switch predict(m) {
     case .fresh: return fresh()
     case .half(let k, let h): return k + UInt64(h) * 0x800
@@ -492,7 +480,7 @@ public class S390FragmentEngine {
     let pageBefore = touchesPage ? pages[key] : nil
     let ownerBefore = pageBefore.flatMap { owner(of: $0) }
     let serialBefore = pageBefore?.owner ?? -1
-    let named = e.mm.flatMap { mmByAddress[$0] }
+    let named = mms[address: e.mm]
     let tallyBefore = touchesPage ? contribution(pageBefore) : Tally()
     if touchesPage { tally -= tallyBefore }
     let headsBefore = headFree(ownerBefore) + (named !== ownerBefore ? headFree(named) : 0)
@@ -510,7 +498,7 @@ public class S390FragmentEngine {
     }
     let tallyAfter = touchesPage ? contribution(pages[key]) : Tally()
     if touchesPage { tally += tallyAfter }
-    let namedAfter = named ?? e.mm.flatMap { mmByAddress[$0] }  // created by this event
+    let namedAfter = named ?? mms[address: e.mm]  // created by this event
     let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
     if let ownerAfter, ownerAfter !== ownerBefore, ownerAfter !== namedAfter {
       // A third mm's head may have changed (its before is not known here): recount.
@@ -524,7 +512,7 @@ public class S390FragmentEngine {
       if touchesPage {
         ctx.mmBook.move(
           from: serialBefore, slots(tallyBefore), to: pages[key]?.owner ?? -1, slots(tallyAfter),
-          address: { mmBySerial[serial: $0]?.address })
+          address: { mms[serial: $0]?.address })
       }
       syncHead(ownerBefore)
       if namedAfter !== ownerBefore { syncHead(namedAfter) }
@@ -1059,19 +1047,13 @@ public class S390FragmentEngine {
   /// `crst_table_alloc` of the pgd (`mm_init` → `pgd_alloc`): a new mm incarnation.
   func birth(_ e: Event) {
     guard let address = e.mm else { return }
-    if let old = mmByAddress[address] { bury(old, e, seen: false) }
-    let m = MM(serial: nextSerial, address: address, known: true)
-    nextSerial += 1
-    m.bornLine = e.line
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsBorn += 1
-    ctx.stats.mmsSeen += 1
+    if let old = mms[address: address] { bury(old, e, seen: false) }
+    mms.born(address, line: e.line, &ctx.stats)
   }
 
   /// `crst_table_free` of the pgd.
   func death(_ e: Event) {
-    guard let address = e.mm, let m = mmByAddress[address] else { return }
+    guard let address = e.mm, let m = mms[address: address] else { return }
     bury(m, e, seen: true)
     ctx.stats.mmsDied += 1
   }
@@ -1109,15 +1091,14 @@ public class S390FragmentEngine {
       let k = m.head
       rebook(k) { pages.unlink(k, &m.list) }
     }
-    mmByAddress[m.address] = nil
-    mmBySerial[serial: m.serial] = nil
+    mms.remove(m)
   }
 
   /// A `LOST EVENTS` marker: no mm's list is known any more.
   func lost(_ e: Event) {
     ctx.stats.lostMarkers += 1
     ctx.stats.lostEvents += e.count
-    for (_, m) in mmByAddress {
+    for m in mms {
       m.known = false
       m.windows.removeAll()
       m.reserved.removeAll()
@@ -1194,20 +1175,20 @@ public class S390FragmentEngine {
     if ctx.mmBook.enabled {
       ctx.mmBook.move(
         from: serialBefore, slots(before), to: pages[key]?.owner ?? -1, slots(after),
-        address: { mmBySerial[serial: $0]?.address })
+        address: { mms[serial: $0]?.address })
     }
   }
 
   func recount() {
     tally = Tally()
     for (_, p) in pages { tally += contribution(p) }
-    headsWithFree = mmByAddress.reduce(0) { $0 + headFree($1.value) }
+    headsWithFree = mms.reduce(0) { $0 + headFree($1) }
     guard ctx.mmBook.enabled else { return }
     var byMM: [Int32: (UInt64, Occupancy)] = [:]
     for (_, p) in pages where p.owner >= 0 {
-      byMM[p.owner, default: (mmBySerial[serial: p.owner]?.address ?? 0, Occupancy())].1.add(slots(contribution(p)))
+      byMM[p.owner, default: (mms[serial: p.owner]?.address ?? 0, Occupancy())].1.add(slots(contribution(p)))
     }
-    for (_, m) in mmByAddress {
+    for m in mms {
       m.headCounted = headFree(m)
       if m.headCounted > 0 { byMM[m.serial, default: (m.address, Occupancy())].1.add(s390HeadDelta) }
     }

@@ -231,7 +231,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   }
 
   override func freeTLB(_ e: Event) {
-    let named = e.mm.flatMap { mmByAddress[$0] }
+    let named = mms[address: e.mm]
     guard case let .apply(key, h) = checkedFree(e, "page_table_free_rcu", named).applied else { return }
     if pages[key]!.pgste {
       pages[key]!.pgsteFreed = true
@@ -350,7 +350,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
       }
       if p.bits == 0 { out.append("\(hex(k)): held with no bit set (should have been released)") }
       if let v = pageInvariantViolation(k, p) { out.append("\(hex(k)) \(describe(k)): \(v)") }
-      if p.listed, p.owner < 0 || mmBySerial[serial: p.owner] == nil {
+      if p.listed, p.owner < 0 || mms[serial: p.owner] == nil {
         out.append("\(hex(k)): listed without an owning mm")
       }
       let deferred = (0..<2).filter { p.phase($0) == .deferred }
@@ -358,7 +358,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
         out.append("\(hex(k)): deferred halves \(deferred) but rcu_head holds \(p.rcuHead)")
       }
     }
-    for m in mmByAddress.values {
+    for m in mms {
       var n = 0
       var k = m.list.head
       while k != 0, let p = pages[k], n <= m.list.count {

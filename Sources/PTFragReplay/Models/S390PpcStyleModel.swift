@@ -116,7 +116,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   var checksChoices: Bool { ctx.simulating }
 
   public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = frag.mmByAddress[address], m.pgste != true, let c = m.cursor else {
+    guard let m = frag.mms[address: address], m.pgste != true, let c = m.cursor else {
       return fresh()
     }
     return c
@@ -185,7 +185,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     (t & s390PageMask, t & s390HalfBit != 0 ? 1 : 0)
   }
 
-  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mmBySerial[serial: $0.owner] } }
+  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mms[serial: $0.owner] } }
 
   func finding(
     _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
@@ -384,7 +384,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   }
 
   func freeTLB(_ e: Event) {
-    let m = e.mm.flatMap { frag.mmByAddress[$0] }
+    let m = frag.mms[address: e.mm]
     guard let (key, h) = checkedFree(e, "page_table_free_rcu", m, accept: [.handed]) else { return }
     if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
     frag.update(key) { p in
@@ -492,18 +492,12 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   func birth(_ e: Event) {
     guard let address = e.mm else { return }
-    if let old = frag.mmByAddress[address] { bury(old, e, seen: false) }
-    let m = FragMM(serial: frag.nextSerial, address: address, known: true)
-    frag.nextSerial += 1
-    m.bornLine = e.line
-    frag.mmByAddress[address] = m
-    frag.mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsBorn += 1
-    ctx.stats.mmsSeen += 1
+    if let old = frag.mms[address: address] { bury(old, e, seen: false) }
+    frag.mms.born(address, line: e.line, &ctx.stats)
   }
 
   func death(_ e: Event) {
-    guard let address = e.mm, let m = frag.mmByAddress[address] else { return }
+    guard let address = e.mm, let m = frag.mms[address: address] else { return }
     bury(m, e, seen: true)
     ctx.stats.mmsDied += 1
   }
@@ -539,7 +533,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// An explicit `pte_frag_destroy(frag)` event (a simulation driver may send one).
   func explicitDestroy(_ e: Event) {
     let key = e.table & s390PageMask
-    guard let p = frag.pages[key], p.cursorOf >= 0, let m = frag.mmBySerial[serial: p.cursorOf],
+    guard let p = frag.pages[key], p.cursorOf >= 0, let m = frag.mms[serial: p.cursorOf],
       m.cursor == e.table
     else { return }
     ctx.record(page: key, e, mm: m.address)
@@ -550,6 +544,6 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   func lost(_ e: Event) {
     ctx.stats.lostMarkers += 1
     ctx.stats.lostEvents += e.count
-    for m in frag.mmByAddress.values { m.known = false }
+    frag.mms.forgetKnowledge()
   }
 }

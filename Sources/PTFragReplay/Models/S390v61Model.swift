@@ -581,7 +581,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
   /// `page_table_free_rcu` (v6.1): `xor 0x11 << h` (A→P), the other half allocated →
   /// `list_add_tail`, else `list_del`; `tlb_remove_table(table | (h+1))`.
   override func freeTLB(_ e: Event) {
-    let named = e.mm.flatMap { mmByAddress[$0] }
+    let named = mms[address: e.mm]
     switch checkedFree(e, "page_table_free_rcu", named) {
     case .rejected: return
     case .untracked(let key, let h):

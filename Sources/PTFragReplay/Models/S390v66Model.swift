@@ -153,7 +153,7 @@ public final class S390v66Model: S390v61Model {
     unlink(key)
     pages.removeValue(forKey: key)
     rcu[key] = Waiting(owner: p.owner, line: e.line)
-    ctx.mmBook.adjust(p.owner, mmBySerial[UInt64(p.owner)]?.address, Self.waitingPage)
+    ctx.mmBook.adjust(p.owner, mms[serial: p.owner]?.address, Self.waitingPage)
     // call_rcu(&ptdesc->pt_rcu_head, pte_free_now), in a simulation.
     if ctx.simulating { ctx.callRCU(.rcuFree, heads.simulatedHead(for: key)) }
   }
@@ -168,14 +168,14 @@ public final class S390v66Model: S390v61Model {
 
   override func addToRecount(_ byMM: inout [Int32: (UInt64, Occupancy)]) {
     for w in rcu.values where w.owner >= 0 {
-      byMM[w.owner, default: (mmBySerial[UInt64(w.owner)]?.address ?? 0, Occupancy())].1.add(Self.waitingPage)
+      byMM[w.owner, default: (mms[serial: w.owner]?.address ?? 0, Occupancy())].1.add(Self.waitingPage)
     }
   }
 
   /// The page leaves R (its callback ran, or the trace shows it otherwise).
   func leaveR(_ key: UInt64) {
     guard let w = rcu.removeValue(forKey: key) else { return }
-    ctx.mmBook.adjust(w.owner, mmBySerial[UInt64(w.owner)]?.address, Self.waitingPage, sign: -1)
+    ctx.mmBook.adjust(w.owner, mms[serial: w.owner]?.address, Self.waitingPage, sign: -1)
   }
 
   override func drop(_ key: UInt64) {
@@ -430,7 +430,7 @@ public final class S390v66Model: S390v61Model {
     ctx.record(page: key, e, mm: e.mm)
     let w = rcu[key]!
     finding(
-      "use-while-rcu-pending", e, mm: e.mm ?? (w.owner >= 0 ? mmBySerial[UInt64(w.owner)]?.address : nil), page: key, half: h,
+      "use-while-rcu-pending", e, mm: e.mm ?? (w.owner >= 0 ? mms[serial: w.owner]?.address : nil), page: key, half: h,
       before: "R",
       "\(e.kind.symbol)(\(hex(e.table))) names page \(hex(key)), whose last table went at line \(w.line) while Active: it waits in R for pte_free_now and holds no table",
       related: [w.line])

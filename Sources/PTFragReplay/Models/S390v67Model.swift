@@ -116,7 +116,7 @@ public final class S390v67Model: AllocatorModel {
     var innerQueueDue = false
   }
 
-  final class MM {
+  final class MM: RegisteredMM {
     let serial: Int32
     let address: UInt64
     /// Born in the capture: a free of a table it never got is `free-unknown`.
@@ -142,9 +142,7 @@ public final class S390v67Model: AllocatorModel {
   var crst: [UInt64: Crst] = [:]
   /// 16 KiB-aligned tables queued that the capture never saw allocated: PTE or CRST.
   var maybeCrstQueued: [UInt64: Int] = [:]
-  var mmByAddress = AddressMap<MM>()
-  var mmBySerial = AddressMap<MM>()
-  var nextSerial: Int32 = 0
+  var mms = MMRegistry<MM>()
   /// Pages in R, for `pte_free_now` resolution.
   var rcuPages = Set<UInt64>()
   var heads = RCUHeadMapper()
@@ -161,18 +159,9 @@ public final class S390v67Model: AllocatorModel {
 
   // MARK: Helpers
 
-  func mm(at address: UInt64?) -> MM? {
-    guard let address else { return nil }
-    if let m = mmByAddress[address] { return m }
-    let m = MM(serial: nextSerial, address: address, known: false)
-    nextSerial += 1
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsSeen += 1
-    return m
-  }
+  func mm(at address: UInt64?) -> MM? { mms.mm(at: address, knownIfNew: false, &ctx.stats) }
 
-  func owner(of p: Page) -> MM? { p.owner >= 0 ? mmBySerial[serial: p.owner] : nil }
+  func owner(of p: Page) -> MM? { p.owner >= 0 ? mms[serial: p.owner] : nil }
 
   func describe(_ key: UInt64) -> String {
     if let p = pages[key] { return p.state.name }
@@ -210,7 +199,7 @@ public final class S390v67Model: AllocatorModel {
     if s == .live { liveCount += d } else { pendingCount += d }
     if s == .rcu { if d > 0 { rcuPages.insert(key) } else { rcuPages.remove(key) } }
     if p.owner >= 0 {
-      ctx.mmBook.adjust(p.owner, mmBySerial[serial: p.owner]?.address, s == .live ? Self.livePage : Self.pendingPage, sign: d)
+      ctx.mmBook.adjust(p.owner, mms[serial: p.owner]?.address, s == .live ? Self.livePage : Self.pendingPage, sign: d)
     }
   }
 
@@ -257,7 +246,7 @@ public final class S390v67Model: AllocatorModel {
     let rcu = Set(pages.filter { $0.value.state == .rcu }.map { $0.key })
     var perMM: [Int32: Int] = [:]
     for p in pages.values where p.state == .live && p.owner >= 0 { perMM[p.owner, default: 0] += 1 }
-    let mmsAgree = mmBySerial.values.allSatisfy { $0.liveTables == perMM[$0.serial, default: 0] }
+    let mmsAgree = mms.allSatisfy { $0.liveTables == perMM[$0.serial, default: 0] }
     // The book: every owned page counted for its owner, live or pending, one stranded slot.
     var byMM: [Int32: Occupancy] = [:]
     for p in pages.values where p.owner >= 0 { byMM[p.owner, default: Occupancy()].add(p.state == .live ? Self.livePage : Self.pendingPage) }
@@ -498,7 +487,7 @@ public final class S390v67Model: AllocatorModel {
 
   /// The trivial `page_table_free_rcu` of 6.7 … ~6.10: Live → Q, its `tlb_remove_table` due.
   func freeTLB(_ e: Event) {
-    let m = e.mm.flatMap { mmByAddress[$0] }
+    let m = mms[address: e.mm]
     guard aligned(e, "page_table_free_rcu", mm: m?.address) else { return }
     let key = e.table
     ctx.record(page: key, e, mm: e.mm)
@@ -526,7 +515,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if c.queued {
         finding(
-          "double-free", e, mm: mmBySerial[serial: c.owner]?.address, page: key, before: "CRST Q",
+          "double-free", e, mm: mms[serial: c.owner]?.address, page: key, before: "CRST Q",
           "tlb_remove_table(\(hex(key))) queues the CRST table a second time")
         return
       }
@@ -573,7 +562,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if !c.queued && sawQueue {
         probableMiss(
-          "exec-without-queue", e, mm: mmBySerial[serial: c.owner]?.address, key, before: "CRST",
+          "exec-without-queue", e, mm: mms[serial: c.owner]?.address, key, before: "CRST",
           after: "(none)", related: c.line, .missedProbe, .tlbRemoveTable,
           "__tlb_remove_table(\(hex(key))) frees the CRST table from line \(c.line), which tlb_remove_table never queued",
           "__tlb_remove_table(\(hex(key))) of a CRST table never queued: probable missed tlb_remove_table")
@@ -716,20 +705,13 @@ public final class S390v67Model: AllocatorModel {
 
   func birth(_ e: Event) {
     guard let address = e.mm else { return crstAlloc(e, owner: nil) }
-    if let old = mmByAddress[address] { bury(old, e, seen: false) }
-    let m = MM(serial: nextSerial, address: address, known: true)
-    nextSerial += 1
-    m.bornLine = e.line
-    mmByAddress[address] = m
-    mmBySerial[serial: m.serial] = m
-    ctx.stats.mmsBorn += 1
-    ctx.stats.mmsSeen += 1
-    crstAlloc(e, owner: m)
+    if let old = mms[address: address] { bury(old, e, seen: false) }
+    crstAlloc(e, owner: mms.born(address, line: e.line, &ctx.stats))
   }
 
   func death(_ e: Event) {
     crst[e.table] = nil
-    guard let address = e.mm, let m = mmByAddress[address] else { return }
+    guard let address = e.mm, let m = mms[address: address] else { return }
     bury(m, e, seen: true)
     ctx.stats.mmsDied += 1
   }
@@ -741,15 +723,7 @@ public final class S390v67Model: AllocatorModel {
       var live: [UInt64] = []
       for (k, p) in pages where p.owner == m.serial && p.state == .live { live.append(k) }
       live.sort()
-      if !live.isEmpty {
-        let list = live.prefix(6).map { hex($0) }.joined(separator: ", ")
-        finding(
-          "leak", e, mm: m.address, page: live[0], before: "\(live.count) live tables",
-          after: "mm gone",
-          seen
-            ? "the pgd of mm \(hex(m.address)) was freed while \(live.count) of its tables were never freed: \(list)\(live.count > 6 ? ", …" : "")"
-            : "mm \(hex(m.address)) was born again while \(live.count) tables of its previous life were never freed: \(list)\(live.count > 6 ? ", …" : "")")
-      }
+      reportLeak(ctx, Self.rule["leak"]!, e, mm: m.address, live: live, seen: seen)
       // Later events of these tables are judged as of unknown history.
       for k in live {
         var p = pages[k]!
@@ -758,13 +732,12 @@ public final class S390v67Model: AllocatorModel {
       }
       m.liveTables = 0
     }
-    mmByAddress[m.address] = nil
-    mmBySerial[serial: m.serial] = nil
+    mms.remove(m)
   }
 
   func lost(_ e: Event) {
     ctx.stats.lostMarkers += 1
     ctx.stats.lostEvents += e.count
-    for m in mmByAddress.values { m.known = false }
+    mms.forgetKnowledge()
   }
 }

@@ -21,9 +21,9 @@ public struct ModelCheck: Sendable, Equatable {
   public var scope: Scope
   /// One line: what the group checks, or why it needs the model's own allocator.
   public var why: String
-  public init(_ scope: Scope, _ rules: [String], _ why: String) {
+  public init(_ scope: Scope, _ rules: [RuleID], _ why: String) {
     self.scope = scope
-    self.rules = rules
+    self.rules = rules.map(\.rawValue)
     self.why = why
   }
 }

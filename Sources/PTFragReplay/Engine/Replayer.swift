@@ -171,7 +171,7 @@ public final class Replayer {
         var i = Inconclusive(
           reason: .lostEvents, line: f.line, mm: f.mm, page: f.page,
           message: "\(f.message) — not conclusive: the capture lost events (\(why))",
-          wouldBeRule: f.rule.id)
+          wouldBeRule: f.rule.key)
         i.history = f.history
         inconclusive.append(i)
         context.forget(rule: f.rule.id)

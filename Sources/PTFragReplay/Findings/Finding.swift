@@ -22,14 +22,16 @@ public enum RuleRequirement: Sendable, Hashable {
 
 /// A rule a model checks: a stable kebab-case id, its severity, and what it means.
 public struct Rule: Sendable, Hashable {
-  public var id: String
+  public var key: RuleID
+  /// The stable kebab-case id users see.
+  public var id: String { key.rawValue }
   public var severity: Severity
   /// One line: what firing means.
   public var summary: String
   /// What the capture must hold for the rule to be checked (nil: always checked).
   public var requires: RuleRequirement?
-  public init(_ id: String, _ severity: Severity, _ summary: String, requires: RuleRequirement? = nil) {
-    self.id = id
+  public init(_ id: RuleID, _ severity: Severity, _ summary: String, requires: RuleRequirement? = nil) {
+    self.key = id
     self.severity = severity
     self.summary = summary
     self.requires = requires
@@ -156,7 +158,7 @@ public struct Inconclusive: Sendable {
 
   public init(
     reason: InconclusiveReason, line: Int, mm: UInt64? = nil, page: UInt64? = nil,
-    message: String, wouldBeRule: String? = nil, hingesOn: KernelFunction? = nil,
+    message: String, wouldBeRule: RuleID? = nil, hingesOn: KernelFunction? = nil,
     alternatives: [KernelFunction] = [], asFinding: Finding? = nil
   ) {
     self.hingesOn = hingesOn
@@ -167,7 +169,7 @@ public struct Inconclusive: Sendable {
     self.mm = mm
     self.page = page
     self.message = message
-    self.wouldBeRule = wouldBeRule
+    self.wouldBeRule = wouldBeRule?.rawValue
     self.explainedBy = nil
     self.history = []
   }

@@ -80,8 +80,8 @@ extension AddressMap where Value: ListLinked {
 // MARK: - Rules
 
 /// `[id: Rule]` for a model's rule list (ids are unique per model).
-func ruleIndex(_ rules: [Rule]) -> [String: Rule] {
-  Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+func ruleIndex(_ rules: [Rule]) -> [RuleID: Rule] {
+  Dictionary(uniqueKeysWithValues: rules.map { ($0.key, $0) })
 }
 
 // MARK: - Allocations without a return
@@ -113,7 +113,7 @@ func reportUnreturnedAlloc(
       reason: .missedProbe, line: e.line, mm: mm,
       message:
         "\(symbol) entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it; mm \(hex(mm)) is no longer predicted",
-      wouldBeRule: rule.id, hingesOn: function, asFinding: f))
+      wouldBeRule: rule.key, hingesOn: function, asFinding: f))
 }
 
 // MARK: - Simulation hand-off

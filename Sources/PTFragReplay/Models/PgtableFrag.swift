@@ -670,21 +670,21 @@ extension PgtableFrag {
 extension PgtableFrag {
   /// The rule and one-line reason for a surprise (nil: nothing to report). `busyRule` is
   /// the model's id for a fragment handed out twice.
-  func explain(_ kind: FragSurprise, _ key: UInt64, _ i: Int, busyRule: String)
-    -> (rule: String, why: String)?
+  func explain(_ kind: FragSurprise, _ key: UInt64, _ i: Int, busyRule: RuleID)
+    -> (rule: RuleID, why: String)?
   {
     switch kind {
     case .busy: (busyRule, "fragment \(i) of \(hex(key)) is handed out and not freed")
     case .freedReused:
-      ("reuse-before-release", "fragment \(i) of \(hex(key)) was freed and its page has not gone back to the buddy allocator")
+      (.reuseBeforeRelease, "fragment \(i) of \(hex(key)) was freed and its page has not gone back to the buddy allocator")
     case .rcuPending:
-      ("reuse-before-grace", "page \(hex(key)) waits for its RCU callback (pte_free_now), which has not run")
-    case .notCursor: ("alloc-not-cursor", "fragment \(i) of \(hex(key)) is not the cursor")
+      (.reuseBeforeGrace, "page \(hex(key)) waits for its RCU callback (pte_free_now), which has not run")
+    case .notCursor: (.allocNotCursor, "fragment \(i) of \(hex(key)) is not the cursor")
     case .freshWhileCursor:
-      ("alloc-fresh-while-cursor", "a fresh page although the cursor was not NULL during the call")
-    case .foreignPage: ("alloc-divergence", "fragment \(i) of a page the mm's cursor never pointed to")
+      (.allocFreshWhileCursor, "a fresh page although the cursor was not NULL during the call")
+    case .foreignPage: (.allocDivergence, "fragment \(i) of a page the mm's cursor never pointed to")
     case .releasedWithRefs, .missedExec:
-      ("release-with-refs", "page \(hex(key)) came back fresh while the model counts \(pages[key]?.ref ?? 0) reference(s) on it (\(describe(key)))")
+      (.releaseWithRefs, "page \(hex(key)) came back fresh while the model counts \(pages[key]?.ref ?? 0) reference(s) on it (\(describe(key)))")
     case .releaseUnseen: nil
     }
   }

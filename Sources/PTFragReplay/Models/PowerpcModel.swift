@@ -134,19 +134,19 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   public static let destroyFixSuffix = "+fda4d71651f7"
 
   public static let rules: [Rule] = [
-    Rule("double-free", .error, "a free (pte_fragment_free, __tlb_remove_table, pte_free_defer) of a fragment already freed, or queued twice"),
-    Rule("free-unknown", .error, "a free of a fragment never handed out, or of an address that is not a fragment"),
-    Rule("exec-tag-mismatch", .error, "a tlb level index other than PTE_INDEX (0) on a page the model holds as PTE fragments"),
-    Rule("alloc-busy-fragment", .error, "pte_fragment_alloc returned a fragment that is handed out and not freed"),
-    Rule("reuse-before-release", .error, "pte_fragment_alloc returned a freed fragment before its page went back to the buddy allocator (E3)"),
-    Rule("reuse-before-grace", .error, "pte_fragment_alloc returned a fragment of a page whose RCU callback (pte_free_now) has not run"),
-    Rule("release-with-refs", .error, "a page came back fresh from the buddy allocator while its pt_frag_refcount was not zero (E1/E4)"),
-    Rule("alloc-not-cursor", .error, "pte_fragment_alloc returned an unhanded fragment that is not the mm's cursor (E2)"),
-    Rule("alloc-fresh-while-cursor", .error, "pte_fragment_alloc took a fresh page although the mm's cursor was never NULL during the call (E2)"),
-    Rule("alloc-divergence", .error, "pte_fragment_alloc returned a table the model cannot produce (misaligned, or inside a page the mm's cursor never pointed to)"),
-    Rule("alloc-without-return", .error, "pte_fragment_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule("destroy-not-cursor", .error, "pte_frag_destroy of a pointer that is not the mm's cursor"),
-    Rule("released-with-active", .error, "a page went back to the buddy allocator with PG_active set: pte_frag_destroy before fda4d71651f7 (\"BUG: Bad page state … flags: active\"), or a kernel free of a page pte_free_defer marked"),
+    Rule(.doubleFree, .error, "a free (pte_fragment_free, __tlb_remove_table, pte_free_defer) of a fragment already freed, or queued twice"),
+    Rule(.freeUnknown, .error, "a free of a fragment never handed out, or of an address that is not a fragment"),
+    Rule(.execTagMismatch, .error, "a tlb level index other than PTE_INDEX (0) on a page the model holds as PTE fragments"),
+    Rule(.allocBusyFragment, .error, "pte_fragment_alloc returned a fragment that is handed out and not freed"),
+    Rule(.reuseBeforeRelease, .error, "pte_fragment_alloc returned a freed fragment before its page went back to the buddy allocator (E3)"),
+    Rule(.reuseBeforeGrace, .error, "pte_fragment_alloc returned a fragment of a page whose RCU callback (pte_free_now) has not run"),
+    Rule(.releaseWithRefs, .error, "a page came back fresh from the buddy allocator while its pt_frag_refcount was not zero (E1/E4)"),
+    Rule(.allocNotCursor, .error, "pte_fragment_alloc returned an unhanded fragment that is not the mm's cursor (E2)"),
+    Rule(.allocFreshWhileCursor, .error, "pte_fragment_alloc took a fresh page although the mm's cursor was never NULL during the call (E2)"),
+    Rule(.allocDivergence, .error, "pte_fragment_alloc returned a table the model cannot produce (misaligned, or inside a page the mm's cursor never pointed to)"),
+    Rule(.allocWithoutReturn, .error, "pte_fragment_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule(.destroyNotCursor, .error, "pte_frag_destroy of a pointer that is not the mm's cursor"),
+    Rule(.releasedWithActive, .error, "a page went back to the buddy allocator with PG_active set: pte_frag_destroy before fda4d71651f7 (\"BUG: Bad page state … flags: active\"), or a kernel free of a page pte_free_defer marked"),
   ]
   static let rule = ruleIndex(rules)
 
@@ -181,16 +181,16 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ModelCheck(
         .everyReplay,
         [
-          "double-free", "free-unknown", "exec-tag-mismatch", "alloc-busy-fragment",
-          "reuse-before-release", "reuse-before-grace", "released-with-active",
-          "alloc-without-return",
+          .doubleFree, .freeUnknown, .execTagMismatch, .allocBusyFragment,
+          .reuseBeforeRelease, .reuseBeforeGrace, .releasedWithActive,
+          .allocWithoutReturn,
         ],
         "the life of each fragment and page (handed, freed, PG_active, RCU)"),
       ModelCheck(
         .ownAllocator,
         [
-          "alloc-not-cursor", "alloc-fresh-while-cursor", "alloc-divergence",
-          "release-with-refs", "destroy-not-cursor",
+          .allocNotCursor, .allocFreshWhileCursor, .allocDivergence,
+          .releaseWithRefs, .destroyNotCursor,
         ],
         "the cursor order and the count at which pages go back, for this fragment geometry"),
     ]
@@ -284,7 +284,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   // MARK: Helpers
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: FragState,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: FragState,
     _ message: String, related: [Int] = []
   ) {
     ctx.report(
@@ -319,7 +319,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     if e.count == 0 { m.known = false }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "pte_fragment_alloc", function: .pteFragmentAlloc,
-      wasPredicted: wasKnown, rule: Self.rule["alloc-without-return"]!)
+      wasPredicted: wasKnown, rule: Self.rule[.allocWithoutReturn]!)
   }
 
   func alloc(_ e: Event) {
@@ -336,7 +336,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     guard geo.aligned(t) else {
       finding(
-        "alloc-divergence", e, mm: m?.address, page: key, index: i, before: before,
+        .allocDivergence, e, mm: m?.address, page: key, index: i, before: before,
         "pte_fragment_alloc returned \(hex(t)), which is not a \(geo.fragBytes)-byte fragment")
       return
     }
@@ -345,7 +345,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       // cursor starts at fragment 1): the kernel released this page, so whatever the model
       // still holds of it went unseen.
       releasedUnseen(
-        key, e, as: "as a fresh page for mm \(hex(m?.address))", rule: "release-with-refs")
+        key, e, as: "as a fresh page for mm \(hex(m?.address))", rule: .releaseWithRefs)
     }
     guard let m, m.known else {
       // No entry, or an mm whose cursor the capture has not shown yet: only what holds on
@@ -468,7 +468,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     }
     let t = e.table
     let mmText = m.map { " for mm \(hex($0.address))" } ?? ""
-    guard let explained = frag.explain(kind, key, i, busyRule: "alloc-busy-fragment") else {
+    guard let explained = frag.explain(kind, key, i, busyRule: .allocBusyFragment) else {
       return
     }
     let rule = explained.rule
@@ -524,7 +524,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     guard geo.aligned(table), table != 0 else {
       finding(
-        "free-unknown", e, mm: e.mm, page: key, index: i, before: before,
+        .freeUnknown, e, mm: e.mm, page: key, index: i, before: before,
         "\(what)(\(hex(e.table))): \(hex(table)) is not a \(geo.fragBytes)-byte fragment")
       return nil
     }
@@ -544,15 +544,15 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     switch s {
     case .freed:
       finding(
-        "double-free", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        .doubleFree, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
         "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already freed")
     case .queued:
       finding(
-        "double-free", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        .doubleFree, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
         "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already in a tlb batch")
     case .unhanded, .inFlight:
       finding(
-        "free-unknown", e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
+        .freeUnknown, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
         "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) was never handed out")
     case .handed, .unknown:
       break
@@ -567,7 +567,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
       finding(
-        "released-with-active", e, mm: owner?.address, page: key, index: i, before: before,
+        .releasedWithActive, e, mm: owner?.address, page: key, index: i, before: before,
         "pte_fragment_free(\(hex(e.table)), kernel=1) dropped the last reference of \(hex(key)) and freed it with PG_active still set (pte_free_defer marked it): \"BUG: Bad page state\"")
     }
   }
@@ -622,12 +622,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       releasedUnseen(
         key, e,
         as: "as the \(index == 1 ? "PMD" : index == 2 ? "PUD" : "level-\(index)") table that \(what)(\(hex(e.table))) names",
-        rule: "exec-tag-mismatch")
+        rule: .execTagMismatch)
       return
     }
     ctx.record(page: key, e, mm: ownerAddress(key))
     finding(
-      "exec-tag-mismatch", e, mm: ownerAddress(key), page: key, index: nil,
+      .execTagMismatch, e, mm: ownerAddress(key), page: key, index: nil,
       before: frag.state(key),
       "\(what)(\(hex(e.table))): level index \(index) (\(index == 1 ? "PMD" : index == 2 ? "PUD" : "not PTE")) on a page the model holds as PTE fragments")
   }
@@ -654,7 +654,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     guard geo.aligned(f), k > 0 else {
       finding(
-        "destroy-not-cursor", e, mm: owner?.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: owner?.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))): a cursor is a fragment after the first of its page")
       return
     }
@@ -662,12 +662,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let m = p.cursorOf >= 0 ? frag.mms[serial: p.cursorOf] : nil
     if let m, m.cursor != f || !(k..<geo.nr).allSatisfy({ [.unhanded, .unknown].contains(p.slots[$0]) }) {
       finding(
-        "destroy-not-cursor", e, mm: m.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: m.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but the cursor of mm \(hex(m.address)) is \(m.cursor.map { hex($0) } ?? "NULL")")
       frag.update(key) { $0.refKnown = false }
     } else if m == nil, p.refKnown, let om = frag.mms[serial: p.owner], om.confirmed {
       finding(
-        "destroy-not-cursor", e, mm: om.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: om.address, page: key, index: k, before: before,
         "pte_frag_destroy(\(hex(f))), but no mm's cursor points into \(hex(key)) (mm \(hex(om.address))'s cursor is \(om.cursor.map { hex($0) } ?? "NULL"))")
       frag.update(key) { $0.refKnown = false }
     }
@@ -676,7 +676,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     if r.withActive {
       ctx.report(
         Finding(
-          rule: Self.rule["released-with-active"]!, event: e, mm: m?.address ?? owner?.address,
+          rule: Self.rule[.releasedWithActive]!, event: e, mm: m?.address ?? owner?.address,
           page: key, half: k, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
           message:
             "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
@@ -692,7 +692,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       // v6.6+: `pte_fragment_free` calls `pte_free_now` when the count reaches zero, so
       // the kernel released a page whose count the model did not see reach zero.
       releasedUnseen(
-        key, e, as: "through pte_free_now(\(hex(e.table)))", rule: "release-with-refs")
+        key, e, as: "through pte_free_now(\(hex(e.table)))", rule: .releaseWithRefs)
     case .none: break
     }
   }
@@ -736,7 +736,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let key = geo.page(c)
     let before = frag.state(key)
     let f = Finding(
-      rule: Self.rule["destroy-not-cursor"]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
+      rule: Self.rule[.destroyNotCursor]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
       mm: m.address, page: key, half: geo.index(c), stateBefore: frag.describe(before), stateAfter: frag.describe(before),
       message:
         "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
@@ -746,7 +746,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           reason: .missedProbe, line: x.line, mm: m.address, page: key,
           message:
             "arch_exit_mmap(\(hex(m.address))) ran no pte_frag_destroy of the cursor \(hex(c)): probable missed pte_frag_destroy",
-          wouldBeRule: "destroy-not-cursor", hingesOn: .pteFragDestroy, asFinding: f))
+          wouldBeRule: .destroyNotCursor, hingesOn: .pteFragDestroy, asFinding: f))
     }
     // Follow the kernel: the cursor is gone; what it still counted is not known.
     frag.setCursor(m, nil)
@@ -776,7 +776,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard frag.pages[key] != nil else { return }
     releasedUnseen(
       key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_alloc returned",
-      rule: "release-with-refs")
+      rule: .releaseWithRefs)
   }
 
   /// `pmd_fragment_free(table)`: of a page the model holds as PTE fragments, the same
@@ -786,7 +786,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard frag.pages[key] != nil else { return }
     releasedUnseen(
       key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_free frees",
-      rule: "release-with-refs")
+      rule: .releaseWithRefs)
   }
 
   /// Page `key` came back from the buddy allocator (`how`) while the model still holds it:
@@ -797,14 +797,14 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// explains it, or (no misses counted) it is the finding `rule` (the first of each probe).
   /// Fragments whose history lies before the capture need no miss. Then the model drops
   /// the page (resynchronised). The s390 models' `releasedUnseen` is the same idea.
-  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String, rule: String) {
+  func releasedUnseen(_ key: UInt64, _ e: Event, as how: String, rule: RuleID) {
     guard let p = frag.pages[key] else { return }
     ctx.record(page: key, e, mm: e.mm)
     let before = frag.state(key)
     let owner = frag.mms[serial: p.owner]
     var carried: Set<KernelFunction> = []
     func item(
-      _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: String,
+      _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: RuleID,
       what: String, missed: String
     ) {
       let f = Finding(
@@ -822,12 +822,12 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     if p.rcu {
       if frag.headsSeen {
         item(
-          .missedProbe, .pteFreeNow, nil, "reuse-before-grace",
+          .missedProbe, .pteFreeNow, nil, .reuseBeforeGrace,
           what: "it waited for its RCU callback", missed: "pte_free_now")
       } else if frag.surprise(key, 0) == .rcuPending {
         // Callbacks matched in call_rcu order, and none ran since the page entered R.
         finding(
-          "reuse-before-grace", e, mm: owner?.address, page: key, index: 0, before: before,
+          .reuseBeforeGrace, e, mm: owner?.address, page: key, index: 0, before: before,
           "page \(hex(key)) came back from the buddy allocator \(how) while it waits for its RCU callback (pte_free_now), which has not run")
       }
     } else if !p.pgste {

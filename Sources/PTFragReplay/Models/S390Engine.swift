@@ -241,7 +241,7 @@ public class S390FragmentEngine {
   typealias Prediction = S390Prediction
 
   let ctx: ReplayContext
-  let rules: [String: Rule]
+  let rules: [RuleID: Rule]
   // Per-event lookups go through AddressMap (no SipHash; see AddressMap).
   @exclusivity(unchecked) var pages = AddressMap<Page>()
   @exclusivity(unchecked) var mms = MMRegistry<MM>()
@@ -255,7 +255,7 @@ public class S390FragmentEngine {
     self.rules = ruleIndex(rules)
   }
 
-  @inline(__always) func rule(_ id: String) -> Rule { rules[id]! }
+  @inline(__always) func rule(_ id: RuleID) -> Rule { rules[id]! }
 
   // MARK: Variant procedures (hooks)
 
@@ -332,7 +332,7 @@ public class S390FragmentEngine {
   func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     ctx.report(
@@ -344,7 +344,7 @@ public class S390FragmentEngine {
 
   /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     finding(
@@ -569,7 +569,7 @@ public class S390FragmentEngine {
     }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown && checksChoices, rule: rule("alloc-without-return"))
+      wasPredicted: wasKnown && checksChoices, rule: rule(.allocWithoutReturn))
   }
 
   /// An allocation of `m` in flight whose return was missed: it took the first half
@@ -652,7 +652,7 @@ public class S390FragmentEngine {
     let freshCase = h == 0 && p[1] != .allocated && !(p.listed && p.owner == m?.serial)
     let missing = freshCase ? [0, 1].filter { p[$0] == .pending || p[$0] == .deferred } : [h]
     let base = Finding(
-      rule: rule("reuse-before-grace"), event: e, mm: m?.address, page: key, half: h,
+      rule: rule(.reuseBeforeGrace), event: e, mm: m?.address, page: key, half: h,
       stateBefore: before.text,
       stateAfter: freshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
       message: deferred
@@ -668,7 +668,7 @@ public class S390FragmentEngine {
             reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
             message:
               "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(p.pendingLine(mh)): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
-            wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec,
+            wouldBeRule: .reuseBeforeGrace, hingesOn: .tlbRemoveTableExec,
             asFinding: mh == missing[0] ? f : nil))
       }
     } else {
@@ -690,7 +690,7 @@ public class S390FragmentEngine {
   }
 
   /// The rule of this model for `id`, or `alloc-divergence` when the model has no such rule.
-  func ruleOrDivergence(_ id: String) -> String { rules[id] != nil ? id : "alloc-divergence" }
+  func ruleOrDivergence(_ id: RuleID) -> RuleID { rules[id] != nil ? id : .allocDivergence }
 
   /// The kernel's choice is not the model's: name the divergence.
   func diverge(
@@ -702,33 +702,33 @@ public class S390FragmentEngine {
     case .fresh: predictedText = "a fresh page (the list head has no usable half)"
     case .half(let k, let ph): predictedText = "\(hex(k + UInt64(ph) * 0x800)) (the \(halfName(ph)) half of the list head)"
     }
-    let rule: String
+    let rule: RuleID
     var why: String
     let p = pages[key]
     switch (observed, predicted) {
     case (.fresh, _) where h == 1:
-      rule = "alloc-divergence"
+      rule = .allocDivergence
       why = "the upper half of a page this mm never held"
     case (.fresh, .half):
-      rule = "alloc-fresh-while-head-usable"
+      rule = .allocFreshWhileHeadUsable
       why = "a fresh page"
-    case (.half(let k, _), .half(let pk, _)) where k == pk && rules["alloc-wrong-half"] != nil:
-      rule = "alloc-wrong-half"
+    case (.half(let k, _), .half(let pk, _)) where k == pk && rules[.allocWrongHalf] != nil:
+      rule = .allocWrongHalf
       why = "the other half of the list head"
     case (.half, _) where p?.listed == true && p?.owner == m.serial:
-      rule = predicted == .fresh ? "alloc-listed-while-fresh" : "alloc-not-head"
+      rule = predicted == .fresh ? .allocListedWhileFresh : .allocNotHead
       why = "a half of a page further down the list"
     case (.half, _) where p?.listed == true || (p?.aCount ?? 0) > 0:
       let other = p.flatMap { owner(of: $0) }
       if other !== m && p?.aCount ?? 0 > 0 && h == 0 && p?[1] == .allocated {
-        rule = ruleOrDivergence(p?.listed == true ? "release-while-listed" : "release-with-bits")
+        rule = ruleOrDivergence(p?.listed == true ? .releaseWhileListed : .releaseWithBits)
         why = "a page still held\(other.map { " by mm \(hex($0.address))" } ?? "") with its other half allocated"
       } else {
-        rule = "alloc-divergence"
+        rule = .allocDivergence
         why = "a half of a page held by \(other.map { "mm \(hex($0.address))" } ?? "another mm")"
       }
     default:
-      rule = "alloc-divergence"
+      rule = .allocDivergence
       why = "a table the model cannot produce"
     }
     if let since = m.ambiguousSince {
@@ -776,14 +776,14 @@ public class S390FragmentEngine {
     let before = snapshot(key)
     if e.table & 0x7ff != 0 || e.table == 0 {
       finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: before,
+        .freeUnknown, e, mm: e.mm, page: key, half: h, before: before,
         "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
       return .rejected
     }
     guard let p = pages[key] else {
       if let m, m.known {
         finding(
-          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
+          .freeUnknown, e, mm: m.address, page: key, half: h, before: before,
           "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address))\(m.bornLine.map { " (born at line \($0))" } ?? "") returned")
         return .rejected
       }
@@ -798,13 +798,13 @@ public class S390FragmentEngine {
     let pageOwner = owner(of: p)
     if let m, p.owner >= 0, p.owner != m.serial {
       finding(
-        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
+        .crossMm, e, mm: m.address, page: key, half: h, before: before,
         "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
     }
     if p.pgste {
       if p.pgsteFreed {
         finding(
-          "double-free", e, mm: e.mm, page: key, half: h, before: before,
+          .doubleFree, e, mm: e.mm, page: key, half: h, before: before,
           "\(what) of pgste table \(hex(e.table)), already freed")
         return .rejected
       }
@@ -818,7 +818,7 @@ public class S390FragmentEngine {
     case .free, .pending, .deferred:
       let pl = p.pendingLine(h)
       finding(
-        "double-free", e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
+        .doubleFree, e, mm: e.mm ?? pageOwner?.address, page: key, half: h, before: before,
         "\(what) of \(hex(e.table)), whose \(halfName(h)) half is \(p[h] == .free ? "already free" : "\(p[h] == .deferred ? "deferred" : "pending") since line \(pl)")",
         related: pl > 0 ? [pl] : [])
       if e.kind == .freeTLB { reportedFree = (e.pid, e.table) }
@@ -851,19 +851,19 @@ public class S390FragmentEngine {
     switch tag {
     case 0:
       finding(
-        "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
+        .execTagMismatch, e, mm: e.mm, page: key, half: nil, before: before,
         "tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
     case 3:
       if !p.pgste && !inferPgste(e, key) {
         finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: nil, before: before,
+          .execTagMismatch, e, mm: e.mm, page: key, half: nil, before: before,
           "tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
       }
     default:
       let th = tag - 1
       if p.pgste || th != h || base & 0x7ff != 0 {
         finding(
-          "exec-tag-mismatch", e, mm: e.mm, page: key, half: h, before: before,
+          .execTagMismatch, e, mm: e.mm, page: key, half: h, before: before,
           p.pgste
             ? "tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
             : "tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
@@ -877,7 +877,7 @@ public class S390FragmentEngine {
       case .pending:
         if p.queued & (1 << UInt8(h)) != 0 {
           finding(
-            "double-free", e, mm: e.mm, page: key, half: h, before: before,
+            .doubleFree, e, mm: e.mm, page: key, half: h, before: before,
             "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half a second time (freed twice through the tlb batch)")
         }
         pages.update(key) { $0.queued |= 1 << UInt8(h) }
@@ -885,7 +885,7 @@ public class S390FragmentEngine {
       case .unknown: break
       case .free, .allocated, .deferred:
         finding(
-          "queue-without-pending", e, mm: e.mm, page: key, half: h, before: before,
+          .queueWithoutPending, e, mm: e.mm, page: key, half: h, before: before,
           "tlb_remove_table(\(hex(e.table))) queues the \(halfName(h)) half, which is \(p[h] == .deferred ? "waiting for its RCU callback" : p[h] == .free ? "free" : "allocated"), not pending")
       }
     }
@@ -911,18 +911,18 @@ public class S390FragmentEngine {
     switch tag {
     case 0:
       finding(
-        "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+        .execTagMismatch, e, mm: pageOwner?.address, page: key, half: nil, before: before,
         "__tlb_remove_table(\(hex(e.table))) with tag 0 (CRST) names a page the model holds as PTE tables")
     case 3:
       guard p.pgste || inferPgste(e, key) else {
         finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+          .execTagMismatch, e, mm: pageOwner?.address, page: key, half: nil, before: before,
           "__tlb_remove_table(\(hex(e.table))) with tag 3 (pgste) on a page that is not a pgste table")
         return
       }
       guard pages[key]!.pgsteFreed else {
         finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: nil, before: before,
+          .execWithoutPending, e, mm: pageOwner?.address, page: key, half: nil, before: before,
           "__tlb_remove_table(\(hex(e.table))) of a pgste table that was not freed")
         return
       }
@@ -933,7 +933,7 @@ public class S390FragmentEngine {
       let th = tag - 1
       if p.pgste || th != h || base & 0x7ff != 0 {
         finding(
-          "exec-tag-mismatch", e, mm: pageOwner?.address, page: key, half: h, before: before,
+          .execTagMismatch, e, mm: pageOwner?.address, page: key, half: h, before: before,
           p.pgste
             ? "__tlb_remove_table(\(hex(e.table))) with tag \(tag) on a pgste page (tag 3 expected)"
             : "__tlb_remove_table(\(hex(e.table))): tag \(tag) names the \(halfName(th)) half, the address the \(halfName(h)) half")
@@ -955,7 +955,7 @@ public class S390FragmentEngine {
         execDeferred(e, key, h)
       case .free, .allocated:
         finding(
-          "exec-without-pending", e, mm: pageOwner?.address, page: key, half: h, before: before,
+          .execWithoutPending, e, mm: pageOwner?.address, page: key, half: h, before: before,
           "__tlb_remove_table(\(hex(e.table))) executes the \(halfName(h)) half, which is \(p[h] == .free ? "free" : "allocated"): no \(Self.defersHalves ? "page_table_free_rcu or pte_free_defer" : "page_table_free_rcu") made it pending")
       }
     }
@@ -1006,7 +1006,7 @@ public class S390FragmentEngine {
       let table = key + UInt64(h) * 0x800
       let tagged = table + UInt64(p.pgste ? 3 : h + 1)
       let f = Finding(
-        rule: rule("release-with-bits"), event: e, mm: holder?.address, page: key,
+        rule: rule(.releaseWithBits), event: e, mm: holder?.address, page: key,
         half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
         message:
           "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) was pending since line \(freeLine) and no __tlb_remove_table(\(hex(tagged))) ran, and the kprobe_profile shows no missed __tlb_remove_table",
@@ -1016,14 +1016,14 @@ public class S390FragmentEngine {
           reason: .missedTLBExec, line: e.line, mm: holder?.address, page: key,
           message:
             "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is pending since line \(freeLine): probable missed __tlb_remove_table(\(hex(tagged)))",
-          wouldBeRule: "release-with-bits", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+          wouldBeRule: .releaseWithBits, hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
       first = false
       ctx.inferred(.exec(table: table))
     }
     for h in halves where p.pgste ? !p.pgsteFreed : p[h] == .allocated {
       let table = key + UInt64(h) * 0x800
       let f = Finding(
-        rule: rule("release-with-bits"), event: e, mm: holder?.address, page: key,
+        rule: rule(.releaseWithBits), event: e, mm: holder?.address, page: key,
         half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
         message:
           "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
@@ -1032,7 +1032,7 @@ public class S390FragmentEngine {
           reason: .missedProbe, line: e.line, mm: holder?.address, page: key,
           message:
             "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
-          wouldBeRule: "release-with-bits", hingesOn: .pageTableFreeRCU,
+          wouldBeRule: .releaseWithBits, hingesOn: .pageTableFreeRCU,
           alternatives: Self.tableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
       ctx.inferred(.free(table: table))
     }
@@ -1075,7 +1075,7 @@ public class S390FragmentEngine {
     }
     live.sort()
     if !live.isEmpty {
-      reportLeak(ctx, rule("leak"), e, mm: m.address, live: live, seen: seen, page: split)
+      reportLeak(ctx, rule(.leak), e, mm: m.address, live: live, seen: seen, page: split)
       for t in live {
         let (k, h) = split(t)
         rebook(k) {

@@ -117,7 +117,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     // "Page must not be on the list, so rcu_head can be used": BUG_ON(pt_frag_refcount)
     if pages[key]!.onlist {
       finding(
-        "list-invariant", e, mm: owner(of: key)?.address, page: key, half: h,
+        .listInvariant, e, mm: owner(of: key)?.address, page: key, half: h,
         before: describe(key),
         "pte_free_defer of \(hex(e.table)) leaves the page on the list (BUG_ON(atomic_read(&page->pt_frag_refcount))) (model self-check)")
     }

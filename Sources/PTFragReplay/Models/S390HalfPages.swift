@@ -60,7 +60,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     }
     if let busy = pages[key]?.rcuHead, busy >= 0 {
       finding(
-        "list-invariant", e, mm: owner(of: key)?.address, page: key, half: Int(which),
+        .listInvariant, e, mm: owner(of: key)?.address, page: key, half: Int(which),
         before: describe(key),
         "call_rcu on page \(hex(key)) while its rcu_head is still queued for the \(busy == 2 ? "pgste table" : "\(halfName(Int(busy))) half") (model self-check)")
     }
@@ -145,7 +145,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     let before = snapshot(key)
     if e.table & 0x7ff != 0 {
       finding(
-        "alloc-divergence", e, mm: m?.address, page: key, half: h, before: before,
+        .allocDivergence, e, mm: m?.address, page: key, half: h, before: before,
         "page_table_alloc returned \(hex(e.table)), which is not a 2 KiB-aligned table")
       return
     }
@@ -160,7 +160,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     if let p = pages[key] {
       if p.pgste {
         finding(
-          p.pgsteFreed ? "reuse-before-grace" : "alloc-busy-half", e, mm: m?.address, page: key,
+          p.pgsteFreed ? .reuseBeforeGrace : .allocBusyHalf, e, mm: m?.address, page: key,
           half: h, before: before,
           "page_table_alloc returned \(hex(e.table)), part of a pgste table that is \(p.pgsteFreed ? "freed but not yet released" : "still live")")
         drop(key)
@@ -170,7 +170,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
       switch p.phase(h) {
       case .allocated:
         finding(
-          "alloc-busy-half", e, mm: m?.address, page: key, half: h, before: before,
+          .allocBusyHalf, e, mm: m?.address, page: key, half: h, before: before,
           "page_table_alloc returned \(hex(e.table)), whose \(halfName(h)) half is still allocated",
           related: ctx.history(of: key).filter { $0.kind == .alloc && $0.line < e.line }
             .suffix(1).map(\.line))
@@ -298,7 +298,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     let p = pages[key]!
     if p.rcuHead != Int8(h) {
       finding(
-        "rcu-callback-not-queued", e, mm: owner(of: key)?.address, page: key, half: h,
+        .rcuCallbackNotQueued, e, mm: owner(of: key)?.address, page: key, half: h,
         before: describe(key),
         "__tlb_remove_table(\(hex(e.table))) from the RCU callback of the \(halfName(h)) half, whose callback was not queued: the page's one rcu_head \(p.rcuHead >= 0 ? "was queued for the \(halfName(Int(p.rcuHead))) half" : "was not in use") (the halves share page->rcu_head)",
         related: [p.pendingLine(h)].filter { $0 > 0 })
@@ -323,7 +323,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
       pages[k]!.bits = 0x03
     }
     finding(
-      "pgste-inferred", e, mm: m.address, page: key, half: nil, before: "mm \(hex(m.address))",
+      .pgsteInferred, e, mm: m.address, page: key, half: nil, before: "mm \(hex(m.address))",
       after: "pgste mm",
       "tlb_remove_table(\(hex(e.table))) queues a whole-page (pgste) table of mm \(hex(m.address)), whose pages never had an upper half handed out: replayed as a pgste (KVM) mm from here on"
     )

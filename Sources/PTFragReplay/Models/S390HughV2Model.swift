@@ -140,25 +140,25 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
 /// Rules of the s390 proposals C1 and C2 (shared ids with variant A where they mean the same).
 func s390ProposalRules(listInvariant: String) -> [Rule] {
   [
-    Rule("double-free", .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half that is not allocated (F, P or D)"),
-    Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
-    Rule("exec-without-pending", .error, "__tlb_remove_table of a half that is neither pending (P) nor deferred (D)"),
-    Rule("queue-without-pending", .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
-    Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
-    Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (pending, or deferred waiting for its RCU callback)"),
-    Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
-    Rule("alloc-wrong-half", .error, "alloc returned the other half of the head page than the model's rule picks"),
-    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head"),
-    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half"),
-    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although a fresh page was due"),
-    Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
-    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule("rcu-callback-not-queued", .error, "a half's RCU callback ran (its __tlb_remove_table) while the page's one rcu_head was not queued for it: the halves share page->rcu_head"),
-    Rule("release-with-bits", .error, "a page the model still holds (an A bit set, or a half pending) came back from the buddy allocator: its release was not seen"),
-    Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
-    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("list-invariant", .error, listInvariant),
-    Rule("pgste-inferred", .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
+    Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half that is not allocated (F, P or D)"),
+    Rule(.freeUnknown, .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
+    Rule(.execWithoutPending, .error, "__tlb_remove_table of a half that is neither pending (P) nor deferred (D)"),
+    Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
+    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    Rule(.reuseBeforeGrace, .error, "alloc returned a half whose P bit is set (pending, or deferred waiting for its RCU callback)"),
+    Rule(.allocBusyHalf, .error, "alloc returned a half that is already allocated"),
+    Rule(.allocWrongHalf, .error, "alloc returned the other half of the head page than the model's rule picks"),
+    Rule(.allocNotHead, .error, "alloc returned a half of a listed page that is not the list head"),
+    Rule(.allocFreshWhileHeadUsable, .error, "alloc took a fresh page although the list head had a usable half"),
+    Rule(.allocListedWhileFresh, .error, "alloc returned a listed page's half although a fresh page was due"),
+    Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
+    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule(.rcuCallbackNotQueued, .error, "a half's RCU callback ran (its __tlb_remove_table) while the page's one rcu_head was not queued for it: the halves share page->rcu_head"),
+    Rule(.releaseWithBits, .error, "a page the model still holds (an A bit set, or a half pending) came back from the buddy allocator: its release was not seen"),
+    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
+    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule(.listInvariant, .error, listInvariant),
+    Rule(.pgsteInferred, .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
   ]
 }
 
@@ -189,16 +189,16 @@ let s390ProposalChecks: [ModelCheck] = [
   ModelCheck(
     .everyReplay,
     [
-      "double-free", "free-unknown", "exec-without-pending", "queue-without-pending",
-      "exec-tag-mismatch", "reuse-before-grace", "alloc-busy-half", "alloc-divergence",
-      "alloc-without-return", "release-with-bits", "cross-mm", "leak", "pgste-inferred",
+      .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending,
+      .execTagMismatch, .reuseBeforeGrace, .allocBusyHalf, .allocDivergence,
+      .allocWithoutReturn, .releaseWithBits, .crossMm, .leak, .pgsteInferred,
     ],
     "the life of each 2 KiB half (A, P, tlb tags, the allocating mm) is the same on variant A's kernels"),
   ModelCheck(
     .ownAllocator,
     [
-      "alloc-wrong-half", "alloc-not-head", "alloc-fresh-while-head-usable",
-      "alloc-listed-while-fresh", "rcu-callback-not-queued", "list-invariant",
+      .allocWrongHalf, .allocNotHead, .allocFreshWhileHeadUsable,
+      .allocListedWhileFresh, .rcuCallbackNotQueued, .listInvariant,
     ],
     "which half alloc returns depends on this proposal's list rules, and the per-half RCU callbacks exist only in it; no kernel ran it, so only its own simulation shows them"),
 ]

@@ -47,22 +47,22 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   public static let geometry = FragGeometry(pageShift: 12, fragShift: 11)
 
   public static let rules: [Rule] = [
-    Rule("double-free", .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half already freed or in a tlb batch"),
-    Rule("free-unknown", .error, "a free of a half never handed out, or of an address that is not a 2 KiB table"),
-    Rule("exec-without-pending", .error, "__tlb_remove_table of a half that page_table_free_rcu did not queue"),
-    Rule("queue-without-pending", .error, "tlb_remove_table queued a half that page_table_free_rcu did not free"),
-    Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
-    Rule("alloc-busy-half", .error, "alloc returned a half that is handed out and not freed"),
-    Rule("reuse-before-release", .error, "alloc returned a freed half before its page went back to the buddy allocator (powerpc never reuses a freed fragment)"),
-    Rule("reuse-before-grace", .error, "alloc returned a half that is in a tlb batch, or of a page waiting for its RCU callback"),
-    Rule("release-with-refs", .error, "a page came back fresh while its pt_frag_refcount was not zero"),
-    Rule("alloc-not-cursor", .error, "alloc returned an unhanded half that is not the mm's cursor"),
-    Rule("alloc-fresh-while-cursor", .error, "alloc took a fresh page although the mm's cursor was set"),
-    Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, an upper half of a page the cursor never pointed to)"),
-    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
-    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("pgste-inferred", .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
+    Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half already freed or in a tlb batch"),
+    Rule(.freeUnknown, .error, "a free of a half never handed out, or of an address that is not a 2 KiB table"),
+    Rule(.execWithoutPending, .error, "__tlb_remove_table of a half that page_table_free_rcu did not queue"),
+    Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not free"),
+    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    Rule(.allocBusyHalf, .error, "alloc returned a half that is handed out and not freed"),
+    Rule(.reuseBeforeRelease, .error, "alloc returned a freed half before its page went back to the buddy allocator (powerpc never reuses a freed fragment)"),
+    Rule(.reuseBeforeGrace, .error, "alloc returned a half that is in a tlb batch, or of a page waiting for its RCU callback"),
+    Rule(.releaseWithRefs, .error, "a page came back fresh while its pt_frag_refcount was not zero"),
+    Rule(.allocNotCursor, .error, "alloc returned an unhanded half that is not the mm's cursor"),
+    Rule(.allocFreshWhileCursor, .error, "alloc took a fresh page although the mm's cursor was set"),
+    Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, an upper half of a page the cursor never pointed to)"),
+    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
+    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule(.pgsteInferred, .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
   ]
   static let rule = ruleIndex(rules)
 
@@ -90,16 +90,16 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       ModelCheck(
         .everyReplay,
         [
-          "double-free", "free-unknown", "exec-without-pending", "queue-without-pending",
-          "exec-tag-mismatch", "alloc-busy-half", "reuse-before-grace", "alloc-without-return",
-          "cross-mm", "leak", "pgste-inferred",
+          .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending,
+          .execTagMismatch, .allocBusyHalf, .reuseBeforeGrace, .allocWithoutReturn,
+          .crossMm, .leak, .pgsteInferred,
         ],
         "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels"),
       ModelCheck(
         .ownAllocator,
         [
-          "reuse-before-release", "release-with-refs", "alloc-not-cursor",
-          "alloc-fresh-while-cursor", "alloc-divergence",
+          .reuseBeforeRelease, .releaseWithRefs, .allocNotCursor,
+          .allocFreshWhileCursor, .allocDivergence,
         ],
         "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list"),
     ]
@@ -162,7 +162,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         let probe: KernelFunction = queued ? .tlbRemoveTableExec : .pageTableFreeRCU
         let table = key + UInt64(h) * 0x800
         let f = Finding(
-          rule: Self.rule[queued ? "reuse-before-grace" : "alloc-busy-half"]!, event: e,
+          rule: Self.rule[queued ? .reuseBeforeGrace : .allocBusyHalf]!, event: e,
           mm: owner(key)?.address, page: key, half: h, stateBefore: frag.describe(before), stateAfter: "(released)",
           message:
             "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(queued ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
@@ -172,7 +172,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
             page: key,
             message:
               "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued: probable missed __tlb_remove_table" : "handed out: probable missed free")",
-            wouldBeRule: f.rule.id, hingesOn: probe,
+            wouldBeRule: f.rule.key, hingesOn: probe,
             alternatives: queued ? [] : s390TableFreeFunctions.filter { $0 != probe }, asFinding: f))
       }
       frag.drop(key)
@@ -188,7 +188,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mms[serial: $0.owner] } }
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
     ctx.report(
@@ -206,7 +206,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     if e.count == 0 { m.known = false }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown && checksChoices, rule: Self.rule["alloc-without-return"]!)
+      wasPredicted: wasKnown && checksChoices, rule: Self.rule[.allocWithoutReturn]!)
   }
 
   func alloc(_ e: Event) {
@@ -221,7 +221,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     if t & 0x7ff != 0 {
       finding(
-        "alloc-divergence", e, mm: m?.address, page: key, half: i, before: before,
+        .allocDivergence, e, mm: m?.address, page: key, half: i, before: before,
         "page_table_alloc returned \(hex(t)), which is not a 2 KiB-aligned table")
       return
     }
@@ -235,7 +235,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         return fresh(m, key)
       }
       let kind = frag.surprise(key, i)
-      if let (rule, why) = frag.explain(kind, key, i, busyRule: "alloc-busy-half") {
+      if let (rule, why) = frag.explain(kind, key, i, busyRule: .allocBusyHalf) {
         finding(
           rule, e, mm: m.address, page: key, half: i, before: before,
           "page_table_alloc returned \(hex(t)) for mm \(hex(m.address)): \(why); the model predicted \(m.pgste != true ? m.cursor.map { hex($0) } ?? "a fresh page" : "a fresh page (pgste mm)")")
@@ -247,7 +247,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     if let p = frag.pages[key] {
       let kind = frag.surprise(key, i)
       if kind == .busy || kind == .rcuPending {
-        let (rule, why) = frag.explain(kind, key, i, busyRule: "alloc-busy-half")!
+        let (rule, why) = frag.explain(kind, key, i, busyRule: .allocBusyHalf)!
         finding(rule, e, mm: m?.address, page: key, half: i, before: before, "page_table_alloc returned \(hex(t)): \(why)")
       }
       // In a tlb batch: its __tlb_remove_table is missing (A's fresh-page case covers both).
@@ -263,7 +263,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// Alloc of a half in a tlb batch: its `__tlb_remove_table` was probably missed.
   func missedExec(_ e: Event, _ m: FragMM?, _ key: UInt64, _ h: Int, first: Bool) {
     let f = Finding(
-      rule: Self.rule["reuse-before-grace"]!, event: e, mm: m?.address, page: key, half: h,
+      rule: Self.rule[.reuseBeforeGrace]!, event: e, mm: m?.address, page: key, half: h,
       stateBefore: frag.describe(key), stateAfter: frag.describe(key),
       message:
         "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
@@ -272,7 +272,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
         message:
           "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of page \(hex(key)) is in a tlb batch: probable missed __tlb_remove_table(\(hex(key + UInt64(h) * 0x800 + UInt64(h + 1))))",
-        wouldBeRule: "reuse-before-grace", hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+        wouldBeRule: .reuseBeforeGrace, hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
     ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
     frag.fragmentFree(key, h, kernel: false)
   }
@@ -334,14 +334,14 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     if e.table & 0x7ff != 0 || e.table == 0 {
       finding(
-        "free-unknown", e, mm: e.mm, page: key, half: h, before: before,
+        .freeUnknown, e, mm: e.mm, page: key, half: h, before: before,
         "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
       return nil
     }
     guard let p = frag.pages[key] else {
       if let m, m.known {
         finding(
-          "free-unknown", e, mm: m.address, page: key, half: h, before: before,
+          .freeUnknown, e, mm: m.address, page: key, half: h, before: before,
           "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address)) returned")
         return nil
       }
@@ -353,7 +353,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     }
     if let m, p.owner >= 0, p.owner != m.serial {
       finding(
-        "cross-mm", e, mm: m.address, page: key, half: h, before: before,
+        .crossMm, e, mm: m.address, page: key, half: h, before: before,
         "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(owner(key).map { hex($0.address) } ?? "(gone)")")
     }
     let s = p.rcu ? FragSlot.freed : p.slots[h]
@@ -369,7 +369,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     case .handed, .unknown: state = "handed out"
     }
     finding(
-      s == .unhanded ? "free-unknown" : "double-free", e, mm: e.mm ?? owner(key)?.address,
+      s == .unhanded ? .freeUnknown : .doubleFree, e, mm: e.mm ?? owner(key)?.address,
       page: key, half: h, before: before,
       "\(what)(\(hex(e.table))): the \(p.pgste ? "pgste table" : "\(halfName(h)) half") of \(hex(key)) is \(state)")
     return nil
@@ -410,12 +410,12 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
-        "exec-tag-mismatch", e, mm: e.mm ?? owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        .execTagMismatch, e, mm: e.mm ?? owner(key)?.address, page: key, half: tag == 0 ? nil : h,
         before: frag.state(key), "tlb_remove_table(\(hex(e.table))): \(why)")
     }
     if p.slots[h] != .queued && p.slots[h] != .unknown {
       finding(
-        "queue-without-pending", e, mm: e.mm ?? owner(key)?.address, page: key, half: h,
+        .queueWithoutPending, e, mm: e.mm ?? owner(key)?.address, page: key, half: h,
         before: frag.state(key),
         "tlb_remove_table(\(hex(e.table))) queues the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which page_table_free_rcu did not free")
     }
@@ -432,7 +432,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
-        "exec-tag-mismatch", e, mm: owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        .execTagMismatch, e, mm: owner(key)?.address, page: key, half: tag == 0 ? nil : h,
         before: before, "__tlb_remove_table(\(hex(e.table))): \(why)")
     }
     switch p.slots[h] {
@@ -441,7 +441,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       frag.fragmentFree(key, h, kernel: false)
     default:
       finding(
-        "exec-without-pending", e, mm: owner(key)?.address, page: key, half: h, before: before,
+        .execWithoutPending, e, mm: owner(key)?.address, page: key, half: h, before: before,
         "__tlb_remove_table(\(hex(e.table))) frees the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which is \(p.slots[h] == .freed ? "already freed" : p.slots[h] == .handed ? "handed out" : "never handed out"): page_table_free_rcu did not queue it")
     }
   }
@@ -482,7 +482,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       }
     }
     finding(
-      "pgste-inferred", e, mm: m.address, page: key, half: nil, before: "mm \(hex(m.address))",
+      .pgsteInferred, e, mm: m.address, page: key, half: nil, before: "mm \(hex(m.address))",
       after: "pgste mm",
       "\(hex(e.table)) is a whole-page (pgste) table of mm \(hex(m.address)), whose pages never had an upper half handed out: replayed as a pgste (KVM) mm from here on")
     return true
@@ -512,7 +512,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       }
       live.sort()
       if !live.isEmpty {
-        reportLeak(ctx, Self.rule["leak"]!, e, mm: m.address, live: live, seen: seen, page: split)
+        reportLeak(ctx, Self.rule[.leak]!, e, mm: m.address, live: live, seen: seen, page: split)
         for t in live {
           let (k, h) = split(t)
           frag.update(k) { p in

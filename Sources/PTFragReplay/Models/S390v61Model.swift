@@ -62,27 +62,27 @@ import PTFragEvents
 /// else is inherited unchanged.
 public class S390v61Model: S390FragmentEngine, AllocatorModel {
   public static let rules: [Rule] = [
-    Rule("double-free", .error, "a free of a half that is not allocated (F or P)"),
-    Rule("free-unknown", .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
-    Rule("exec-without-pending", .error, "__tlb_remove_table of a half whose P bit is clear"),
-    Rule("queue-without-pending", .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
-    Rule("exec-tag-mismatch", .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
-    Rule("reuse-before-grace", .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
-    Rule("alloc-busy-half", .error, "alloc returned a half that is already allocated"),
-    Rule("alloc-not-head", .error, "alloc returned a half of a listed page that is not the list head",
+    Rule(.doubleFree, .error, "a free of a half that is not allocated (F or P)"),
+    Rule(.freeUnknown, .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
+    Rule(.execWithoutPending, .error, "__tlb_remove_table of a half whose P bit is clear"),
+    Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
+    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    Rule(.reuseBeforeGrace, .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
+    Rule(.allocBusyHalf, .error, "alloc returned a half that is already allocated"),
+    Rule(.allocNotHead, .error, "alloc returned a half of a listed page that is not the list head",
       requires: .predictedAllocations),
-    Rule("alloc-fresh-while-head-usable", .error, "alloc took a fresh page although the list head had a usable half",
+    Rule(.allocFreshWhileHeadUsable, .error, "alloc took a fresh page although the list head had a usable half",
       requires: .predictedAllocations),
-    Rule("alloc-listed-while-fresh", .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)",
+    Rule(.allocListedWhileFresh, .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)",
       requires: .predictedAllocations),
-    Rule("alloc-divergence", .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
-    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule("release-with-bits", .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
-    Rule("release-while-listed", .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
-    Rule("cross-mm", .error, "a free names a different mm than the one the page was allocated to"),
-    Rule("tlb-exec-missing", .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
-    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule("pgste-inferred", .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm",
+    Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
+    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule(.releaseWithBits, .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
+    Rule(.releaseWhileListed, .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
+    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
+    Rule(.tlbExecMissing, .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
+    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule(.pgsteInferred, .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm",
       requires: .predictedAllocations),
   ]
 
@@ -293,7 +293,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
 
     if table & 0x7ff != 0 {
       finding(
-        "alloc-divergence", e, mm: m?.address, page: key, half: h, before: before,
+        .allocDivergence, e, mm: m?.address, page: key, half: h, before: before,
         "page_table_alloc returned \(hex(table)), which is not a 2 KiB-aligned table")
       return
     }
@@ -307,7 +307,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         let released = h == 0 && holder != nil && holder !== m
         let lastAlloc = ctx.history(of: key).filter { $0.kind == .alloc }.suffix(1).map(\.line)
         finding(
-          released ? "release-with-bits" : "alloc-busy-half", e, mm: m?.address, page: key,
+          released ? .releaseWithBits : .allocBusyHalf, e, mm: m?.address, page: key,
           half: h, before: before,
           released
             ? "page_table_alloc for mm \(hex(m?.address)) returned \(hex(table)) as a fresh page, but the page still holds \(p.pgste ? "a live pgste table" : "an allocated table") of mm \(hex(holder?.address)): it was released with A bits set"
@@ -355,7 +355,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
           reason: .concurrency, line: e.line, mm: m.address, page: key,
           message:
             "fresh page although the head \(hex(lf.page)) had a free half: the page_table_free at line \(lf.line) on CPU \(lf.cpu) was still in flight, and its transient P bit (c2c224932fd0) makes the head look busy",
-          wouldBeRule: "alloc-fresh-while-head-usable")
+          wouldBeRule: .allocFreshWhileHeadUsable)
         i.explainedBy = "concurrent page_table_free in flight"
         ctx.report(i)
       } else if inFlightAllocsExplain(e, m, observed, key, h) {
@@ -365,7 +365,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         m.pgste = .yes
         convertToPgste(m)
         finding(
-          "pgste-inferred", e, mm: m.address, page: key, half: 0, before: before,
+          .pgsteInferred, e, mm: m.address, page: key, half: 0, before: before,
           "mm \(hex(m.address)) gets a fresh page for every table and never an upper half: replayed as a pgste (KVM) mm from here on"
         )
       } else {
@@ -463,7 +463,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       if r.fresh {
         pages[r.page]![r.half] = .unknown
         finding(
-          "alloc-divergence", e, mm: m.address, page: r.page, half: 1,
+          .allocDivergence, e, mm: m.address, page: r.page, half: 1,
           before: Before(page: pages[r.page]),
           "page_table_alloc at line \(r.line) returned \(hex(r.page + 0x800)), the upper half of a page this mm never held; no allocation in flight then returned its lower half \(hex(r.page)) (pid \(e.pid) returned \(hex(e.table)))",
           related: [r.line])
@@ -536,7 +536,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       returnInferredAtFree[e.pid] = w.beginLine
       ctx.stats.allocationsUnverified += 1
       let f = Finding(
-        rule: rule("alloc-without-return"), event: e, mm: m.address, page: key, half: h,
+        rule: rule(.allocWithoutReturn), event: e, mm: m.address, page: key, half: h,
         stateBefore: snapshot(key).text, stateAfter: snapshot(key).text,
         message:
           "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
@@ -546,7 +546,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
           reason: .missedProbe, line: e.line, mm: m.address, page: key,
           message:
             "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc",
-          wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
+          wouldBeRule: .allocWithoutReturn, hingesOn: .pageTableAlloc, asFinding: f))
       return
     }
     switch checkedFree(e, "page_table_free", m) {
@@ -677,7 +677,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     super.crstAlloc(e)
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
     let f = Finding(
-      rule: rule("tlb-exec-missing"),
+      rule: rule(.tlbExecMissing),
       event: queueEvent(mark),
       mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
       message:
@@ -688,7 +688,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         reason: .missedTLBExec, line: mark.line, mm: e.mm,
         message:
           "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table",
-        wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+        wouldBeRule: .tlbExecMissing, hingesOn: .tlbRemoveTableExec, asFinding: f))
   }
 
   public func finish(lastLine: Int) {
@@ -710,7 +710,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     for (mark, tagged, page) in stale {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
       var f = Finding(
-        rule: rule("tlb-exec-missing"),
+        rule: rule(.tlbExecMissing),
         event: queueEvent(mark),
         mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
         stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
@@ -722,7 +722,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
           reason: .missedTLBExec, line: mark.line, mm: nil, page: page,
           message:
             "\(what) queued at line \(mark.line) on CPU \(mark.cpu) was never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran (RCU runs one CPU's callbacks in order): probable missed __tlb_remove_table",
-          wouldBeRule: "tlb-exec-missing", hingesOn: .tlbRemoveTableExec, asFinding: f))
+          wouldBeRule: .tlbExecMissing, hingesOn: .tlbRemoveTableExec, asFinding: f))
     }
 
     finishStats()

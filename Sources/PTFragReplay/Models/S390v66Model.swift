@@ -65,11 +65,11 @@ import PTFragEvents
 public final class S390v66Model: S390v61Model {
   public static let rulesV66: [Rule] =
     S390v61Model.rules + [
-      Rule("alloc-from-active", .error, "alloc returned the free half of an Active page (pte_free_defer used on it) outside any pte_free_defer window (I9, §3.3)"),
-      Rule("use-while-rcu-pending", .error, "a free, tlb queue or exec, or pte_free_defer names a page whose final release waits for RCU (state R, I10)"),
-      Rule("reuse-before-rcu", .error, "alloc returned a half of a page waiting in R before its pte_free_now ran (I10)"),
-      Rule("rcu-free-not-pending", .error, "pte_free_now released a page that is not waiting in R: it still holds tables (I11)"),
-      Rule("defer-on-pgste", .info, "pte_free_defer on a pgste page: 6.6 warns (WARN_ON_ONCE) until 5647f61ad917 removed the warning as a false positive"),
+      Rule(.allocFromActive, .error, "alloc returned the free half of an Active page (pte_free_defer used on it) outside any pte_free_defer window (I9, §3.3)"),
+      Rule(.useWhileRcuPending, .error, "a free, tlb queue or exec, or pte_free_defer names a page whose final release waits for RCU (state R, I10)"),
+      Rule(.reuseBeforeRcu, .error, "alloc returned a half of a page waiting in R before its pte_free_now ran (I10)"),
+      Rule(.rcuFreeNotPending, .error, "pte_free_now released a page that is not waiting in R: it still holds tables (I11)"),
+      Rule(.deferOnPgste, .info, "pte_free_defer on a pgste page: 6.6 warns (WARN_ON_ONCE) until 5647f61ad917 removed the warning as a false positive"),
     ]
 
   static let descriptorV66 = ModelDescriptor(
@@ -267,7 +267,7 @@ public final class S390v66Model: S390v61Model {
         touchedWhileWaiting(e, key)
       } else {
         finding(
-          "free-unknown", e, mm: e.mm, page: key, half: h, before: describe(key),
+          .freeUnknown, e, mm: e.mm, page: key, half: h, before: describe(key),
           "pte_free_defer(\(hex(e.table))) is not a 2 KiB-aligned table")
       }
       // Its own page_table_free is part of this finding, not another one.
@@ -277,7 +277,7 @@ public final class S390v66Model: S390v61Model {
     }
     if let p = pages[key], p.pgste {
       finding(
-        "defer-on-pgste", e, mm: e.mm, page: key, half: nil, before: describe(key),
+        .deferOnPgste, e, mm: e.mm, page: key, half: nil, before: describe(key),
         "pte_free_defer(\(hex(e.table))) on a pgste page: 6.6 warns here (WARN_ON_ONCE(mm_has_pgste)) unless 5647f61ad917 is applied; the page takes the pgste branch and waits for RCU")
     }
     active.insert(key)  // SetPageActive, before page_table_free takes the lock
@@ -324,14 +324,14 @@ public final class S390v66Model: S390v61Model {
     let before = describe(key)
     if let d = overlappingWindow(key, h, e) {
       return acceptInWindow(
-        e, key, h, wouldBe: "alloc-from-active",
+        e, key, h, wouldBe: .allocFromActive,
         "page_table_alloc returned \(hex(e.table)), the free half of Active page \(hex(key)), inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line) (§3.3: the freeing task tested Active before it was set)"
       )
     }
     acceptAlloc(e) { m in
       let last = windowsByPage[key]?.last
       finding(
-        "alloc-from-active", e, mm: m?.address, page: key, half: h, before: before,
+        .allocFromActive, e, mm: m?.address, page: key, half: h, before: before,
         after: "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A")* -",
         "page_table_alloc returned \(hex(e.table)), the \(halfName(h)) half of page \(hex(key)), which is Active\(last.map { " since pte_free_defer at line \($0.line)" } ?? ""): an Active page is never on the list, and no pte_free_defer of this page was in flight",
         related: last.map { [$0.line] } ?? [])
@@ -341,7 +341,7 @@ public final class S390v66Model: S390v61Model {
 
   /// §3.3: the alloc took half `h` of an Active page while a `pte_free_defer` of the other
   /// half was in flight. Legal; an explained inconclusive item says so.
-  func acceptInWindow(_ e: Event, _ key: UInt64, _ h: Int, wouldBe: String, _ message: String) {
+  func acceptInWindow(_ e: Event, _ key: UInt64, _ h: Int, wouldBe: RuleID, _ message: String) {
     ctx.stats.concurrencyResolved += 1
     acceptAlloc(e) { m in
       var i = Inconclusive(
@@ -381,7 +381,7 @@ public final class S390v66Model: S390v61Model {
       pages[key] = Page(lo: .free, hi: .free, owner: w.owner)
       active.insert(key)
       return acceptInWindow(
-        e, key, h, wouldBe: "reuse-before-rcu",
+        e, key, h, wouldBe: .reuseBeforeRcu,
         "page_table_alloc returned \(hex(e.table)) from page \(hex(key)), which the trace order shows empty and waiting for RCU; the alloc decided inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line), before that free's lock section (§3.3)"
       )
     }
@@ -390,7 +390,7 @@ public final class S390v66Model: S390v61Model {
       // The page came back from the buddy allocator: its callback ran.
       if heads.trusted {
         let f = Finding(
-          rule: rule("reuse-before-rcu"), event: e, mm: e.mm, page: key, half: 0,
+          rule: rule(.reuseBeforeRcu), event: e, mm: e.mm, page: key, half: 0,
           stateBefore: before, stateAfter: "AF L",
           message:
             "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
@@ -400,13 +400,13 @@ public final class S390v66Model: S390v61Model {
             reason: .missedProbe, line: e.line, mm: e.mm, page: key,
             message:
               "page_table_alloc returned \(hex(e.table)) while page \(hex(key)) waits in R since line \(w.line): probable missed pte_free_now",
-            wouldBeRule: "reuse-before-rcu", hingesOn: .pteFreeNow, asFinding: f))
+            wouldBeRule: .reuseBeforeRcu, hingesOn: .pteFreeNow, asFinding: f))
       }
       return super.alloc(e)
     }
     acceptAlloc(e) { m in
       finding(
-        "reuse-before-rcu", e, mm: m?.address, page: key, half: h, before: before,
+        .reuseBeforeRcu, e, mm: m?.address, page: key, half: h, before: before,
         after: "?A -",
         "page_table_alloc returned \(hex(e.table)), the upper half of page \(hex(key)), which waits in R since line \(w.line) (its last bit cleared while Active); nothing may be handed out of it before pte_free_now",
         related: [w.line])
@@ -430,7 +430,7 @@ public final class S390v66Model: S390v61Model {
     ctx.record(page: key, e, mm: e.mm)
     let w = rcu[key]!
     finding(
-      "use-while-rcu-pending", e, mm: e.mm ?? (w.owner >= 0 ? mms[serial: w.owner]?.address : nil), page: key, half: h,
+      .useWhileRcuPending, e, mm: e.mm ?? (w.owner >= 0 ? mms[serial: w.owner]?.address : nil), page: key, half: h,
       before: "R",
       "\(e.kind.symbol)(\(hex(e.table))) names page \(hex(key)), whose last table went at line \(w.line) while Active: it waits in R for pte_free_now and holds no table",
       related: [w.line])
@@ -459,7 +459,7 @@ public final class S390v66Model: S390v61Model {
         return
       }
       finding(
-        "rcu-free-not-pending", e, mm: owner(of: p)?.address, page: key, half: nil,
+        .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, half: nil,
         before: describe(key), after: "(none)",
         "pte_free_now(\(hex(e.table))) releases page \(hex(key)) (struct page \(hex(e.table &- RCUHeadMapper.headOffset))), which is \(describe(key)) and not waiting in R")
       // Resynchronise on the kernel: the page is gone.
@@ -479,7 +479,7 @@ public final class S390v66Model: S390v61Model {
     let pendingHalves = [0, 1].filter { p[$0] == .pending }
     if !pendingHalves.isEmpty {
       let f = Finding(
-        rule: rule("rcu-free-not-pending"), event: e, mm: owner(of: p)?.address, page: key,
+        rule: rule(.rcuFreeNotPending), event: e, mm: owner(of: p)?.address, page: key,
         half: nil, stateBefore: describe(key), stateAfter: "(none)",
         message:
           "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(describe(key)) and not waiting in R, and the kprobe_profile shows no missed __tlb_remove_table",
@@ -491,7 +491,7 @@ public final class S390v66Model: S390v61Model {
             reason: .missedTLBExec, line: e.line, mm: owner(of: p)?.address, page: key,
             message:
               "pte_free_now(\(hex(e.table))) releases page \(hex(key)) while its \(halfName(h)) half is pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(tagged)))",
-            wouldBeRule: "rcu-free-not-pending", hingesOn: .tlbRemoveTableExec,
+            wouldBeRule: .rcuFreeNotPending, hingesOn: .tlbRemoveTableExec,
             asFinding: n == 0 ? f : nil))
         ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
       }

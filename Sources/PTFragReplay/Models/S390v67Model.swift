@@ -58,18 +58,18 @@ import PTFragEvents
 ///   must have run; once the mapping is trusted, that is a probable missed `pte_free_now`).
 public final class S390v67Model: AllocatorModel {
   public static let rules: [Rule] = [
-    Rule("double-free", .error, "a free (page_table_free, page_table_free_rcu, tlb_remove_table, pte_free_defer) of a table that is already freed (queued or waiting for RCU)"),
-    Rule("free-unknown", .error, "a free of an address that is not a table: not page-aligned (a tagged fragment or a 6.14+ ptdesc pointer), a CRST table, or never returned to this mm"),
-    Rule("exec-without-queue", .error, "__tlb_remove_table of a PTE table that tlb_remove_table never queued"),
-    Rule("reuse-before-release", .error, "page_table_alloc or crst_table_alloc returned a page the allocator still holds (live, queued, or waiting for RCU)"),
-    Rule("alloc-not-page-aligned", .error, "page_table_alloc returned an address that is not 4 KiB-aligned (a 2 KiB fragment: not a 6.7+ kernel)"),
-    Rule("alloc-without-return", .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule("rcu-free-not-pending", .error, "pte_free_now released a page that is not waiting for an RCU callback (its table is live or queued)"),
-    Rule("cross-mm", .warning, "a free names a different mm than the allocation (D's free paths ignore the mm, so the allocator is not corrupted)"),
-    Rule("leak", .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, tlb_remove_table, pte_free_defer) of a table that is already freed (queued or waiting for RCU)"),
+    Rule(.freeUnknown, .error, "a free of an address that is not a table: not page-aligned (a tagged fragment or a 6.14+ ptdesc pointer), a CRST table, or never returned to this mm"),
+    Rule(.execWithoutQueue, .error, "__tlb_remove_table of a PTE table that tlb_remove_table never queued"),
+    Rule(.reuseBeforeRelease, .error, "page_table_alloc or crst_table_alloc returned a page the allocator still holds (live, queued, or waiting for RCU)"),
+    Rule(.allocNotPageAligned, .error, "page_table_alloc returned an address that is not 4 KiB-aligned (a 2 KiB fragment: not a 6.7+ kernel)"),
+    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    Rule(.rcuFreeNotPending, .error, "pte_free_now released a page that is not waiting for an RCU callback (its table is live or queued)"),
+    Rule(.crossMm, .warning, "a free names a different mm than the allocation (D's free paths ignore the mm, so the allocator is not corrupted)"),
+    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
   ]
 
-  static let rule: [String: Rule] = Dictionary(uniqueKeysWithValues: rules.map { ($0.id, $0) })
+  static let rule = ruleIndex(rules)
 
   public static let descriptor = ModelDescriptor(
     id: "s390-6.7",
@@ -170,14 +170,14 @@ public final class S390v67Model: AllocatorModel {
   }
 
   func finding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
     _ message: String, related: [Int] = []
   ) {
     ctx.report(makeFinding(id, e, mm: mm, page: page, before: before, after: after, message, related: related))
   }
 
   func makeFinding(
-    _ id: String, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
     _ message: String, related: [Int] = []
   ) -> Finding {
     Finding(
@@ -310,7 +310,7 @@ public final class S390v67Model: AllocatorModel {
     let before = describe(key)
     if e.table & 0xfff != 0 {
       finding(
-        "alloc-not-page-aligned", e, mm: m?.address, page: key, before: before,
+        .allocNotPageAligned, e, mm: m?.address, page: key, before: before,
         "page_table_alloc returned \(hex(e.table)), which is not 4 KiB-aligned: a 6.7+ kernel hands out whole pages (a 2 KiB fragment means a pre-6.7 kernel: use --model s390-6.1 or s390-6.6)")
       return
     }
@@ -323,13 +323,13 @@ public final class S390v67Model: AllocatorModel {
         // free_pages of the order-2 block) released it.
         ctx.inferred(.exec(table: base))
         probableMiss(
-          "reuse-before-release", e, mm: m?.address, key, before: before, after: "Live",
+          .reuseBeforeRelease, e, mm: m?.address, key, before: before, after: "Live",
           related: c.line, .missedTLBExec, .tlbRemoveTableExec,
           "\(text) and whose __tlb_remove_table was not seen",
           "\(text) and queued since: probable missed __tlb_remove_table(\(hex(base)))")
       } else {
         finding(
-          "reuse-before-release", e, mm: m?.address, page: key, before: before,
+          .reuseBeforeRelease, e, mm: m?.address, page: key, before: before,
           "\(text), still in use", related: [c.line])
       }
       crst[base] = nil
@@ -383,14 +383,14 @@ public final class S390v67Model: AllocatorModel {
     alternatives: [KernelFunction] = []
   ) {
     probableMiss(
-      "reuse-before-release", e, mm: m?.address, key, before: before, after: "Live",
+      .reuseBeforeRelease, e, mm: m?.address, key, before: before, after: "Live",
       related: p.since, reason, probe, finding, message, alternatives: alternatives)
   }
 
   /// A finding that a silent miss of `probe` would explain: inconclusive, settled by the
   /// kprobe_profile (an error when it shows that probe missed nothing).
   func probableMiss(
-    _ rule: String, _ e: Event, mm: UInt64?, _ key: UInt64, before: String, after: String,
+    _ rule: RuleID, _ e: Event, mm: UInt64?, _ key: UInt64, before: String, after: String,
     related: Int, _ reason: InconclusiveReason, _ probe: KernelFunction, _ finding: String,
     _ message: String, alternatives: [KernelFunction] = []
   ) {
@@ -413,7 +413,7 @@ public final class S390v67Model: AllocatorModel {
       return
     }
     let f = makeFinding(
-      "alloc-without-return", e, mm: m.address, page: nil, before: "in page_table_alloc",
+      .allocWithoutReturn, e, mm: m.address, page: nil, before: "in page_table_alloc",
       after: "table unknown",
       "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing, and with it one table of mm \(hex(m.address))")
     ctx.report(
@@ -421,7 +421,7 @@ public final class S390v67Model: AllocatorModel {
         reason: .missedProbe, line: e.line, mm: m.address,
         message:
           "page_table_alloc entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it",
-        wouldBeRule: "alloc-without-return", hingesOn: .pageTableAlloc, asFinding: f))
+        wouldBeRule: .allocWithoutReturn, hingesOn: .pageTableAlloc, asFinding: f))
   }
 
   /// Checks that `e.table` names a page-aligned table; reports `free-unknown` otherwise.
@@ -435,7 +435,7 @@ public final class S390v67Model: AllocatorModel {
         ? "a 2 KiB fragment (a pre-6.7 kernel: use --model s390-6.1 or s390-6.6)"
         : "not a page-aligned table (a 6.14+ kernel queues struct ptdesc pointers: unsupported)"
     finding(
-      "free-unknown", e, mm: mm, page: key, before: describe(key),
+      .freeUnknown, e, mm: mm, page: key, before: describe(key),
       "\(via)(\(hex(e.table))): \(what)")
     return false
   }
@@ -455,7 +455,7 @@ public final class S390v67Model: AllocatorModel {
   func checkedFree(_ e: Event, _ m: MM?, _ key: UInt64, _ before: String, _ via: String) -> Page? {
     if let base = crstBlock(containing: key) {
       finding(
-        "free-unknown", e, mm: m?.address, page: key, before: before,
+        .freeUnknown, e, mm: m?.address, page: key, before: before,
         "\(via)(\(hex(e.table))) frees a CRST table (crst_table_alloc at line \(crst[base]!.line)) as a PTE table",
         related: [crst[base]!.line])
       return nil
@@ -463,7 +463,7 @@ public final class S390v67Model: AllocatorModel {
     guard let p = pages[key] else {
       if let m, m.known {
         finding(
-          "free-unknown", e, mm: m.address, page: key, before: before,
+          .freeUnknown, e, mm: m.address, page: key, before: before,
           "\(via)(\(hex(e.table))), which no page_table_alloc of mm \(hex(m.address)) (born at line \(m.bornLine ?? 0)) returned")
       } else {
         ctx.stats.freesUntracked += 1
@@ -473,13 +473,13 @@ public final class S390v67Model: AllocatorModel {
     if p.state != .live {
       let how = p.state == .queued ? "queued by the tlb batch" : "deferred by pte_free_defer"
       finding(
-        "double-free", e, mm: m?.address ?? owner(of: p)?.address, page: key, before: before,
+        .doubleFree, e, mm: m?.address ?? owner(of: p)?.address, page: key, before: before,
         "\(via)(\(hex(e.table))), already \(how) at line \(p.since)", related: [p.since])
       return nil
     }
     if let m, p.owner >= 0, p.owner != m.serial {
       finding(
-        "cross-mm", e, mm: m.address, page: key, before: before,
+        .crossMm, e, mm: m.address, page: key, before: before,
         "\(via) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(owner(of: p).map { hex($0.address) } ?? "(gone)")")
     }
     return p
@@ -515,7 +515,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if c.queued {
         finding(
-          "double-free", e, mm: mms[serial: c.owner]?.address, page: key, before: "CRST Q",
+          .doubleFree, e, mm: mms[serial: c.owner]?.address, page: key, before: "CRST Q",
           "tlb_remove_table(\(hex(key))) queues the CRST table a second time")
         return
       }
@@ -549,7 +549,7 @@ public final class S390v67Model: AllocatorModel {
     case .queued, .rcu:
       let how = p.state == .queued ? "queued by the tlb batch" : "deferred by pte_free_defer"
       finding(
-        "double-free", e, mm: owner(of: p)?.address, page: key, before: before,
+        .doubleFree, e, mm: owner(of: p)?.address, page: key, before: before,
         "tlb_remove_table(\(hex(key))) frees a table already \(how) at line \(p.since)",
         related: [p.since])
     }
@@ -562,7 +562,7 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if !c.queued && sawQueue {
         probableMiss(
-          "exec-without-queue", e, mm: mms[serial: c.owner]?.address, key, before: "CRST",
+          .execWithoutQueue, e, mm: mms[serial: c.owner]?.address, key, before: "CRST",
           after: "(none)", related: c.line, .missedProbe, .tlbRemoveTable,
           "__tlb_remove_table(\(hex(key))) frees the CRST table from line \(c.line), which tlb_remove_table never queued",
           "__tlb_remove_table(\(hex(key))) of a CRST table never queued: probable missed tlb_remove_table")
@@ -583,7 +583,7 @@ public final class S390v67Model: AllocatorModel {
     case .live:
       if sawQueue {
         probableMiss(
-          "exec-without-queue", e, mm: owner(of: p)?.address, key, before: before,
+          .execWithoutQueue, e, mm: owner(of: p)?.address, key, before: before,
           after: "(none)", related: p.since, .missedProbe, .tlbRemoveTable,
           "__tlb_remove_table(\(hex(key))) frees a live table (allocated at line \(p.since)) that tlb_remove_table never queued",
           "__tlb_remove_table(\(hex(key))) of a live table: probable missed tlb_remove_table(\(hex(key)))")
@@ -591,7 +591,7 @@ public final class S390v67Model: AllocatorModel {
       release(key)
     case .rcu:
       finding(
-        "double-free", e, mm: owner(of: p)?.address, page: key, before: before,
+        .doubleFree, e, mm: owner(of: p)?.address, page: key, before: before,
         "__tlb_remove_table(\(hex(key))) frees a table that pte_free_defer already handed to RCU at line \(p.since)",
         related: [p.since])
     }
@@ -632,7 +632,7 @@ public final class S390v67Model: AllocatorModel {
       guard heads.trusted, let p = pages[key] else { return }
       ctx.record(page: key, e, mm: nil)
       finding(
-        "rcu-free-not-pending", e, mm: owner(of: p)?.address, page: key, before: describe(key),
+        .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, before: describe(key),
         after: "(none)",
         "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(p.state == .live ? "live (allocated at line \(p.since))" : "queued in the tlb batch at line \(p.since)"), not waiting for RCU",
         related: [p.since])
@@ -659,7 +659,7 @@ public final class S390v67Model: AllocatorModel {
     ctx.record(page: base, e, mm: m?.address)
     if let c = crst[base] {
       let f = makeFinding(
-        "reuse-before-release", e, mm: m?.address, page: base, before: c.queued ? "CRST Q" : "CRST",
+        .reuseBeforeRelease, e, mm: m?.address, page: base, before: c.queued ? "CRST Q" : "CRST",
         after: "CRST",
         "crst_table_alloc returned \(hex(base)), the CRST table from line \(c.line)\(c.queued ? ", queued but never executed" : ", never freed")",
         related: [c.line])
@@ -668,7 +668,7 @@ public final class S390v67Model: AllocatorModel {
           Inconclusive(
             reason: .missedTLBExec, line: e.line, mm: m?.address, page: base,
             message: "crst_table_alloc returned \(hex(base)) while it is queued since line \(c.line): probable missed __tlb_remove_table",
-            wouldBeRule: "reuse-before-release", hingesOn: .tlbRemoveTableExec, asFinding: f))
+            wouldBeRule: .reuseBeforeRelease, hingesOn: .tlbRemoveTableExec, asFinding: f))
       } else {
         ctx.report(f)
       }
@@ -695,7 +695,7 @@ public final class S390v67Model: AllocatorModel {
       let key = e.table & Self.pageMask
       ctx.record(page: key, e, mm: e.mm)
       finding(
-        "free-unknown", e, mm: e.mm, page: key, before: describe(key),
+        .freeUnknown, e, mm: e.mm, page: key, before: describe(key),
         "crst_table_free(\(hex(e.table))) frees the PTE table from line \(p.since) as a CRST table",
         related: [p.since])
       return
@@ -723,7 +723,7 @@ public final class S390v67Model: AllocatorModel {
       var live: [UInt64] = []
       for (k, p) in pages where p.owner == m.serial && p.state == .live { live.append(k) }
       live.sort()
-      reportLeak(ctx, Self.rule["leak"]!, e, mm: m.address, live: live, seen: seen)
+      reportLeak(ctx, Self.rule[.leak]!, e, mm: m.address, live: live, seen: seen)
       // Later events of these tables are judged as of unknown history.
       for k in live {
         var p = pages[k]!

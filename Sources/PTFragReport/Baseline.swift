@@ -8,11 +8,15 @@ import PTFragReplay
 /// Findings already known (`--baseline FILE`): a finding listed in the baseline is reported as
 /// known and does not fail the gate. `--write-baseline FILE` writes every finding of a run.
 ///
-/// A finding is matched by model id, rule id and a **signature** built from what stays the
-/// same when the same bug shows up in another capture of the same workload:
-/// - the model state before → after (`PA L → PA L`: the model's own notation, no addresses);
-/// - the message with every number blanked: hexadecimal addresses (`0x37b9000` → `0x…`) and
-///   decimal numbers (line numbers, pids, counts → `#`).
+/// A finding is matched by model id, rule id and a **signature** built from the finding's
+/// structured fields that stay the same when the same bug shows up in another capture of the
+/// same workload — never from its message, so rewording a message keeps every baseline:
+/// - the kernel function of the event (`page_table_free_rcu`);
+/// - where in its page the table lies (`lower half`, `fragment 7`), if it is a table;
+/// - the model state before → after (`PA L → PA L`: the model's own notation, no addresses).
+///
+/// Schema 1 files (ptfrag ≤ 0.1 wrote the state and the message with every number blanked)
+/// still load and match by that older signature; `--write-baseline` writes schema 2.
 ///
 /// Not in the signature, because they change from one capture to the next: line numbers,
 /// timestamps, CPUs, pids, comms (the same bug may hit another task), mm and page addresses
@@ -20,16 +24,20 @@ import PTFragReplay
 /// Matching is by set, not by count: a signature in the baseline covers every finding with
 /// that signature (races make counts vary between runs).
 ///
-/// The file (JSON, `schemaVersion` 1; `count` and `example` are for people and are ignored
+/// The file (JSON, `schemaVersion` 2; `count` and `example` are for people and are ignored
 /// when matching):
 /// ```json
-/// { "schemaVersion": 1, "tool": "ptfrag", "toolVersion": "0.1.0",
+/// { "schemaVersion": 2, "tool": "ptfrag", "toolVersion": "0.1.0",
 ///   "findings": [ { "model": "s390-6.1", "rule": "double-free",
-///                   "signature": "PA L → PA L | page_table_free_rcu of 0x…, whose …",
+///                   "signature": "page_table_free_rcu lower half | PA L → PA L",
 ///                   "count": 1, "example": "a.trace:13: page_table_free_rcu of …" } ] }
 /// ```
 public struct Baseline: Sendable {
-  public static let schemaVersion = 1
+  public static let schemaVersion = 2
+  /// The schemas this ptfrag reads.
+  public static let readableSchemas = 1...2
+  /// The schema of the signatures in `entries`.
+  public var schema: Int
 
   public struct Entry: Sendable, Hashable, Codable {
     public var model: String
@@ -57,14 +65,16 @@ public struct Baseline: Sendable {
     var signature: String
   }
 
-  public init(entries: [Entry]) {
+  public init(entries: [Entry], schema: Int = Baseline.schemaVersion) {
     self.entries = entries
+    self.schema = schema
     keys = Set(entries.map { Key(model: $0.model, rule: $0.rule, signature: $0.signature) })
   }
 
-  /// The stable signature of a finding (see the type's documentation).
-  public static func signature(of f: Finding) -> String {
-    "\(f.stateBefore) → \(f.stateAfter) | \(shape(f.message))"
+  /// The stable signature of a finding (see the type's documentation), of `schema`.
+  public static func signature(of f: Finding, schema: Int = Baseline.schemaVersion) -> String {
+    if schema == 1 { return "\(f.stateBefore) → \(f.stateAfter) | \(shape(f.message))" }
+    return "\(f.kind.symbol)\(f.location.map { " " + $0.text } ?? "") | \(f.stateBefore) → \(f.stateAfter)"
   }
 
   /// `message` with hexadecimal numbers replaced by `0x…` and decimal numbers by `#`.
@@ -93,7 +103,7 @@ public struct Baseline: Sendable {
   }
 
   public func contains(model: String, _ f: Finding) -> Bool {
-    keys.contains(Key(model: model, rule: f.rule.id, signature: Self.signature(of: f)))
+    keys.contains(Key(model: model, rule: f.rule.id, signature: Self.signature(of: f, schema: schema)))
   }
 
   /// Marks the input's findings that the baseline lists as known; returns how many.
@@ -202,10 +212,10 @@ public struct Baseline: Sendable {
     } catch {
       throw formatError(error, bytes)
     }
-    guard file.schemaVersion == schemaVersion else {
+    guard readableSchemas.contains(file.schemaVersion) else {
       throw FormatError(
-        description: "baseline schemaVersion \(file.schemaVersion) is not supported (this ptfrag reads \(schemaVersion))")
+        description: "baseline schemaVersion \(file.schemaVersion) is not supported (this ptfrag reads \(readableSchemas.lowerBound) to \(readableSchemas.upperBound); write it again with --write-baseline)")
     }
-    return Baseline(entries: file.findings)
+    return Baseline(entries: file.findings, schema: file.schemaVersion)
   }
 }

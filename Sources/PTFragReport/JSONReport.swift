@@ -171,6 +171,7 @@ public enum JSONReport {
               ("mm", .addr(f.mm)),
               ("page", .addr(f.page)),
               ("half", .num(f.half)),
+              ("location", .str(f.location?.text)),
               ("stateBefore", .string(f.stateBefore)),
               ("stateAfter", .string(f.stateAfter)),
               ("message", .string(f.message)),

@@ -231,9 +231,9 @@ public struct TextReport {
     var ctx = "\(indent)  at \(formatTimestamp(f.timestampNs)) cpu \(f.cpu) pid \(f.pid) comm \(safe(f.comm.description))"
     if let mm = f.mm { ctx += " mm \(hexAddress(mm))" }
     if let p = f.page { ctx += " page \(hexAddress(p))" }
-    if let h = f.half {
+    if let l = f.location {
       // s390 halves; powerpc fragments (pgtable-frag.c), by index.
-      ctx += modelID.hasPrefix("powerpc-") ? " fragment \(h)" : " half \(h == 0 ? "lower" : "upper")"
+      if case .half(let h) = l { ctx += " half \(h == 0 ? "lower" : "upper")" } else { ctx += " \(l.text)" }
     }
     o += ctx + "\n"
     o += "\(indent)  state: \(f.stateBefore) → \(f.stateAfter)\n"

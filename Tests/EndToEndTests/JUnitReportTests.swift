@@ -196,9 +196,18 @@ final class JUnitReportTests: XCTestCase {
     let a = finding(line: 13, page: 0x37b9000, pid: 179, comm: "cut", state: "PA L")
     let b = finding(line: 4711, page: 0x41a2000, pid: 2048, comm: "sh", state: "PA L")
     let c = finding(line: 13, page: 0x37b9000, pid: 179, comm: "cut", state: "PF -")
-    XCTAssertEqual(Baseline.signature(of: a), "PA L → PA L | page_table_free_rcu of 0x…, whose lower half is pending since line #")
+    // Schema 2: structured fields only (the event's function, the half, the states).
+    XCTAssertEqual(Baseline.signature(of: a), "page_table_free_rcu lower half | PA L → PA L")
     XCTAssertEqual(Baseline.signature(of: a), Baseline.signature(of: b))
     XCTAssertNotEqual(Baseline.signature(of: a), Baseline.signature(of: c))
+    var reworded = a
+    reworded.message = "another wording of the same finding at 0x1234"
+    XCTAssertEqual(Baseline.signature(of: reworded), Baseline.signature(of: a), "a reworded message keeps the signature")
+    var upper = a
+    upper.location = .half(1)
+    XCTAssertNotEqual(Baseline.signature(of: upper), Baseline.signature(of: a))
+    // Schema 1 (the message shape), as older files hold it.
+    XCTAssertEqual(Baseline.signature(of: a, schema: 1), "PA L → PA L | page_table_free_rcu of 0x…, whose lower half is pending since line #")
 
     let run = RunReport(inputs: [report(path: "a.trace", findings: [a, b])], failOn: .error, toolVersion: "t")
     let written = Baseline.of(run)
@@ -209,7 +218,15 @@ final class JUnitReportTests: XCTestCase {
     XCTAssertTrue(reread.contains(model: "s390-6.1", b))
     XCTAssertFalse(reread.contains(model: "s390-6.1", c))
     XCTAssertFalse(reread.contains(model: "s390-6.6", b))
-    XCTAssertThrowsError(try Baseline.parse(Array("{\"schemaVersion\": 2, \"findings\": []}".utf8)))
+    XCTAssertThrowsError(try Baseline.parse(Array("{\"schemaVersion\": 3, \"findings\": []}".utf8)))
+    // A schema 1 file still loads and matches by its own signature.
+    let v1 = try Baseline.parse(Array("""
+      {"schemaVersion": 1, "findings": [{"model": "s390-6.1", "rule": "double-free",
+        "signature": "PA L → PA L | page_table_free_rcu of 0x…, whose lower half is pending since line #"}]}
+      """.utf8))
+    XCTAssertEqual(v1.schema, 1)
+    XCTAssertTrue(v1.contains(model: "s390-6.1", b))
+    XCTAssertFalse(v1.contains(model: "s390-6.1", c))
     XCTAssertThrowsError(try Baseline.parse(Array("[1, 2]".utf8)))
   }
 

@@ -62,6 +62,29 @@ public struct HistoryEntry: Sendable, Equatable {
   }
 }
 
+/// Where in its page a finding's table lies.
+public enum TableLocation: Sendable, Hashable {
+  /// An s390 2 KiB half: 0 the lower (page + 0), 1 the upper (page + 2048).
+  case half(Int)
+  /// A pgtable-frag.c fragment (powerpc), by index in its page.
+  case fragment(Int)
+
+  /// The index: the half or the fragment.
+  public var index: Int {
+    switch self {
+    case .half(let h), .fragment(let h): h
+    }
+  }
+
+  /// "lower half", "upper half", "fragment 7".
+  public var text: String {
+    switch self {
+    case .half(let h): h == 0 ? "lower half" : "upper half"
+    case .fragment(let i): "fragment \(i)"
+    }
+  }
+}
+
 /// Something the replay found: the log shows what the model says cannot happen.
 public struct Finding: Sendable {
   public var rule: Rule
@@ -74,8 +97,12 @@ public struct Finding: Sendable {
   public var mm: UInt64?
   /// Base address of the page (4 KiB on s390).
   public var page: UInt64?
-  /// 0 = lower 2 KiB, 1 = upper 2 KiB (s390); fragment index elsewhere.
-  public var half: Int?
+  /// The table's place in its page (nil: the whole page, or not a table).
+  public var location: TableLocation?
+  /// The index of `location` (the half on s390, the fragment on powerpc).
+  public var half: Int? { location?.index }
+  /// What the event was (its kernel function), for the baseline signature.
+  public var kind: Event.Kind
   /// Model state of the page (or the mm's list) before and after the event, in the
   /// notation of docs/kernel-models.md ("Letters and model ids", e.g. `AP L`, `PF –`).
   public var stateBefore: String
@@ -90,9 +117,10 @@ public struct Finding: Sendable {
   public var known = false
 
   public init(
-    rule: Rule, event: Event, mm: UInt64?, page: UInt64?, half: Int?, stateBefore: String,
-    stateAfter: String, message: String, relatedLines: [Int] = []
+    rule: Rule, event: Event, mm: UInt64?, page: UInt64?, half: Int?, fragment: Bool = false,
+    stateBefore: String, stateAfter: String, message: String, relatedLines: [Int] = []
   ) {
+    self.kind = event.kind
     self.rule = rule
     self.line = event.line
     self.timestampNs = event.timestampNs
@@ -101,7 +129,7 @@ public struct Finding: Sendable {
     self.comm = event.comm
     self.mm = mm
     self.page = page
-    self.half = half
+    self.location = half.map { fragment ? .fragment($0) : .half($0) }
     self.stateBefore = stateBefore
     self.stateAfter = stateAfter
     self.message = message

@@ -289,7 +289,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   ) {
     ctx.report(
       Finding(
-        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, stateBefore: frag.describe(before),
+        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, fragment: true, stateBefore: frag.describe(before),
         stateAfter: page.map { frag.describe($0) } ?? frag.describe(before), message: message,
         relatedLines: related))
   }
@@ -478,7 +478,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     }
     let message = "pte_fragment_alloc returned \(hex(t))\(mmText): \(why)"
     let f = Finding(
-      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, stateBefore: frag.describe(before),
+      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, fragment: true, stateBefore: frag.describe(before),
       stateAfter: frag.describe(before), message: message, relatedLines: window.map { [$0.line] } ?? [])
     let choice = PgtableFrag.isChoice(kind)
     if kind == .missedExec {
@@ -677,7 +677,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ctx.report(
         Finding(
           rule: Self.rule[.releasedWithActive]!, event: e, mm: m?.address ?? owner?.address,
-          page: key, half: k, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
+          page: key, half: k, fragment: true, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
           message:
             "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
           relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
@@ -737,7 +737,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     let f = Finding(
       rule: Self.rule[.destroyNotCursor]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
-      mm: m.address, page: key, half: geo.index(c), stateBefore: frag.describe(before), stateAfter: frag.describe(before),
+      mm: m.address, page: key, half: geo.index(c), fragment: true, stateBefore: frag.describe(before), stateAfter: frag.describe(before),
       message:
         "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
     if m.confirmed {
@@ -808,7 +808,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       what: String, missed: String
     ) {
       let f = Finding(
-        rule: Self.rule[rule]!, event: e, mm: owner?.address, page: key, half: index,
+        rule: Self.rule[rule]!, event: e, mm: owner?.address, page: key, half: index, fragment: true,
         stateBefore: frag.describe(before), stateAfter: "(released)",
         message:
           "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")

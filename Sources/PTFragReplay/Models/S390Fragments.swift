@@ -15,8 +15,8 @@ import PTFragEvents
 @inline(__always) func hex(_ v: UInt64?) -> String { v.map { hex($0) } ?? "?" }
 
 extension Event.Kind {
-  /// The kernel function behind the kind, for messages.
-  var symbol: String {
+  /// The kernel function behind the kind, for messages and baseline signatures.
+  public var symbol: String {
     switch self {
     case .allocBegin, .alloc, .allocUnreturned: "page_table_alloc"
     case .freeNow: "page_table_free"

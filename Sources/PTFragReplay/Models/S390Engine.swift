@@ -66,28 +66,41 @@ public enum HalfPhase: UInt8, Sendable {
 /// When, where and in which mmu_gather a table entered a tlb batch (`gather` 0: the
 /// `tlb` pointer is not probed, so nothing is inferred from order).
 struct QueueMark {
+  // Words first, then the 32-bit fields: 32 bytes (a page holds two).
   var line = 0
-  var cpu: Int32 = -1
   var ns: UInt64 = 0
-  var pid: Int32 = -1
   var gather = 0
+  var cpu: Int32 = -1
+  var pid: Int32 = -1
 }
 
 /// One 4 KiB page of 2 KiB tables.
 struct S390Page: ListLinked {
+  // Stored words first, then the 32-bit owner, then the bytes: 111 bytes (stride 112). The
+  // replay copies a page in and out of its map on every event; at more than 128 bytes the
+  // copy becomes a call to memmove, measurably slower.
+  var prev: UInt64 = 0
+  var next: UInt64 = 0
+  /// Line of the free that made half h pending (or deferred).
+  var pendingLine: (Int, Int) = (0, 0)
+  /// Where half h entered the tlb batch (the `tlb_remove_table`, else the free).
+  var queuedAt: (QueueMark, QueueMark) = (QueueMark(), QueueMark())
+  /// Owning mm incarnation (`MM.serial`; `page->pt_mm`), -1 unknown.
+  var owner: Int32
   /// Byte 3 of `page->_refcount` (`PPHHAA`).
   var bits: UInt8 = 0
   /// Bit h: half h's state is not known (history before the capture).
   var unknown: UInt8 = 0
-  /// Whole-page pgste table (A = {1,1} for life).
-  var pgste = false
-  /// pgste table freed: queued with tag 3, or `call_rcu(pte_free_pgste)` pending.
-  var pgsteFreed = false
   /// Bit h: `tlb_remove_table` seen for pending half h.
   var queued: UInt8 = 0
   /// Proposals: the half whose RCU callback holds `page->rcu_head` (-1 none, 2 the pgste
   /// callback `pte_free_pgste`).
   var rcuHead: Int8 = -1
+  var listed = false
+  /// Whole-page pgste table (A = {1,1} for life).
+  var pgste = false
+  /// pgste table freed: queued with tag 3, or `call_rcu(pte_free_pgste)` pending.
+  var pgsteFreed = false
   /// C2: `page->pt_frag_refcount` used as the "on the list" flag.
   var onlist = false
   /// An upper half was handed out at some time (a page that never had one may be pgste).
@@ -96,15 +109,6 @@ struct S390Page: ListLinked {
   var activeInCapture = false
   /// Proposals: a deferred half whose callback the posted `pte_free_half` never queues.
   var stranded = false
-  /// Owning mm incarnation (`MM.serial`; `page->pt_mm`), -1 unknown.
-  var owner: Int32
-  var listed = false
-  var prev: UInt64 = 0
-  var next: UInt64 = 0
-  /// Line of the free that made half h pending (or deferred).
-  var pendingLine: (Int, Int) = (0, 0)
-  /// Where half h entered the tlb batch (the `tlb_remove_table`, else the free).
-  var queuedAt: (QueueMark, QueueMark) = (QueueMark(), QueueMark())
 
   init(owner: Int32) { self.owner = owner }
 
@@ -259,11 +263,13 @@ public class S390FragmentEngine {
 
   // MARK: Variant procedures (hooks)
 
-  /// `page_table_alloc`, list part: the half taken from head page `p`, nil for a fresh page.
-  func pickHalf(_ p: Page) -> Int? {
+  /// `page_table_alloc`, list part: the half taken from the head page whose byte 3 of
+  /// `_refcount` is `bits` (`unknown`: halves of unknown history, busy for the model), nil for
+  /// a fresh page. It reads the byte, as the kernel does (not the page: no copy per event).
+  func pickHalf(bits: UInt8, unknown: UInt8) -> Int? {
     // v5.17 … v6.6: "mask = (mask | (mask >> 4)) & 0x03U; if (mask != 0x03U)", lower first.
-    let busy = (p.lo != .free ? 1 : 0) | (p.hi != .free ? 2 : 0)
-    return busy == 3 ? nil : (busy & 1)
+    let busy = (bits | (bits >> 2) | (bits >> 4) | unknown) & 0x03
+    return busy == 0x03 ? nil : Int(busy & 1)
   }
   /// Whether an mm the replay meets before its birth starts known (a simulation starts from
   /// nothing: every mm it names is new and empty).
@@ -396,7 +402,8 @@ public class S390FragmentEngine {
   /// What `page_table_alloc` would return for `m` now.
   func predict(_ m: MM) -> Prediction {
     if m.pgste == .yes { return .fresh }
-    guard m.head != 0, let p = pages[m.head], let h = pickHalf(p) else { return .fresh }
+    guard m.head != 0, let b = pages[m.head]?.bits, let h = pickHalf(bits: b, unknown: pages[m.head]!.unknown)
+    else { return .fresh }
     return .half(m.head, h)
   }
 
@@ -1154,8 +1161,10 @@ public class S390FragmentEngine {
   }
 
   func headFree(_ m: MM?) -> Int {
-    guard let m, m.head != 0, let p = pages[m.head], let h = pickHalf(p) else { return 0 }
-    return p[h] == .free ? 1 : 0
+    guard let m, m.head != 0, let b = pages[m.head]?.bits else { return 0 }
+    let u = pages[m.head]!.unknown
+    guard let h = pickHalf(bits: b, unknown: u) else { return 0 }
+    return (b | u) & PPHHAA.all(h) == 0 ? 1 : 0  // the half it takes is F (no A, H, P, ?)
   }
 
   /// One page's tally as an occupancy.

@@ -61,8 +61,8 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
   }
 
   // page_table_alloc as A: "mask = (mask | (mask >> 4)) & 0x03U; if (mask != 0x03U)".
-  override func pickHalf(_ p: Page) -> Int? {
-    let mask = (p.bits | (p.bits >> 4)) & 0x03
+  override func pickHalf(bits: UInt8, unknown: UInt8) -> Int? {
+    let mask = (bits | (bits >> 4)) & 0x03
     return mask == 0x03 ? nil : Int(mask & 1)
   }
 

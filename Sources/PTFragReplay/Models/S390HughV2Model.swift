@@ -71,8 +71,8 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
 
   // page_table_alloc: "Cannot be on this list if either half pending free"; "One or other
   // half must be available, but not both"; bit = mask & 0x01 (=1 -> second 2K available).
-  override func pickHalf(_ p: Page) -> Int? {
-    Int(p.bits & 0x01)
+  override func pickHalf(bits: UInt8, unknown: UInt8) -> Int? {
+    Int(bits & 0x01)
   }
 
   override func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) {

@@ -175,7 +175,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         gathers[g] = Gather(cpu: e.cpu, lastNs: e.timestampNs, comm: e.comm)
       }
     }
-    return QueueMark(line: e.line, cpu: e.cpu, ns: e.timestampNs, pid: e.pid, gather: g)
+    return QueueMark(line: e.line, ns: e.timestampNs, gather: g, cpu: e.cpu, pid: e.pid)
   }
   /// Gathers are read only through the mark of a pending half or of a queued CRST table,
   /// and through a task's open gather: the others can never be read again. They are dropped

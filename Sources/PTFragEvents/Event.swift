@@ -53,15 +53,18 @@ public struct Event: Sendable {
     case mmExit
   }
 
-  // Stored properties: the words first, then `cpu`, `pid`, `comm`, `kind`, `present` (100
-  // bytes; `kind` and `present` first would pad it to 120).
+  public var kind: Kind
   /// 1-based line (text) or record (JSON) in the input.
   public var line: LineNumber
   /// Nanoseconds on the trace clock.
   public var timestampNs: UInt64
+  public var cpu: Int32
+  public var pid: Int32
+  public var comm: Comm
   public var table: UInt64
   // `mm`, `tlb`, `vmaddr`, `kernel`: plain words and a presence mask (not optionals, 16
   // bytes each), read and written through the optional properties below.
+  @usableFromInline var present: UInt8 = 0
   @usableFromInline var rawMM: UInt64 = 0
   @usableFromInline var rawTLB: UInt64 = 0
   @usableFromInline var rawVMAddr: UInt64 = 0
@@ -89,11 +92,6 @@ public struct Event: Sendable {
   /// For `.lost`: how many events were lost. For `.allocUnreturned`: 1 when the capture
   /// ended inside the call, 0 when the same pid entered the function again.
   public var count: UInt64
-  public var cpu: Int32
-  public var pid: Int32
-  public var comm: Comm
-  public var kind: Kind
-  @usableFromInline var present: UInt8 = 0
   /// powerpc `pte_fragment_alloc`/`pte_fragment_free` `kernel` argument: true for kernel
   /// (init_mm) tables; nil when the probe did not fetch it.
   public var kernel: Bool? {

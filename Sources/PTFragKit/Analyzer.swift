@@ -2,6 +2,7 @@ import PTFragEvents
 import PTFragRead
 import PTFragReplay
 import PTFragReport
+import Synchronization
 
 /// The version printed by `--version` and written into reports.
 public let ptfragVersion = "0.1.0"
@@ -17,8 +18,8 @@ public struct AnalyzeOptions: Sendable {
   public var malformedTolerance: Int
   /// With `modelID == "auto"`: the most normalized events kept for detection.
   public var detectionLookahead: Int
-  /// Read and parse on a second thread while this one normalizes and replays (when the machine has
-  /// two or more CPUs). Same results either way; false runs everything on one thread.
+  /// Read, parse and normalize on a second thread while this one replays (when the machine
+  /// has two or more CPUs). Same results either way; false runs everything on one thread.
   public var pipelined: Bool
   /// Called now and then with the bytes read so far (progress on a terminal); nil: none.
   public var progress: (@Sendable (UInt64) -> Void)? = nil
@@ -123,17 +124,41 @@ public enum Analyzer {
       }
       var refused = false
       if options.pipelined && Pipeline.onlineCPUs > 1 {
-        // Stage 1 (second thread): read and parse. Stage 2 (here): normalize and replay.
+        // Stage 1 (second thread): read, parse, normalize, count the probe lines. Stage 2
+        // (here): detect and replay. Detection reads the counts as they stand at each event
+        // (`ReplayStage.choose`), so with a detector pending they travel in the stream, each
+        // before the events of its line; the totals (the profile fit) are stage 1's.
+        // `normalizer` and `lines` belong to stage 1 until `run` returns (the thread joined).
+        var lines = [Int](repeating: 0, count: KernelFunction.allCases.count)
+        let stream = StreamedCounts(wanted: stage.detecting)
+        var streaming = stage.detecting
         diagnostics = try Pipeline.run(
           produce: { (emit) throws(ReadError) -> ReadDiagnostics in
             var input = try open()
-            return try CaptureReader.read(&input, emit)
+            return try CaptureReader.read(&input) { record in
+              if case .hit(let h) = record {
+                lines[Int(h.function.rawValue)] &+= 1
+                if stream.wanted { emit(.hit(h.function)) }
+              }
+              normalizer.feed(record) { emit(.event($0)) }
+            }
           },
-          consume: { record in
-            // After a refusal the rest is drained unread by the model.
-            stage.count(record)
-            if !refused { normalizer.feed(record) { if !refused { refused = !stage.deliver($0) } } }
+          consume: { item in
+            switch item {
+            case .hit(let f): stage.count(f)
+            case .event(let e):
+              // After a refusal the rest is drained unread by the model.
+              if !refused {
+                refused = !stage.deliver(e)
+                if streaming && !stage.detecting {
+                  // Decided (or refused): no count is read again before the totals.
+                  streaming = false
+                  stream.stop()
+                }
+              }
+            }
           })
+        stage.setHits(lines)
       } else {
         var input = try open()
         diagnostics = try CaptureReader.read(&input) { (record) throws(ReadError) in
@@ -306,8 +331,19 @@ struct ReplayStage {
   /// Counts one record's probe line.
   @inline(__always)
   mutating func count(_ record: TraceRecord) {
-    if case .hit(let h) = record { hits[Int(h.function.rawValue)] &+= 1 }
+    if case .hit(let h) = record { count(h.function) }
   }
+
+  /// Counts one probe line of `function`.
+  @inline(__always)
+  mutating func count(_ function: KernelFunction) { hits[Int(function.rawValue)] &+= 1 }
+
+  /// The probe lines of the whole input, counted elsewhere (the pipeline's first stage):
+  /// what `count` of every record would have reached.
+  mutating func setHits(_ all: [Int]) { hits = all }
+
+  /// A detector is still reading events: `choose` will read `hits` as they stand.
+  var detecting: Bool { detector != nil && replayer == nil && refusal == nil }
 
   private mutating func choose(endOfInput: Bool) {
     if let listed = profileListed {
@@ -368,6 +404,16 @@ struct ReplayStage {
           "\(e.kind == .rcuFree ? "pte_free_now" : "pte_free_defer") at line \(e.line): the kernel is v6.6 (variant B), but --model auto chose s390-6.1 from the first \(detector!.observed) events; s390-6.1 ignores pte_free_defer, so findings from here on may be artefacts: re-run with --model s390-6.6"
       ))
   }
+}
+
+/// Whether stage 2 of the pipeline still wants the probe-line counts sent in the stream
+/// (while detection is pending). Set by stage 2 only, once, from true to false; stage 1 may
+/// send a few more before it sees the change, which stage 2 counts harmlessly.
+final class StreamedCounts: Sendable {
+  private let flag: Atomic<Bool>
+  init(wanted: Bool) { flag = Atomic(wanted) }
+  var wanted: Bool { flag.load(ordering: .relaxed) }
+  func stop() { flag.store(false, ordering: .relaxed) }
 }
 
 /// A look at the replay as it runs (`compare` records its workload this way): `prepare` gets

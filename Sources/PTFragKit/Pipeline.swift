@@ -9,16 +9,24 @@ import PTFragRead
 
 /// Two-stage pipeline: `produce` runs on a second thread and emits items, which `consume`
 /// receives on the calling thread, in order, in batches. On a machine with two or more
-/// CPUs reading+parsing and replaying then overlap, so a capture takes about as long as
-/// the slower stage instead of both together. Results are the same as running the stages
-/// one after the other: one producer, one consumer, order kept.
+/// CPUs reading+parsing+normalizing and replaying then overlap, so a capture takes about as
+/// long as the slower stage instead of both together. Results are the same as running the
+/// stages one after the other: one producer, one consumer, order kept.
 ///
 /// Memory: at most `depth` batches of `batchSize` items in flight.
 ///
 /// Concrete types (not generic): the per-item path must be specialized code.
-typealias Item = TraceRecord
+typealias Item = StagedItem
 typealias Result = ReadDiagnostics
 typealias Failure = ReadError
+
+/// What `Analyzer`'s stage 1 (read, parse, normalize) hands stage 2 (detect, replay), in
+/// input order: a normalized event, or a probe line of `function` read before the events
+/// that follow it (sent only while detection may still read the counts: `ReplayStage.count`).
+enum StagedItem {
+  case event(Event)
+  case hit(KernelFunction)
+}
 
 enum Pipeline {
   /// CPUs online (1 when unknown).

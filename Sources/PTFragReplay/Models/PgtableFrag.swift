@@ -2,11 +2,11 @@ import PTFragEvents
 
 // arch/powerpc/mm/pgtable-frag.c as a data structure: the per-mm cursor
 // (`mm->context.pte_frag`), each page's `pt_frag_refcount` and PG_active, the RCU-pending
-// pages, and what the allocator holds (kernel-models.md §6, §8). Used by the powerpc model
+// pages, and what the allocator holds (docs/kernel-models.md §6, §8). Used by the powerpc model
 // (E, PowerpcModel.swift) and by its s390 reading (C3a, S390PpcStyleModel.swift). The
 // procedures here are the kernel's; the models decode events, check them and report.
 
-/// Page and fragment sizes of one configuration (kernel-models.md §6.1).
+/// Page and fragment sizes of one configuration (docs/kernel-models.md §6.1).
 public struct FragGeometry: Sendable, Equatable, CustomStringConvertible {
   /// log2 of the page size in bytes (`PAGE_SHIFT`).
   public var pageShift: Int
@@ -124,7 +124,7 @@ struct FragPage {
   var outstanding: Int { count(.handed) + count(.inFlight) + count(.queued) + count(.unknown) }
 }
 
-/// What the allocator holds, in slots (kernel-models.md §8).
+/// What the allocator holds, in slots (docs/kernel-models.md §8).
 struct FragTally: Equatable {
   var live = 0, pending = 0, unknown = 0, reusableNow = 0, stranded = 0
 

@@ -1,6 +1,6 @@
 import PTFragEvents
 
-/// The three configurations of kernel-models.md §6.1 with `PTE_FRAG_NR` > 1. The preset is
+/// The three configurations of docs/kernel-models.md §6.1 with `PTE_FRAG_NR` > 1. The preset is
 /// part of the model id: `powerpc-hash64k`, `powerpc-radix64k`, `powerpc-8xx16k`.
 /// `PowerpcModel(context:geometry:destroyClearsActive:)` takes any other geometry (e.g.
 /// `PTE_FRAG_NR` = 1 for 4 KiB-page configurations, where every table is a page).
@@ -70,7 +70,7 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 /// `pte_fragment_free(table, 0)`); wrappers in `asm/pgalloc.h` (112d6212c80a). The fix
 /// fda4d71651f7 "powerpc/pgtable-frag: Fix bad page state in pte_frag_destroy" (seen in
 /// openSUSE/kernel 1990d9df8216) clears PG_active in `pte_frag_destroy`; before it, that
-/// release is the `released-with-active` rule. kernel-models.md §6; 5c1f6ee9a31c (2013).
+/// release is the `released-with-active` rule. docs/kernel-models.md §6; 5c1f6ee9a31c (2013).
 ///
 /// ## States
 /// Per mm: the cursor `mm->context.pte_frag` (next unhanded fragment, or NULL) under
@@ -79,7 +79,7 @@ public enum PowerpcPreset: String, CaseIterable, Sendable {
 /// cursor page (count `PTE_FRAG_NR`), detached (all handed, or a race loser with count 1),
 /// R (`call_rcu(pte_free_now)` queued), or released.
 ///
-/// ## Transitions (kernel-models.md §6.3)
+/// ## Transitions (docs/kernel-models.md §6.3)
 /// - alloc from the cursor: that fragment U→H; the cursor advances by the fragment size and
 ///   becomes NULL after the last fragment of the page.
 /// - alloc fresh (cursor NULL): a new page, fragment 0 H; with the lock, a still-NULL

@@ -1,7 +1,7 @@
 import PTFragEvents
 
 // Shared vocabulary of the s390 2 KiB-fragment variants (A, B, C1, C2): page geometry,
-// per-half states, and the notation of kernel-models.md §2.5.
+// per-half states, and the notation of docs/kernel-models.md §2.5.
 
 /// A 2 KiB PTE table is one half of a 4 KiB page.
 @usableFromInline let s390PageMask: UInt64 = ~0xfff
@@ -37,7 +37,7 @@ extension Event.Kind {
   }
 }
 
-/// One page of 2 KiB halves as occupancy (kernel-models.md §8): one page; free halves on a
+/// One page of 2 KiB halves as occupancy (docs/kernel-models.md §8): one page; free halves on a
 /// list are reusable later (the head's, reusable now, is moved by `s390HeadDelta`), the
 /// others stranded.
 func s390PageOccupancy(live: Int, pending: Int, unknown: Int, free: Int, freeListed: Int) -> Occupancy {

@@ -8,7 +8,7 @@ import PTFragEvents
 /// <20230629174355.222ebed0@thinkpad-T15>) on the v6.4-rc `arch/s390/mm/pgalloc.c`:
 /// `page_table_alloc`, `page_table_free`, `page_table_free_rcu`, `__tlb_remove_table`
 /// (unchanged from A), `pte_free_defer`, `pte_free_half` (`pte_free_now0/1`),
-/// `pte_free_pgste`. kernel-models.md §4 C2. Never ran in a kernel.
+/// `pte_free_pgste`. docs/kernel-models.md §4 C2. Never ran in a kernel.
 ///
 /// ## States
 /// Variant A's page (A/P per half, per-mm `pgtable_list` under `mm->context.lock`, lower
@@ -16,7 +16,7 @@ import PTFragEvents
 /// (0x04 << h: the half waits for or uses `page->rcu_head`) and `page->pt_frag_refcount`
 /// used as a 0/1 **"page is on the list"** flag. A half is F, A, P or D = H+P.
 ///
-/// ## Transitions (per half h, other half o; kernel-models.md §4 C2 table)
+/// ## Transitions (per half h, other half o; docs/kernel-models.md §4 C2 table)
 /// - alloc: as A (the busy map folds P onto A; H always comes with P). Taken from the
 ///   list: `list_del`, flag 0. Fresh page: A0, `list_add` (front), flag 1.
 /// - free_now: `xor 0x11 << h`; o A → `list_add` (front), flag 1; else if flag →
@@ -46,7 +46,7 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
 
   public static let descriptor = s390ProposalDescriptor(
     id: "s390-gerald",
-    kernels: "never merged: proposal of 2023-06-28 on v6.4-rc (kernel-models.md §4 C2)",
+    kernels: "never merged: proposal of 2023-06-28 on v6.4-rc (docs/kernel-models.md §4 C2)",
     commits: [
       "<20230628211624.531cdc58@thinkpad-T15> Re: [PATCH v2 07/12] s390: add pte_free_defer() for pgtables sharing page (Gerald Schaefer, 2023-06-28)",
       "<a722dbec-bd9e-1213-1edd-53cd547aa4f@google.com> Hugh Dickins' v2 (the HH bits and pte_free_half it copies)",

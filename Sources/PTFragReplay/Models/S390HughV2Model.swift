@@ -9,7 +9,7 @@ import PTFragEvents
 /// and its lock into a `SLAB_TYPESAFE_BY_RCU` object: the same behaviour. Functions:
 /// `page_table_alloc`, `page_table_free`, `page_table_free_rcu`, `__tlb_remove_table`,
 /// `pte_free_defer`, `pte_free_half` (`pte_free_now0/1`), `pte_free_pgste`.
-/// kernel-models.md §4 C1. Never ran in a kernel: see "Replaying a capture" below.
+/// docs/kernel-models.md §4 C1. Never ran in a kernel: see "Replaying a capture" below.
 ///
 /// ## States
 /// Byte 3 of `page->_refcount`, "PPHHAA" (76543210): A(h) 0x01 << h allocated, H(h)
@@ -20,7 +20,7 @@ import PTFragEvents
 /// **New rule**: a page is not on its mm's list while either half is pending (P or D); the
 /// P half is made available again, or the page freed, by `__tlb_remove_table`.
 ///
-/// ## Transitions (per half h, other half o; kernel-models.md §4 C1 table)
+/// ## Transitions (per half h, other half o; docs/kernel-models.md §4 C1 table)
 /// - alloc: the list head must have exactly one A and no P/H (WARN_ON_ONCE otherwise);
 ///   `bit = mask & 1` (the upper half if the lower is A), set A, `list_del`. Empty list:
 ///   fresh page, `pt_mm = mm`, A0, `list_add` (front); the lower half is returned.
@@ -55,7 +55,7 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
 
   public static let descriptor = s390ProposalDescriptor(
     id: "s390-hugh-v2",
-    kernels: "never merged: proposal of 2023-06-20/22 on v6.4-rc (kernel-models.md §4 C1)",
+    kernels: "never merged: proposal of 2023-06-20/22 on v6.4-rc (docs/kernel-models.md §4 C1)",
     commits: [
       "<a722dbec-bd9e-1213-1edd-53cd547aa4f@google.com> [PATCH v2 07/12] s390: add pte_free_defer() for pgtables sharing page (Hugh Dickins, 2023-06-20)",
       "<a69a26c0-ec93-3ad-a443-6655b5e49df2@google.com> prospective 13/12 s390 pgtable_list patch (Hugh Dickins, 2023-06-22)",

@@ -4,7 +4,7 @@ import PTFragEvents
 ///
 /// Jason Gunthorpe: "make the PPC code common (with Hugh's proposed RCU modification) and
 /// just use it in both arches" (2023-06-29, quoted in <edaa96f-80c1-1252-acbb-71c4f045b035@google.com>;
-/// also <ZJGRa4zvsXfc43vB@ziepe.ca>, <ZJI7xkXWmjrE1yY3@ziepe.ca>). kernel-models.md §4 C3a: our
+/// also <ZJGRa4zvsXfc43vB@ziepe.ca>, <ZJI7xkXWmjrE1yY3@ziepe.ca>). docs/kernel-models.md §4 C3a: our
 /// construction, never posted as s390 code. It is `arch/powerpc/mm/pgtable-frag.c` (see
 /// `PowerpcModel`: `pte_fragment_alloc`, `pte_fragment_free`, `pte_free_defer` of
 /// 32cc0b7c9d50, `pte_frag_destroy` with fda4d71651f7's PG_active clear) with
@@ -22,7 +22,7 @@ import PTFragEvents
 /// pgste page), PG_active, each half U (unhanded), H, Q (in a tlb batch), X (freed, **never
 /// reused**). No list, no A/P bits.
 ///
-/// ## Transitions (E's table, kernel-models.md §6.3, with NR = 2)
+/// ## Transitions (E's table, docs/kernel-models.md §6.3, with NR = 2)
 /// - alloc: the cursor half if the cursor is set (the upper half; the cursor becomes NULL),
 ///   else a fresh page: lower half handed, the page becomes the cursor page (count 2).
 /// - free_now / exec (tag h+1): H/Q→X, count − 1; at 0 release now, or `call_rcu` (R) if
@@ -69,7 +69,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   public static let descriptor: ModelDescriptor = {
     var d = ModelDescriptor(
       id: "s390-ppc-style",
-      kernels: "never posted: pgtable-frag.c with 2 × 2 KiB fragments per 4 KiB page (kernel-models.md §4 C3a)",
+      kernels: "never posted: pgtable-frag.c with 2 × 2 KiB fragments per 4 KiB page (docs/kernel-models.md §4 C3a)",
       commits: [
         "<edaa96f-80c1-1252-acbb-71c4f045b035@google.com> Hugh Dickins 2023-06-29, quoting Jason Gunthorpe: make the PPC code common",
         "<ZJI7xkXWmjrE1yY3@ziepe.ca> Jason Gunthorpe 2023-06-20: RCU-free the whole page, since PPC never recycles fragments",

@@ -6,7 +6,7 @@ import PTFragEvents
 /// v5.17…v6.5): `page_table_alloc`, `page_table_free`, `page_table_free_rcu`,
 /// `__tlb_remove_table`, `page_table_release_check`; commits c2c224932fd0 ("fix 2KB pgtable
 /// release race": the two-step P in `page_table_free`), 1194372db6f3 (the comment block),
-/// 4c88bb96e40b (release check), 620b4e903179 (`_refcount` byte 3). kernel-models.md §2.
+/// 4c88bb96e40b (release check), 620b4e903179 (`_refcount` byte 3). docs/kernel-models.md §2.
 ///
 /// ## States
 /// Each 4 KiB page holds two 2 KiB tables ("halves": lower at +0, upper at +2048). Byte 3 of
@@ -15,7 +15,7 @@ import PTFragEvents
 /// is F, A or P. A page is on its mm's `context.pgtable_list` ("L") iff exactly one A is set.
 /// pgste (KVM) mms use whole pages: A = {1,1} for life, never listed, never P.
 ///
-/// ## Transitions (kernel-models.md §2.5)
+/// ## Transitions (docs/kernel-models.md §2.5)
 /// - alloc: look at the list **head only**. busy = A|P folded per half; if not both busy,
 ///   take the lower half unless it is busy, set A, and **remove the page from the list**.
 ///   Otherwise (or empty list) a fresh page: A(lower), `list_add` at the **front**; the

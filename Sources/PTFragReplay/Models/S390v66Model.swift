@@ -5,7 +5,7 @@ import PTFragEvents
 /// Encodes 8211dad62798 ("s390: add pte_free_defer() for pgtables sharing page") on top of
 /// variant A: `arch/s390/mm/pgalloc.c` read at raspberrypi/linux@87c0bbc4187e (6.6.y, ptdesc
 /// form) and frank-w/BPI-Router-Linux@9813e9518ef9 (the v3 posting's struct-page form);
-/// kernel-models.md §3. Everything A does, this model does (it is `S390v61Model` with the
+/// docs/kernel-models.md §3. Everything A does, this model does (it is `S390v61Model` with the
 /// deltas below); only the deltas are written here, as the commit wrote them.
 ///
 /// ## Deltas (§3.1–3.2)

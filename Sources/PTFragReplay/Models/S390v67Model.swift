@@ -5,7 +5,7 @@ import PTFragEvents
 /// Encodes `arch/s390/mm/pgalloc.c` after d08d4e7cd6bf ("s390/mm: use full 4KB page for 2KB
 /// PTE"), 0031f1c7cf26 ("use compound page order to distinguish page tables") and
 /// 02e790ee3077 ("make pte_free_tlb() similar to pXd_free_tlb()"), all in v6.7
-/// (kernel-models.md §5; read at torvalds/linux@0031f1c7cf26 and
+/// (docs/kernel-models.md §5; read at torvalds/linux@0031f1c7cf26 and
 /// ctrliq/kernel-src-tree@0b346c28ef7f):
 /// - `page_table_alloc`: a fresh order-0 page from `pagetable_alloc`, `pagetable_pte_ctor`,
 ///   the first 2 KiB set to invalid PTEs, the second 2 KiB zeroed (the PGSTE area), the page

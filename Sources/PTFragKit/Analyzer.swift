@@ -30,7 +30,7 @@ public struct AnalyzeOptions: Sendable {
   /// text shows 10, HTML 20, JSON all kept. Memory is bounded by this, not by the mms seen.
   public var mmRecords = MMOccupancyBook.defaultRecords
   public init(
-    modelID: String = "s390-6.1", modelSelection: String = "given with --model",
+    modelID: String = ModelRegistry.defaultModel.descriptor.id, modelSelection: String = "given with --model",
     profilePath: String? = nil, malformedTolerance: Int = 1000,
     detectionLookahead: Int = VariantDetector.defaultMaxEvents, pipelined: Bool = true
   ) {

@@ -84,7 +84,7 @@ public enum Comparer {
     if options.graceNs != nil {
       source = "given with --rcu-grace"
     } else if let pairs = measuredPairs {
-      let queue = result.model.id.hasPrefix("powerpc-") ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
+      let queue = result.model.architecture == .powerpc ? "tlb_remove_table" : "page_table_free_rcu/tlb_remove_table"
       source = "median of \(pairs) \(queue) → __tlb_remove_table delays in the capture"
     } else {
       source = "default (the capture shows no tlb batch execution to measure)"

@@ -1,3 +1,4 @@
+import PTFragReplay
 /// The kprobe_events lines that capture what ptfrag replays, per s390 kernel version
 /// (docs/kernel-models.md §7.2, §7.4, §7.4b and the version drift of §5; docs/trace-format.md).
 ///
@@ -155,20 +156,17 @@ public enum ProbeSets {
     let crstAlloc = noprof ? "crst_table_alloc_noprof" : "crst_table_alloc"
     var warnings: [String] = []
     var lines: [String] = []
-    let model: String?
+    // The model is the one whose descriptor encodes v (ModelDescriptor.mainline).
+    let model = ModelRegistry.model(of: .s390, v.major, v.minor)?.descriptor.id
     let variant: String
     switch v {
     case ..<Version(6, 6):
-      model = "s390-6.1"
       variant = "variant A: 2 KiB fragments, AA/PP bits, tagged tlb values"
     case Version(6, 6):
-      model = "s390-6.6"
       variant = "variant B: variant A plus PageActive and pte_free_defer"
     case ..<Version(6, 14):
-      model = "s390-6.7"
       variant = "variant D: one table per 4 KiB page, untagged tlb values"
     default:
-      model = nil
       variant = "one table per 4 KiB page; tlb_remove_table carries struct ptdesc pointers"
       warnings.append(
         "v\(v): tlb_remove_table receives a struct ptdesc pointer (a vmemmap address), not the table VA, and __tlb_remove_table is generic and inline (Qi Zheng's series, v6.14): ptfrag cannot replay this tlb path; allocations and immediate frees are still captured")

@@ -125,7 +125,7 @@ extension CompareReport {
     )
     var left: [String] = []
     if w.freesBeforeCapture > 0 { left.append("\(w.freesBeforeCapture) frees of tables allocated before the capture") }
-    let upper = input.result?.model.id.hasPrefix("powerpc-") == true ? "PMD/PUD tables" : "CRST tables"
+    let upper = input.result?.model.architecture == .powerpc ? "PMD/PUD tables" : "CRST tables"
     if w.execsNotRecorded > 0 { left.append("\(w.execsNotRecorded) __tlb_remove_table of \(upper) or of tables allocated before the capture") }
     if w.resynchronised > 0 { left.append("\(w.resynchronised) tables handed out again while still held (taken as freed then)") }
     if w.allocsWithoutMM > 0 { left.append("\(w.allocsWithoutMM) allocations without their entry (mm unknown: given mm 0)") }

@@ -209,7 +209,7 @@ extension Event.Kind {
   /// The label in the vocabulary of the model's kernel: powerpc names its own functions
   /// (`pte_fragment_alloc`, `init_new_context`, …), not s390's.
   public func label(modelID: String) -> String {
-    guard modelID.hasPrefix("powerpc-") else { return label }
+    guard ModelRegistry.model(id: modelID)?.descriptor.architecture == .powerpc else { return label }
     switch self {
     case .allocBegin: return "pte_fragment_alloc entry"
     case .alloc: return "pte_fragment_alloc"

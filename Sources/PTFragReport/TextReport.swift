@@ -119,7 +119,7 @@ public struct TextReport {
     o += "\nreplayed: \(input.read.lines) lines, \(input.read.bytes) bytes, \(r.events) events"
     if let sha = input.sha256 { o += ", sha256 \(sha)" }
     o += "\n"
-    if r.model.id.hasPrefix("powerpc-") {
+    if r.model.architecture == .powerpc {
       // powerpc's own functions (arch/powerpc/mm/pgtable-frag.c, book3s64).
       o +=
         "  allocs \(n(.alloc)), pte_fragment_free \(n(.fragmentFree)), tlb_remove_table \(n(.tlbQueue)), __tlb_remove_table \(n(.tlbExec)), pte_frag_destroy \(n(.fragDestroy))"

@@ -5,7 +5,7 @@ import PTFragReplay
 /// Settings of one synthetic capture.
 public struct SynthOptions: Sendable {
   /// The model that decides every address (`ModelRegistry` id).
-  public var modelID = "s390-6.1"
+  public var modelID = ModelRegistry.defaultModel.descriptor.id
   /// Probe lines to print (events lost by `lostBursts` come on top).
   public var events = 10_000
   public var seed: UInt64 = 1
@@ -61,13 +61,13 @@ public struct SynthDialect: Sendable {
   /// half (1 lower, 2 upper); CRST tables are queued untagged (variant A, v5.17 … v6.5).
   public var taggedHalves: Bool
 
-  public static let supportedModels = ["s390-6.1"]
+  /// The models whose descriptor says how their captures print (`ModelDescriptor.synth`).
+  public static var supportedModels: [String] {
+    ModelRegistry.all.filter { $0.descriptor.synth != nil }.map { $0.descriptor.id }
+  }
 
   public static func dialect(forModel id: String) -> SynthDialect? {
-    switch id {
-    case "s390-6.1": SynthDialect(taggedHalves: true)
-    default: nil
-    }
+    ModelRegistry.model(id: id)?.descriptor.synth.map { SynthDialect(taggedHalves: $0.taggedHalves) }
   }
 }
 

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PTFragKit
+import PTFragReplay
 
 /// `ptfrag probes --kernel VERSION`: the symbols each version has, and refusals.
 @Suite("Probe sets per kernel version")
@@ -9,6 +10,24 @@ struct ProbeSetTests {
   /// The probed symbols of the active (uncommented) lines.
   func symbols(_ set: ProbeSets.ProbeSet) -> [String] {
     set.lines.filter { !$0.hasPrefix("#") }.map { String($0.split(separator: " ")[1]) }
+  }
+
+  @Test("the model a probe set names is the one whose descriptor encodes the version")
+  func modelFromDescriptors() throws {
+    // Every s390 version ptfrag knows: exactly one descriptor's mainline range holds it, or
+    // none (v6.14+: no model), and the probe set names that one.
+    for minor in 17...19 { try check(5, minor) }
+    for minor in 0...18 { try check(6, minor) }
+    func check(_ major: Int, _ minor: Int) throws {
+      let owners = ModelRegistry.all.filter { $0.descriptor.architecture == .s390 && $0.descriptor.encodes(major, minor) }
+      #expect(owners.count <= 1, "v\(major).\(minor): \(owners.map { $0.descriptor.id })")
+      let s = try probes("\(major).\(minor)")
+      #expect(s.modelID == owners.first?.descriptor.id, "v\(major).\(minor)")
+    }
+    #expect(ModelRegistry.model(of: .s390, 6, 5)?.descriptor.id == "s390-6.1")
+    #expect(ModelRegistry.model(of: .s390, 6, 13)?.descriptor.id == "s390-6.7")
+    #expect(ModelRegistry.model(of: .s390, 6, 14) == nil)
+    #expect(ModelRegistry.model(of: .powerpc, 6, 1) == nil)
   }
 
   @Test("version strings as users type them")

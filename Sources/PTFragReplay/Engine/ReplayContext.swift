@@ -1,6 +1,14 @@
 import PTFragEvents
 
-/// What a model is, for `ptfrag models`, reports and JUnit test cases.
+/// The architecture whose kernel a model encodes: what its reports call the functions and the
+/// upper-level tables, and which probe sets fit its captures.
+public enum Architecture: String, Sendable {
+  case s390
+  case powerpc
+}
+
+/// What a model is, for `ptfrag models`, reports and JUnit test cases — and the one place
+/// that says which mainline kernels it encodes, so the probe sets and the default follow it.
 public struct ModelDescriptor: Sendable {
   /// Stable id used on the command line (`s390-6.1`).
   public var id: String
@@ -25,11 +33,30 @@ public struct ModelDescriptor: Sendable {
   /// What a reader of its figures must know (e.g. a proposal modelled as posted, bug and
   /// all); printed by `ptfrag models` and beside its `compare` row.
   public var notes: [String] = []
-  /// Checks a model cannot apply to some captures (e.g. prediction needs births).
+  public var architecture: Architecture = .s390
+  /// How `ptfrag synth` prints this model's captures (nil: synth cannot): `taggedHalves`,
+  /// `pte_free_tlb` goes through `page_table_free_rcu` and tags the queued table with its
+  /// half (1 lower, 2 upper), CRST tables untagged (A, v5.17 … v6.5).
+  public var synth: SynthFormat? = nil
+  public struct SynthFormat: Sendable {
+    public var taggedHalves: Bool
+  }
+  /// The mainline versions whose allocator this model is, `(major, minor)` from … through
+  /// (nil: a proposal, or a preset not tied to versions). `ptfrag probes --kernel V` names the
+  /// s390 model whose range holds V.
+  public var mainline: (from: (Int, Int), through: (Int, Int))? = nil
+  /// Whether the version (major, minor) is one of `mainline`'s.
+  public func encodes(_ major: Int, _ minor: Int) -> Bool {
+    guard let r = mainline else { return false }
+    return (major, minor) >= r.from && (major, minor) <= r.through
+  }
   public init(
     id: String, kernels: String, commits: [String], functions: [String], summary: String,
-    rules: [Rule]
+    rules: [Rule], architecture: Architecture = .s390,
+    mainline: (from: (Int, Int), through: (Int, Int))? = nil
   ) {
+    self.architecture = architecture
+    self.mainline = mainline
     self.id = id
     self.kernels = kernels
     self.commits = commits

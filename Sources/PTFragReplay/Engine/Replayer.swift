@@ -210,6 +210,13 @@ public enum ModelRegistry {
     all.first { $0.descriptor.id == id } ?? variants.first { $0.descriptor.id == id }
   }
   public static var ids: [String] { all.map { $0.descriptor.id } }
+  /// The model `analyze`, `compare` and `synth` use when none is named: the s390 6.1 LTS
+  /// allocator (the kernels most captures come from).
+  public static var defaultModel: any AllocatorModel.Type { S390v61Model.self }
+  /// The model of the mainline `architecture` kernel `major.minor`, if one encodes it.
+  public static func model(of architecture: Architecture, _ major: Int, _ minor: Int) -> (any AllocatorModel.Type)? {
+    all.first { $0.descriptor.architecture == architecture && $0.descriptor.encodes(major, minor) }
+  }
 
   /// Kernel fixes `--kernel-fix` knows: commit → what it changes and which models it concerns.
   public static let kernelFixes: [(commit: String, models: String, what: String)] = [

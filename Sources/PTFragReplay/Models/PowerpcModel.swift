@@ -175,7 +175,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ],
       summary:
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
-      rules: rules)
+      rules: rules, architecture: .powerpc)
     d.replayableOn = [preset.modelID, preset.modelID + destroyFixSuffix]
     d.checks = [
       ModelCheck(

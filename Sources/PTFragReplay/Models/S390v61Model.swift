@@ -88,7 +88,13 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
 
   public class var descriptor: ModelDescriptor { descriptorV61 }
 
-  static let descriptorV61 = ModelDescriptor(
+  static let descriptorV61: ModelDescriptor = {
+    var d = descriptorV61Base
+    d.synth = .init(taggedHalves: true)
+    return d
+  }()
+
+  static let descriptorV61Base = ModelDescriptor(
     id: "s390-6.1",
     kernels: "v5.17 … v6.5 (incl. 6.1 LTS)",
     commits: [
@@ -102,7 +108,7 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       "tlb_remove_table", "crst_table_alloc", "crst_table_free",
     ],
     summary: "AA/PP bits in _refcount byte 3, per-mm list, head-only lookup, lower half first",
-    rules: rules)
+    rules: rules, mainline: (from: (5, 17), through: (6, 5)))
 
   // MARK: State
 

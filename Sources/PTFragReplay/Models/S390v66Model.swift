@@ -86,7 +86,7 @@ public final class S390v66Model: S390v61Model {
       "tlb_remove_table", "pte_free_defer", "pte_free_now", "crst_table_alloc", "crst_table_free",
     ],
     summary: "v6.1's AA/PP fragments plus PageActive: pte_free_defer keeps the page off the list and its final release goes through call_rcu",
-    rules: rulesV66)
+    rules: rulesV66, mainline: (from: (6, 6), through: (6, 6)))
 
   public override class var descriptor: ModelDescriptor { descriptorV66 }
 

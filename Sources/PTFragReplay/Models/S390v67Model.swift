@@ -85,7 +85,7 @@ public final class S390v67Model: AllocatorModel {
       "crst_table_alloc", "crst_table_free",
     ],
     summary: "one table per fresh 4 KiB page (upper 2 KiB unused), no sharing; untagged tlb path; pte_free_defer = call_rcu",
-    rules: rules)
+    rules: rules, mainline: (from: (6, 7), through: (6, 13)))
 
   // MARK: State
 

@@ -18,7 +18,7 @@ struct Synth: ParsableCommand {
       """)
 
   @Option(help: "The model that decides the addresses: \(SynthDialect.supportedModels.joined(separator: ", ")).")
-  var model: String = "s390-6.1"
+  var model: String = ModelRegistry.defaultModel.descriptor.id
 
   @Option(help: "Probe lines to write (events lost by --lost come on top).")
   var events: Int = 10_000

@@ -159,4 +159,38 @@ struct RCUHeadMapper {
     confirmations += 1
     return true
   }
+
+  /// One `pte_free_now(head)` hit, as every model with pages waiting for RCU handles it: a
+  /// hit that releases a page waiting in R `end`s it, and once the bias is learnt every head
+  /// kept before that names a waiting page ends it too; a trusted mapping naming a page not
+  /// in R is `unexpected` (the caller judges it). Undecidable hits are kept or ignored.
+  mutating func handle(
+    head: UInt64, directCandidate: UInt64?, waiting: () -> [UInt64], isWaiting: (UInt64) -> Bool,
+    waitingCount: Int, end: (UInt64) -> Void, unexpected: (UInt64) -> Void
+  ) {
+    switch resolve(
+      head: head, directCandidate: directCandidate, waiting: waiting, isWaiting: isWaiting,
+      waitingCount: waitingCount)
+    {
+    case .page(let key):
+      if isWaiting(key) { end(key) }
+      settleKept(isWaiting, end)
+    case .calibrated:
+      settleKept(isWaiting, end)
+    case .unexpected(let key):
+      if trusted { unexpected(key) }
+    case .kept, .unmapped:
+      break
+    }
+  }
+
+  /// The heads kept before the bias was known: each that names a waiting page ends it.
+  private mutating func settleKept(_ isWaiting: (UInt64) -> Bool, _ end: (UInt64) -> Void) {
+    for head in takeUnresolved() {
+      if let k = page(forHead: head), isWaiting(k) {
+        confirm()
+        end(k)
+      }
+    }
+  }
 }

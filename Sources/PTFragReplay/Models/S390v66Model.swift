@@ -439,35 +439,27 @@ public final class S390v66Model: S390v61Model {
   func rcuFree(_ e: Event) {
     let direct = directRelease[e.cpu]
     directRelease[e.cpu] = nil
-    let r = heads.resolve(
+    heads.handle(
       head: e.table, directCandidate: direct, waiting: { Array(rcu.keys) },
-      isWaiting: { rcu[$0] != nil }, waitingCount: rcu.count)
-    switch r {
-    case .page(let key):
-      if rcu[key] != nil {
+      isWaiting: { rcu[$0] != nil }, waitingCount: rcu.count,
+      end: { key in
         ctx.record(page: key, e, mm: nil)
         endWaiting(key)
-      }
-      resolveKept(e)
-    case .calibrated:
-      resolveKept(e)
-    case .unexpected(let key):
-      guard heads.trusted, let p = pages[key] else { return }
-      ctx.record(page: key, e, mm: nil)
-      if !p.pgste, p.aCount == 0, p.lo == .unknown || p.hi == .unknown || p.lo == .pending || p.hi == .pending {
-        releasedDirectly(e, key, p)
-        return
-      }
-      finding(
-        .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, half: nil,
-        before: describe(key), after: "(none)",
-        "pte_free_now(\(hex(e.table))) releases page \(hex(key)) (struct page \(hex(e.table &- RCUHeadMapper.headOffset))), which is \(describe(key)) and not waiting in R")
-      // Resynchronise on the kernel: the page is gone.
-      release(key)
-      needsRecount = true
-    case .kept, .unmapped:
-      break
-    }
+      },
+      unexpected: { key in
+        guard let p = pages[key] else { return }
+        ctx.record(page: key, e, mm: nil)
+        if !p.pgste, p.aCount == 0, p.lo == .unknown || p.hi == .unknown || p.lo == .pending || p.hi == .pending {
+          return releasedDirectly(e, key, p)
+        }
+        finding(
+          .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, half: nil,
+          before: describe(key), after: "(none)",
+          "pte_free_now(\(hex(e.table))) releases page \(hex(key)) (struct page \(hex(e.table &- RCUHeadMapper.headOffset))), which is \(describe(key)) and not waiting in R")
+        // Resynchronise on the kernel: the page is gone.
+        release(key)
+        needsRecount = true
+      })
   }
 
   /// `pte_free_now` called directly (the page was not Active: `page_table_free` or
@@ -499,16 +491,5 @@ public final class S390v66Model: S390v61Model {
     active.remove(key)
     release(key)
     needsRecount = true
-  }
-
-  /// Once the bias is known, the heads kept before end R for the pages they name.
-  func resolveKept(_ e: Event) {
-    for head in heads.takeUnresolved() {
-      if let k = heads.page(forHead: head), rcu[k] != nil {
-        heads.confirm()
-        ctx.record(page: k, e, mm: nil)
-        endWaiting(k)
-      }
-    }
   }
 }

@@ -618,39 +618,23 @@ public final class S390v67Model: AllocatorModel {
   }
 
   func rcuFree(_ e: Event) {
-    let r = heads.resolve(
+    heads.handle(
       head: e.table, directCandidate: nil, waiting: { Array(rcuPages) },
-      isWaiting: { pages[$0]?.state == .rcu }, waitingCount: rcuPages.count)
-    switch r {
-    case .page(let key):
-      ctx.record(page: key, e, mm: nil)
-      release(key)
-      resolveKept(e)
-    case .calibrated:
-      resolveKept(e)
-    case .unexpected(let key):
-      guard heads.trusted, let p = pages[key] else { return }
-      ctx.record(page: key, e, mm: nil)
-      finding(
-        .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, before: describe(key),
-        after: "(none)",
-        "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(p.state == .live ? "live (allocated at line \(p.since))" : "queued in the tlb batch at line \(p.since)"), not waiting for RCU",
-        related: [p.since])
-      release(key)
-    case .kept, .unmapped:
-      break
-    }
-  }
-
-  /// Once the bias is known, the heads kept before release the pages they name.
-  func resolveKept(_ e: Event) {
-    for h in heads.takeUnresolved() {
-      if let k = heads.page(forHead: h), pages[k]?.state == .rcu {
-        heads.confirm()
-        ctx.record(page: k, e, mm: nil)
-        release(k)
-      }
-    }
+      isWaiting: { pages[$0]?.state == .rcu }, waitingCount: rcuPages.count,
+      end: { key in
+        ctx.record(page: key, e, mm: nil)
+        release(key)
+      },
+      unexpected: { key in
+        guard let p = pages[key] else { return }
+        ctx.record(page: key, e, mm: nil)
+        finding(
+          .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, before: describe(key),
+          after: "(none)",
+          "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(p.state == .live ? "live (allocated at line \(p.since))" : "queued in the tlb batch at line \(p.since)"), not waiting for RCU",
+          related: [p.since])
+        release(key)
+      })
   }
 
   func crstAlloc(_ e: Event, owner m: MM?) {

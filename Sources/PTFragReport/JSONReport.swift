@@ -10,6 +10,8 @@ public indirect enum JSON: Sendable {
   case string(String)
   case array([JSON])
   case object([(String, JSON)])
+  /// Already serialized (at its depth, pretty): a part rendered on its own thread.
+  case raw(String)
 
   public static func str(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
   public static func addr(_ v: UInt64?) -> JSON { v.map { .string(hexAddress($0)) } ?? .null }
@@ -29,6 +31,7 @@ public indirect enum JSON: Sendable {
     let endPad = pretty ? String(repeating: "  ", count: indent) : ""
     switch self {
     case .null: o += "null"
+    case .raw(let text): o += text
     case .bool(let b): o += b ? "true" : "false"
     case .int(let i): o += String(i)
     case .double(let d):
@@ -103,7 +106,8 @@ public enum JSONReport {
       ("maxWasteRatio", run.maxWasteRatio.map { .double($0) } ?? .null),
       ("baseline", .str(run.baselinePath)),
       ("exitCode", .int(Int(run.exitCode.rawValue))),
-      ("inputs", .array(run.judged.map { input($0, $1) })),
+      // Each input serialized on its own (they are independent), at its depth in the document.
+      ("inputs", .array(concurrentMap(Array(run.judged)) { .raw(input($0.0, $0.1).serialized(indent: 2)) })),
     ])
   }
 

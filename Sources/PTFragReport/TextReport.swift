@@ -37,11 +37,8 @@ public struct TextReport {
   func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
 
   public func render(_ run: RunReport) -> String {
-    var out = ""
-    for (i, (input, judgement)) in run.judged.enumerated() {
-      if i > 0 { out += "\n" }
-      out += render(input, judgement)
-    }
+    // Each input's part on its own (they are independent), joined in input order.
+    var out = concurrentMap(Array(run.judged)) { render($0.0, $0.1) }.joined(separator: "\n")
     if run.inputs.count > 1 {
       out += "\n== total: \(run.inputs.count) inputs\n"
       var byVerdict: [String: Int] = [:]

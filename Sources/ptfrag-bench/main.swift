@@ -433,6 +433,8 @@ func run() {
     var template = Array("/tmp/ptfrag-bench-XXXXXX".utf8CString)
     guard let p = mkdtemp(&template) else { fail("cannot create a temporary directory") }
     dir = String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)), as: UTF8.self)
+  } else if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+    fail("cannot create \(dir): \(String(cString: strerror(errno)))")
   }
   let scratch = dir + "/stdout.txt"
   var report = "# ptfrag-bench\n\n"

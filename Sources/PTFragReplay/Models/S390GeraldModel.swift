@@ -78,7 +78,9 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     pages[key]!.onlist = true
   }
 
-  override func procFreeNow(_ m: MM?, _ key: UInt64, _ h: Int) {
+  // page_table_free: A's two-step P, with the on-list flag deciding the list_del.
+  override func freeNow(_ e: Event) {
+    guard let (m, key, h) = enterFreeNow(e) else { return }
     var mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.p(h))  // mark for delayed release
     if mask & 0x03 != 0 {  // other half is allocated, add to list
       if let m = owner(of: key) ?? m { pushFront(m, key) }
@@ -92,7 +94,9 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     if mask == 0 { release(key) }
   }
 
-  override func procFreeTLB(_ m: MM?, _ key: UInt64, _ h: Int) {
+  // page_table_free_rcu: A's list_add_tail, with the on-list flag deciding the list_del.
+  override func freeTLB(_ e: Event) {
+    guard let (m, key, h) = enterFreeTLB(e) else { return }
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.p(h))
     if mask & 0x03 != 0 {
       // "add to end of list, as this will not immediately be re-usable"
@@ -104,11 +108,9 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     }
   }
 
-  override func procTLBRemoveTable(_ key: UInt64, _ h: Int) {
-    if pages[key]!.xor(PPHHAA.p(h)) == 0 { release(key) }
-  }
-
-  override func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) {
+  // pte_free_defer, non-pgste; __tlb_remove_table stays A's (the base's tlbRemoveTable).
+  override func deferBegin(_ e: Event) {
+    guard let (_, key, h) = enterDefer(e) else { return }
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.hh(h) | PPHHAA.p(h))  // 0x15 << bit
     if mask & 0x03 == 0 && pages[key]!.onlist {
       unlink(key)

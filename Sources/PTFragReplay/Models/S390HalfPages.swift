@@ -9,9 +9,10 @@ import PTFragEvents
 
 /// Base of the C1 and C2 models: the proposals' `pte_free_defer` and RCU callbacks, and how a
 /// captured kernel's choices are followed (no kernel ran the proposals: allocation choices
-/// are checked on the model's own simulation only). The subclasses implement the kernel
-/// procedures (the `proc…` hooks) exactly as their patches do; this class never decides a
-/// list operation itself.
+/// are checked on the model's own simulation only). The subclasses write the kernel
+/// procedures their patches change (`page_table_free`, `page_table_free_rcu`,
+/// `pte_free_defer`, and Hugh's `__tlb_remove_table`) exactly as posted; this class never
+/// decides a list operation itself.
 public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture mode).
   var nestedFree: [Int32: UInt64] = [:]
@@ -27,20 +28,23 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   override class var tableFreeFunctions: [KernelFunction] { s390TableFreeFunctions }
   override class var defersHalves: Bool { true }
 
-  // MARK: Kernel procedures (subclasses)
+  // MARK: Kernel procedures
+  //
+  // Each patch's `page_table_free`, `page_table_free_rcu` and `pte_free_defer` are the
+  // subclass's overrides of `freeNow`, `freeTLB` and `deferBegin`; each starts with the entry
+  // both patches share (`enterFreeNow`, `enterFreeTLB`, `enterDefer` below: the checks, pgste,
+  // a captured v6.6 kernel's PG_active) and goes on with the patch's own code.
 
-  /// `page_table_alloc` took half `h` of the head page `key`.
-  /// `page_table_alloc` made fresh page `key` (lower half handed out).
-  /// `page_table_free(mm, table)` of half `h` (A set).
-  func procFreeNow(_ m: MM?, _ key: UInt64, _ h: Int) { fatalError("subclass") }
-  /// `page_table_free_rcu(tlb, table, vmaddr)` of half `h` (A set).
-  func procFreeTLB(_ m: MM?, _ key: UInt64, _ h: Int) { fatalError("subclass") }
-  /// `__tlb_remove_table(table | (h+1))` of half `h` (P set, H clear).
-  func procTLBRemoveTable(_ key: UInt64, _ h: Int) { fatalError("subclass") }
-  /// `pte_free_defer(mm, table)` of half `h` of a non-pgste page, up to its `call_rcu`.
-  func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) { fatalError("subclass") }
-  /// Invariants of one page the subclass's rules promise (nil = holds).
-  func pageInvariantViolation(_ key: UInt64, _ p: Page) -> String? { fatalError("subclass") }
+  /// `__tlb_remove_table(table | (h+1))` of half `h` (P set, H clear), and the
+  /// `__tlb_remove_table(table | (0x01 << h))` of `pte_free_half`: as v6.4-rc, "clear P(h);
+  /// byte 0 → release" (Gerald's version keeps it; Hugh's v2 re-lists the page).
+  func tlbRemoveTable(_ key: UInt64, _ h: Int) {
+    if pages[key]!.xor(PPHHAA.p(h)) == 0 { release(key) }
+  }
+
+  /// What a page must hold beyond the shared invariants under the subclass's list rules
+  /// (nil: holds).
+  func pageInvariantViolation(_ key: UInt64, _ p: Page) -> String? { nil }
 
   // MARK: Shared procedures (identical in Hugh's v2 and Gerald's variant)
 
@@ -88,7 +92,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   func procRCUCallback(_ key: UInt64, _ h: Int, _ e: Event) {
     pages[key]!.rcuHead = -1
     let mask = pages[key]!.xor(PPHHAA.hh(h))
-    procTLBRemoveTable(key, h)
+    tlbRemoveTable(key, h)
     let refcount = UInt32(mask) << 24 | Self.pageRefcount
     if refcount & 0x0c != 0, pages[key] != nil {
       callRCU(key, Int8(1 - h), e)
@@ -215,37 +219,43 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
 
   // MARK: Frees
 
-  override func freeNow(_ e: Event) {
-    if let t = nestedFree.removeValue(forKey: e.pid), t == e.table { return }
+  /// `page_table_free(mm, table)` up to the patch's own code: the half it frees (A set),
+  /// nil when nothing is left to do (a nested free, a rejected free, a pgste page, a page a
+  /// captured v6.6 kernel marked PG_active).
+  func enterFreeNow(_ e: Event) -> (mm: MM?, key: UInt64, h: Int)? {
+    if let t = nestedFree.removeValue(forKey: e.pid), t == e.table { return nil }
     let m = mm(at: e.mm)
-    guard case let .apply(key, h) = checkedFree(e, "page_table_free", m).applied else { return }
+    guard case let .apply(key, h) = checkedFree(e, "page_table_free", m).applied else { return nil }
     if pages[key]!.pgste {
       owner(of: key)?.liveTables -= 1
       release(key)
-      return
+      return nil
     }
     if pages[key]!.activeInCapture {
-      return freeActiveInCapture(key, h)
+      freeActiveInCapture(key, h)
+      return nil
     }
-    procFreeNow(m ?? owner(of: key), key, h)
+    return (m ?? owner(of: key), key, h)
   }
 
-  override func freeTLB(_ e: Event) {
+  /// `page_table_free_rcu(tlb, table, vmaddr)` up to the patch's own code: the half it
+  /// frees (A set), nil when nothing is left to do.
+  func enterFreeTLB(_ e: Event) -> (mm: MM?, key: UInt64, h: Int)? {
     let named = mms[address: e.mm]
-    guard case let .apply(key, h) = checkedFree(e, "page_table_free_rcu", named).applied else { return }
+    guard case let .apply(key, h) = checkedFree(e, "page_table_free_rcu", named).applied else { return nil }
     if pages[key]!.pgste {
       pages[key]!.pgsteFreed = true
-      return
+      return nil
     }
     pages[key]!.queued &= ~(1 << UInt8(h))
     pages[key]!.setPendingLine(h, e.line)
     if pages[key]!.activeInCapture {
       pages[key]!.bits ^= PPHHAA.a(h) | PPHHAA.p(h)
       unlink(key)
-      return
+      return nil
     }
-    procFreeTLB(named ?? owner(of: key), key, h)
     if let m = owner(of: key), m.pgste == .unknown { m.pgste = .no }
+    return (named ?? owner(of: key), key, h)
   }
 
   /// A capture of v6.6 (8211dad62798): after `pte_free_defer` marked the page PG_active, its
@@ -256,24 +266,28 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     if pages[key]!.bits == 0 { release(key) }
   }
 
-  override func deferBegin(_ e: Event) {
+  /// `pte_free_defer(mm, table)` up to the patch's own code for a half of a non-pgste page
+  /// (nil: done — a rejected free, the pgste `call_rcu(pte_free_pgste)`, or a captured
+  /// v6.6 kernel's PG_active path).
+  func enterDefer(_ e: Event) -> (mm: MM?, key: UInt64, h: Int)? {
     let m = mm(at: e.mm)
-    guard case let .apply(key, h) = checkedFree(e, "pte_free_defer", m).applied else { return }
+    guard case let .apply(key, h) = checkedFree(e, "pte_free_defer", m).applied else { return nil }
     pages[key]!.setPendingLine(h, e.line)
     if pages[key]!.pgste {
       // "if (mm_alloc_pgste(mm)) { call_rcu(&page->rcu_head, pte_free_pgste); return; }"
       pages[key]!.pgsteFreed = true
       callRCU(key, 2, e)
-      return
+      return nil
     }
     if !checksChoices {
       // A real capture with pte_free_defer is v6.6 (variant B): the captured kernel set
       // PG_active and called page_table_free (probed as a nested free, absorbed here).
       nestedFree[e.pid] = e.table
       pages[key]!.activeInCapture = true
-      return freeActiveInCapture(key, h)
+      freeActiveInCapture(key, h)
+      return nil
     }
-    procDefer(m ?? owner(of: key), key, h, e)
+    return (m ?? owner(of: key), key, h)
   }
 
   // MARK: The tlb batch (engine hooks)
@@ -283,7 +297,7 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
     if pages[key]!.activeInCapture {
       if pages[key]!.xor(PPHHAA.p(h)) == 0 { release(key) }
     } else {
-      procTLBRemoveTable(key, h)
+      tlbRemoveTable(key, h)
     }
   }
 

@@ -87,7 +87,8 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
   }
 
   // page_table_free: "mask = atomic_xor_bits(&page->_refcount, 0x01U << (bit + 24))"
-  override func procFreeNow(_ m: MM?, _ key: UInt64, _ h: Int) {
+  override func freeNow(_ e: Event) {
+    guard let (m, key, h) = enterFreeNow(e) else { return }
     let mask = pages[key]!.xor(PPHHAA.a(h))
     if mask & 0x03 != 0 {  // other half is allocated
       // The kernel links to the mm it was given; the two differ only after a `cross-mm`.
@@ -99,14 +100,15 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
   }
 
   // page_table_free_rcu: "Other half not allocated? Other half not already pending free?"
-  override func procFreeTLB(_ m: MM?, _ key: UInt64, _ h: Int) {
+  override func freeTLB(_ e: Event) {
+    guard let (_, key, h) = enterFreeTLB(e) else { return }
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.p(h))
     if mask & 0x03 == 0 && mask & 0x30 != 0x30 { unlink(key) }
   }
 
   // __tlb_remove_table, case 0x01/0x02: "If the other half is marked as allocated,
   // page->pt_mm must still be valid … so now make the freed half available for reuse."
-  override func procTLBRemoveTable(_ key: UInt64, _ h: Int) {
+  override func tlbRemoveTable(_ key: UInt64, _ h: Int) {
     let mask: UInt8
     if pages[key]!.bits & 0x03 != 0 {
       mask = pages[key]!.xor(PPHHAA.p(h))
@@ -118,7 +120,8 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
   }
 
   // pte_free_defer, non-pgste.
-  override func procDefer(_ m: MM?, _ key: UInt64, _ h: Int, _ e: Event) {
+  override func deferBegin(_ e: Event) {
+    guard let (_, key, h) = enterDefer(e) else { return }
     let mask = pages[key]!.xor(PPHHAA.a(h) | PPHHAA.hh(h) | PPHHAA.p(h))  // 0x15 << bit
     if mask & 0x03 == 0 && mask & 0x30 != 0x30 { unlink(key) }
     queueCallbackAfterDefer(key, h, mask: mask, e)

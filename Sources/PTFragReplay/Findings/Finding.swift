@@ -187,7 +187,7 @@ public struct Inconclusive: Sendable {
   public init(
     reason: InconclusiveReason, line: Int, mm: UInt64? = nil, page: UInt64? = nil,
     message: String, wouldBeRule: RuleID? = nil, hingesOn: KernelFunction? = nil,
-    alternatives: [KernelFunction] = [], asFinding: Finding? = nil
+    alternatives: [KernelFunction] = [], asFinding: Finding? = nil, explainedBy: String? = nil
   ) {
     self.hingesOn = hingesOn
     self.alternatives = alternatives
@@ -198,7 +198,21 @@ public struct Inconclusive: Sendable {
     self.page = page
     self.message = message
     self.wouldBeRule = wouldBeRule?.rawValue
-    self.explainedBy = nil
+    self.explainedBy = explainedBy
     self.history = []
+  }
+
+  /// The item for `finding` that a silent miss of `probe` (or of one of `alternatives`)
+  /// would explain: the finding's line, mm, page and rule. With `carry` (the first item a
+  /// probe explains at one event) the finding travels with the item and is reported as it
+  /// when the kprobe_profile shows that the probe missed nothing.
+  public init(
+    _ reason: InconclusiveReason, missOf probe: KernelFunction, _ finding: Finding,
+    _ message: String, alternatives: [KernelFunction] = [], carry: Bool = true
+  ) {
+    self.init(
+      reason: reason, line: finding.line, mm: finding.mm, page: finding.page, message: message,
+      wouldBeRule: finding.rule.key, hingesOn: probe, alternatives: alternatives,
+      asFinding: carry ? finding : nil)
   }
 }

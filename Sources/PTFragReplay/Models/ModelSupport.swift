@@ -89,31 +89,34 @@ func ruleIndex(_ rules: [Rule]) -> [RuleID: Rule] {
 /// `allocUnreturned`: the capture ended inside the call (an explained inconclusive item), or
 /// the same task entered `symbol` again, so its return is missing: inconclusive unless the
 /// kprobe_profile shows the return probe missed nothing, then `alloc-without-return`.
+/// `wasPredicted`: whether the mm's allocations were predicted until now (nil: the allocator
+/// predicts nothing, as v6.7's one table per page; only the table is lost).
 func reportUnreturnedAlloc(
   _ ctx: ReplayContext, _ e: Event, mm: UInt64, symbol: String, function: KernelFunction,
-  wasPredicted: Bool, rule: Rule
+  wasPredicted: Bool?, rule: Rule
 ) {
   if e.count == 1 {
-    var i = Inconclusive(
-      reason: .unreturnedAlloc, line: e.line, mm: mm,
-      message: "the capture ended while pid \(e.pid) was inside \(symbol)")
-    i.explainedBy = "the capture ended"
-    ctx.report(i)
+    ctx.report(
+      Inconclusive(
+        reason: .unreturnedAlloc, line: e.line, mm: mm,
+        message: "the capture ended while pid \(e.pid) was inside \(symbol)",
+        explainedBy: "the capture ended"))
     return
   }
+  let unpredicted = "mm \(hex(mm)) is no longer predicted"
   let f = Finding(
     rule: rule, event: e, mm: mm, page: nil, half: nil,
-    stateBefore: wasPredicted ? "mm synchronized" : "mm not predicted",
-    stateAfter: "mm not predicted",
+    stateBefore: wasPredicted.map { $0 ? "mm synchronized" : "mm not predicted" } ?? "in \(symbol)",
+    stateAfter: wasPredicted == nil ? "table unknown" : "mm not predicted",
     message:
-      "\(symbol) entered by pid \(e.pid) never returned before the task entered it again: the return event is missing; the table it returned is unknown, so mm \(hex(mm)) is no longer predicted"
-  )
+      "\(symbol) entered by pid \(e.pid) never returned before the task entered it again: the return event is missing"
+      + (wasPredicted == nil
+        ? ", and with it one table of mm \(hex(mm))" : "; the table it returned is unknown, so \(unpredicted)"))
   ctx.report(
     Inconclusive(
-      reason: .missedProbe, line: e.line, mm: mm,
-      message:
-        "\(symbol) entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it; mm \(hex(mm)) is no longer predicted",
-      wouldBeRule: rule.key, hingesOn: function, asFinding: f))
+      .missedProbe, missOf: function, f,
+      "\(symbol) entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it"
+        + (wasPredicted == nil ? "" : "; \(unpredicted)")))
 }
 
 // MARK: - Simulation hand-off

@@ -337,25 +337,40 @@ public class S390FragmentEngine {
 
   func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
 
+  /// A finding of rule `id` at `e` about half `half` of `page`: the state `before`, and
+  /// `after` (default: the page as it is now); `related` lines (0: none).
+  func makeFinding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) -> Finding {
+    Finding(
+      rule: rule(id), event: e, mm: mm, page: page, half: half, stateBefore: before.text,
+      stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
+      relatedLines: related.filter { $0 > 0 })
+  }
+
+  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
+  func makeFinding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) -> Finding {
+    makeFinding(
+      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
+      after: after, message, related: related)
+  }
+
   func finding(
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
-    ctx.report(
-      Finding(
-        rule: rule(id), event: e, mm: mm, page: page, half: half, stateBefore: before.text,
-        stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
-        relatedLines: related))
+    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
   }
 
-  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
   func finding(
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
-    finding(
-      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
-      after: after, message, related: related)
+    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
   }
 
   // MARK: List (mm->context.pgtable_list)
@@ -658,25 +673,22 @@ public class S390FragmentEngine {
     // only this half's.
     let freshCase = h == 0 && p[1] != .allocated && !(p.listed && p.owner == m?.serial)
     let missing = freshCase ? [0, 1].filter { p[$0] == .pending || p[$0] == .deferred } : [h]
-    let base = Finding(
-      rule: rule(.reuseBeforeGrace), event: e, mm: m?.address, page: key, half: h,
-      stateBefore: before.text,
-      stateAfter: freshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
-      message: deferred
+    let base = makeFinding(
+      .reuseBeforeGrace, e, mm: m?.address, page: key, half: h, before: before,
+      after: freshCase ? "AF L" : "\(h == 0 ? "A\(p.hi.letter)" : "\(p.lo.letter)A") -",
+      deferred
         ? "page_table_alloc returned \(hex(e.table)), whose H and P bits are set since pte_free_defer at line \(freeLine); no RCU callback (__tlb_remove_table) cleared them"
         : "page_table_alloc returned \(hex(e.table)), whose P bit is set since page_table_free_rcu at line \(freeLine); no __tlb_remove_table cleared it",
-      relatedLines: freeLine > 0 ? [freeLine] : [])
+      related: [freeLine])
     if reuseExplainable(p, m, key, h, freshCase: freshCase) {
       for mh in missing {
         var f = base
         f.message += ", and the kprobe_profile shows no missed __tlb_remove_table"
         ctx.report(
           Inconclusive(
-            reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
-            message:
-              "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(p.pendingLine(mh)): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
-            wouldBeRule: .reuseBeforeGrace, hingesOn: .tlbRemoveTableExec,
-            asFinding: mh == missing[0] ? f : nil))
+            .missedTLBExec, missOf: .tlbRemoveTableExec, f,
+            "page_table_alloc returned \(hex(e.table)) while the \(halfName(mh)) half of page \(hex(key)) is pending since line \(p.pendingLine(mh)): probable missed __tlb_remove_table(\(hex(key + UInt64(mh) * 0x800 + UInt64(mh + 1))))",
+            carry: mh == missing[0]))
       }
     } else {
       ctx.report(base)
@@ -1012,35 +1024,30 @@ public class S390FragmentEngine {
       let freeLine = p.pendingLine(h)
       let table = key + UInt64(h) * 0x800
       let tagged = table + UInt64(p.pgste ? 3 : h + 1)
-      let f = Finding(
-        rule: rule(.releaseWithBits), event: e, mm: holder?.address, page: key,
-        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
-        message:
-          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) was pending since line \(freeLine) and no __tlb_remove_table(\(hex(tagged))) ran, and the kprobe_profile shows no missed __tlb_remove_table",
-        relatedLines: freeLine > 0 ? [freeLine] : [])
+      let f = makeFinding(
+        .releaseWithBits, e, mm: holder?.address, page: key, half: p.pgste ? nil : h,
+        before: before, after: "(released)",
+        "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) was pending since line \(freeLine) and no __tlb_remove_table(\(hex(tagged))) ran, and the kprobe_profile shows no missed __tlb_remove_table",
+        related: [freeLine])
       ctx.report(
         Inconclusive(
-          reason: .missedTLBExec, line: e.line, mm: holder?.address, page: key,
-          message:
-            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is pending since line \(freeLine): probable missed __tlb_remove_table(\(hex(tagged)))",
-          wouldBeRule: .releaseWithBits, hingesOn: .tlbRemoveTableExec, asFinding: first ? f : nil))
+          .missedTLBExec, missOf: .tlbRemoveTableExec, f,
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) is pending since line \(freeLine): probable missed __tlb_remove_table(\(hex(tagged)))",
+          carry: first))
       first = false
       ctx.inferred(.exec(table: table))
     }
     for h in halves where p.pgste ? !p.pgsteFreed : p[h] == .allocated {
       let table = key + UInt64(h) * 0x800
-      let f = Finding(
-        rule: rule(.releaseWithBits), event: e, mm: holder?.address, page: key,
-        half: p.pgste ? nil : h, stateBefore: before.text, stateAfter: "(released)",
-        message:
-          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
+      let f = makeFinding(
+        .releaseWithBits, e, mm: holder?.address, page: key, half: p.pgste ? nil : h,
+        before: before, after: "(released)",
+        "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
       ctx.report(
         Inconclusive(
-          reason: .missedProbe, line: e.line, mm: holder?.address, page: key,
-          message:
-            "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
-          wouldBeRule: .releaseWithBits, hingesOn: .pageTableFreeRCU,
-          alternatives: Self.tableFreeFunctions.filter { $0 != .pageTableFreeRCU }, asFinding: f))
+          .missedProbe, missOf: .pageTableFreeRCU, f,
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
+          alternatives: Self.tableFreeFunctions.filter { $0 != .pageTableFreeRCU }))
       ctx.inferred(.free(table: table))
     }
     if p.pgste { if !p.pgsteFreed { holder?.liveTables -= 1 } } else { holder?.liveTables -= p.aCount }

@@ -41,9 +41,6 @@ import PTFragEvents
 /// As C1: allocation choices only on the model's own simulation; on an s390 6.1 capture,
 /// the per-table checks of `descriptor.checks`; `pte_free_defer` in a capture is v6.6's.
 public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
-  public static let rules: [Rule] = s390ProposalRules(
-    listInvariant: "the on-list flag (pt_frag_refcount) disagrees with list membership, a listed page has an H bit or not exactly one A, BUG_ON(onlist) in pte_free_defer, or a second use of page->rcu_head (model self-check)")
-
   public static let descriptor = s390ProposalDescriptor(
     id: "s390-gerald",
     kernels: "never merged: proposal of 2023-06-28 on v6.4-rc (docs/kernel-models.md §4 C2)",
@@ -54,18 +51,14 @@ public final class S390GeraldModel: S390HalfPagesModel, AllocatorModel {
     ],
     summary:
       "A plus HH bits and pt_frag_refcount as on-list flag; pte_free_defer never re-lists; per-half RCU callbacks chained on the shared rcu_head",
-    rules: rules)
+    listInvariant: listInvariant)
 
-  public init(context: ReplayContext) {
-    super.init(context: context, rules: Self.rules)
+  override class var listInvariant: String {
+    "the on-list flag (pt_frag_refcount) disagrees with list membership, a listed page has an H bit or not exactly one A, BUG_ON(onlist) in pte_free_defer, or a second use of page->rcu_head (model self-check)"
   }
 
-  // page_table_alloc as A: "mask = (mask | (mask >> 4)) & 0x03U; if (mask != 0x03U)".
-  override func pickHalf(bits: UInt8, unknown: UInt8) -> Int? {
-    let mask = (bits | (bits >> 4)) & 0x03
-    return mask == 0x03 ? nil : Int(mask & 1)
-  }
-
+  // page_table_alloc picks the half as A ("mask = (mask | (mask >> 4)) & 0x03U": the
+  // engine's `pickHalf`; an H bit always comes with its P), and flags the list.
   override func procAllocFromList(_ m: MM, _ key: UInt64, _ h: Int) {
     _ = pages[key]!.xor(PPHHAA.a(h))
     unlink(key)

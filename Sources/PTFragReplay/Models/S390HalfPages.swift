@@ -17,8 +17,13 @@ public class S390HalfPagesModel: S390FragmentEngine, RCUCallbackSource {
   /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture mode).
   var nestedFree: [Int32: UInt64] = [:]
 
-  override init(context: ReplayContext, rules: [Rule]) {
-    super.init(context: context, rules: rules)
+  /// What the `list-invariant` self-check tests: the patch's list rules.
+  class var listInvariant: String {
+    "a page on the list against the proposal's list rules, or a second use of page->rcu_head (model self-check)"
+  }
+
+  public required init(context: ReplayContext) {
+    super.init(context: context, rules: s390ProposalRules(listInvariant: Self.listInvariant))
   }
 
   /// The allocator's choices are checked only on the model's own simulation.

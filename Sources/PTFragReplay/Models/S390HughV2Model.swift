@@ -50,9 +50,6 @@ import PTFragEvents
 /// handed out. A capture with `pte_free_defer` is v6.6's protocol (PG_active), replayed as
 /// that kernel did it; the H/D protocol itself is then not checked.
 public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
-  public static let rules: [Rule] = s390ProposalRules(
-    listInvariant: "a page on the list with a P or H bit, or without exactly one A bit; a second use of page->rcu_head (model self-check)")
-
   public static let descriptor = s390ProposalDescriptor(
     id: "s390-hugh-v2",
     kernels: "never merged: proposal of 2023-06-20/22 on v6.4-rc (docs/kernel-models.md §4 C1)",
@@ -63,10 +60,10 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
     ],
     summary:
       "A plus HH bits; pages off the list while a half is pending, relinked by __tlb_remove_table; per-half RCU callbacks chained on the shared rcu_head",
-    rules: rules)
+    listInvariant: listInvariant)
 
-  public init(context: ReplayContext) {
-    super.init(context: context, rules: Self.rules)
+  override class var listInvariant: String {
+    "a page on the list with a P or H bit, or without exactly one A bit; a second use of page->rcu_head (model self-check)"
   }
 
   // page_table_alloc: "Cannot be on this list if either half pending free"; "One or other
@@ -165,9 +162,10 @@ func s390ProposalRules(listInvariant: String) -> [Rule] {
   ]
 }
 
-/// The descriptor of a C1/C2 model: simulation-only, replaying s390 6.1 and 6.6 captures.
+/// The descriptor of a C1/C2 model: simulation-only, replaying s390 6.1 and 6.6 captures;
+/// `listInvariant` says what the model's `list-invariant` self-check tests.
 func s390ProposalDescriptor(
-  id: String, kernels: String, commits: [String], summary: String, rules: [Rule]
+  id: String, kernels: String, commits: [String], summary: String, listInvariant: String
 ) -> ModelDescriptor {
   var d = ModelDescriptor(
     id: id, kernels: kernels, commits: commits,
@@ -175,7 +173,7 @@ func s390ProposalDescriptor(
       "page_table_alloc", "page_table_free", "page_table_free_rcu", "__tlb_remove_table",
       "pte_free_defer", "pte_free_half (pte_free_now0/1)", "pte_free_pgste",
     ],
-    summary: summary, rules: rules)
+    summary: summary, rules: s390ProposalRules(listInvariant: listInvariant))
   d.simulationOnly = true
   d.notes = [s390ProposalChainNote]
   d.replayableOn = ["s390-6.1", "s390-6.6"]

@@ -357,13 +357,12 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       {
         // §7.5: the head page's concurrent page_table_free still held its transient P.
         ctx.stats.concurrencyResolved += 1
-        var i = Inconclusive(
-          reason: .concurrency, line: e.line, mm: m.address, page: key,
-          message:
-            "fresh page although the head \(hex(lf.page)) had a free half: the page_table_free at line \(lf.line) on CPU \(lf.cpu) was still in flight, and its transient P bit (c2c224932fd0) makes the head look busy",
-          wouldBeRule: .allocFreshWhileHeadUsable)
-        i.explainedBy = "concurrent page_table_free in flight"
-        ctx.report(i)
+        ctx.report(
+          Inconclusive(
+            reason: .concurrency, line: e.line, mm: m.address, page: key,
+            message:
+              "fresh page although the head \(hex(lf.page)) had a free half: the page_table_free at line \(lf.line) on CPU \(lf.cpu) was still in flight, and its transient P bit (c2c224932fd0) makes the head look busy",
+            wouldBeRule: .allocFreshWhileHeadUsable, explainedBy: "concurrent page_table_free in flight"))
       } else if inFlightAllocsExplain(e, m, observed, key, h) {
         needsRecount = true
         ctx.stats.concurrencyResolved += 1
@@ -541,18 +540,14 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       let w = m.windows.remove(at: wi)
       returnInferredAtFree[e.pid] = w.beginLine
       ctx.stats.allocationsUnverified += 1
-      let f = Finding(
-        rule: rule(.allocWithoutReturn), event: e, mm: m.address, page: key, half: h,
-        stateBefore: snapshot(key).text, stateAfter: snapshot(key).text,
-        message:
-          "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
-        relatedLines: [w.beginLine])
+      let f = makeFinding(
+        .allocWithoutReturn, e, mm: m.address, page: key, half: h, before: snapshot(key),
+        "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
+        related: [w.beginLine])
       ctx.report(
         Inconclusive(
-          reason: .missedProbe, line: e.line, mm: m.address, page: key,
-          message:
-            "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc",
-          wouldBeRule: .allocWithoutReturn, hingesOn: .pageTableAlloc, asFinding: f))
+          .missedProbe, missOf: .pageTableAlloc, f,
+          "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc"))
       return
     }
     switch checkedFree(e, "page_table_free", m) {
@@ -682,19 +677,15 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     guard e.table != 0 else { return }
     super.crstAlloc(e)
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
-    let f = Finding(
-      rule: rule(.tlbExecMissing),
-      event: queueEvent(mark),
-      mm: e.mm, page: nil, half: nil, stateBefore: "queued", stateAfter: "allocated again",
-      message:
-        "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
-      relatedLines: [e.line])
+    let f = makeFinding(
+      .tlbExecMissing, queueEvent(mark), mm: e.mm, page: nil, half: nil, before: "queued",
+      after: "allocated again",
+      "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
+      related: [e.line])
     ctx.report(
       Inconclusive(
-        reason: .missedTLBExec, line: mark.line, mm: e.mm,
-        message:
-          "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table",
-        wouldBeRule: .tlbExecMissing, hingesOn: .tlbRemoveTableExec, asFinding: f))
+        .missedTLBExec, missOf: .tlbRemoveTableExec, f,
+        "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table"))
   }
 
   public func finish(lastLine: Int) {
@@ -715,14 +706,11 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     stale.sort { $0.0.line < $1.0.line }
     for (mark, tagged, page) in stale {
       let what = page == nil ? "CRST table \(hex(tagged))" : "\(hex(tagged))"
-      var f = Finding(
-        rule: rule(.tlbExecMissing),
-        event: queueEvent(mark),
-        mm: nil, page: page ?? (tagged & s390PageMask), half: page == nil ? nil : Int(tagged & 3) - 1,
-        stateBefore: page.map { describe($0) } ?? "queued", stateAfter: page.map { describe($0) } ?? "queued",
-        message:
-          "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran, and the kprobe_profile shows no missed __tlb_remove_table")
-      f.relatedLines = []
+      let state = page.map { describe($0) } ?? "queued"
+      let f = makeFinding(
+        .tlbExecMissing, queueEvent(mark), mm: nil, page: page ?? (tagged & s390PageMask),
+        half: page == nil ? nil : Int(tagged & 3) - 1, before: state, after: state,
+        "\(what) was queued for __tlb_remove_table at line \(mark.line) on CPU \(mark.cpu) and never executed, although a later mmu_gather batch of CPU \(mark.cpu) ran, and the kprobe_profile shows no missed __tlb_remove_table")
       ctx.report(
         Inconclusive(
           reason: .missedTLBExec, line: mark.line, mm: nil, page: page,

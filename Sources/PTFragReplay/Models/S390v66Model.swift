@@ -344,11 +344,10 @@ public final class S390v66Model: S390v61Model {
   func acceptInWindow(_ e: Event, _ key: UInt64, _ h: Int, wouldBe: RuleID, _ message: String) {
     ctx.stats.concurrencyResolved += 1
     acceptAlloc(e) { m in
-      var i = Inconclusive(
-        reason: .concurrency, line: e.line, mm: m?.address, page: key, message: message,
-        wouldBeRule: wouldBe)
-      i.explainedBy = "pte_free_defer in flight"
-      ctx.report(i)
+      ctx.report(
+        Inconclusive(
+          reason: .concurrency, line: e.line, mm: m?.address, page: key, message: message,
+          wouldBeRule: wouldBe, explainedBy: "pte_free_defer in flight"))
       takeHalf(m, key, h)
     }
   }
@@ -389,18 +388,14 @@ public final class S390v66Model: S390v61Model {
     if h == 0 {
       // The page came back from the buddy allocator: its callback ran.
       if heads.trusted {
-        let f = Finding(
-          rule: rule(.reuseBeforeRcu), event: e, mm: e.mm, page: key, half: 0,
-          stateBefore: before, stateAfter: "AF L",
-          message:
-            "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
-          relatedLines: [w.line])
+        let f = makeFinding(
+          .reuseBeforeRcu, e, mm: e.mm, page: key, half: 0, before: before, after: "AF L",
+          "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
+          related: [w.line])
         ctx.report(
           Inconclusive(
-            reason: .missedProbe, line: e.line, mm: e.mm, page: key,
-            message:
-              "page_table_alloc returned \(hex(e.table)) while page \(hex(key)) waits in R since line \(w.line): probable missed pte_free_now",
-            wouldBeRule: .reuseBeforeRcu, hingesOn: .pteFreeNow, asFinding: f))
+            .missedProbe, missOf: .pteFreeNow, f,
+            "page_table_alloc returned \(hex(e.table)) while page \(hex(key)) waits in R since line \(w.line): probable missed pte_free_now"))
       }
       return super.alloc(e)
     }
@@ -470,21 +465,17 @@ public final class S390v66Model: S390v61Model {
   func releasedDirectly(_ e: Event, _ key: UInt64, _ p: Page) {
     let pendingHalves = [0, 1].filter { p[$0] == .pending }
     if !pendingHalves.isEmpty {
-      let f = Finding(
-        rule: rule(.rcuFreeNotPending), event: e, mm: owner(of: p)?.address, page: key,
-        half: nil, stateBefore: describe(key), stateAfter: "(none)",
-        message:
-          "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(describe(key)) and not waiting in R, and the kprobe_profile shows no missed __tlb_remove_table",
-        relatedLines: [])
+      let f = makeFinding(
+        .rcuFreeNotPending, e, mm: owner(of: p)?.address, page: key, half: nil,
+        before: describe(key), after: "(none)",
+        "pte_free_now(\(hex(e.table))) releases page \(hex(key)), which is \(describe(key)) and not waiting in R, and the kprobe_profile shows no missed __tlb_remove_table")
       for (n, h) in pendingHalves.enumerated() {
         let tagged = key + UInt64(h) * 0x800 + UInt64(h + 1)
         ctx.report(
           Inconclusive(
-            reason: .missedTLBExec, line: e.line, mm: owner(of: p)?.address, page: key,
-            message:
-              "pte_free_now(\(hex(e.table))) releases page \(hex(key)) while its \(halfName(h)) half is pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(tagged)))",
-            wouldBeRule: .rcuFreeNotPending, hingesOn: .tlbRemoveTableExec,
-            asFinding: n == 0 ? f : nil))
+            .missedTLBExec, missOf: .tlbRemoveTableExec, f,
+            "pte_free_now(\(hex(e.table))) releases page \(hex(key)) while its \(halfName(h)) half is pending since line \(h == 0 ? p.pendingLine.0 : p.pendingLine.1): probable missed __tlb_remove_table(\(hex(tagged)))",
+            carry: n == 0))
         ctx.inferred(.exec(table: key + UInt64(h) * 0x800))
       }
     }

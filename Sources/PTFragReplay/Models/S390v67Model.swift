@@ -396,32 +396,14 @@ public final class S390v67Model: AllocatorModel {
   ) {
     let f = makeFinding(
       rule, e, mm: mm, page: key, before: before, after: after, finding, related: [related])
-    ctx.report(
-      Inconclusive(
-        reason: reason, line: e.line, mm: mm, page: key, message: message, wouldBeRule: rule,
-        hingesOn: probe, alternatives: alternatives, asFinding: f))
+    ctx.report(Inconclusive(reason, missOf: probe, f, message, alternatives: alternatives))
   }
 
   func allocUnreturned(_ e: Event) {
     guard let m = mm(at: e.mm) else { return }
-    if e.count == 1 {
-      var i = Inconclusive(
-        reason: .unreturnedAlloc, line: e.line, mm: m.address,
-        message: "the capture ended while pid \(e.pid) was inside page_table_alloc")
-      i.explainedBy = "the capture ended"
-      ctx.report(i)
-      return
-    }
-    let f = makeFinding(
-      .allocWithoutReturn, e, mm: m.address, page: nil, before: "in page_table_alloc",
-      after: "table unknown",
-      "page_table_alloc entered by pid \(e.pid) never returned before the task entered it again: the return event is missing, and with it one table of mm \(hex(m.address))")
-    ctx.report(
-      Inconclusive(
-        reason: .missedProbe, line: e.line, mm: m.address,
-        message:
-          "page_table_alloc entered by pid \(e.pid) has no return before the task entered again; a missed return probe would explain it",
-        wouldBeRule: .allocWithoutReturn, hingesOn: .pageTableAlloc, asFinding: f))
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
+      wasPredicted: nil, rule: Self.rule[.allocWithoutReturn]!)
   }
 
   /// Checks that `e.table` names a page-aligned table; reports `free-unknown` otherwise.
@@ -650,9 +632,8 @@ public final class S390v67Model: AllocatorModel {
       if c.queued {
         ctx.report(
           Inconclusive(
-            reason: .missedTLBExec, line: e.line, mm: m?.address, page: base,
-            message: "crst_table_alloc returned \(hex(base)) while it is queued since line \(c.line): probable missed __tlb_remove_table",
-            wouldBeRule: .reuseBeforeRelease, hingesOn: .tlbRemoveTableExec, asFinding: f))
+            .missedTLBExec, missOf: .tlbRemoveTableExec, f,
+            "crst_table_alloc returned \(hex(base)) while it is queued since line \(c.line): probable missed __tlb_remove_table"))
       } else {
         ctx.report(f)
       }

@@ -79,6 +79,28 @@ extension AddressMap where Value: ListLinked {
 
 // MARK: - Rules
 
+/// Rules that mean the same in every model stating them, so written once (a model's list
+/// names them among its own, in its order).
+extension Rule {
+  /// exit_mmap frees (or queues) every table of the mm before its pgd goes: every variant.
+  static let leak = Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed")
+  /// A second entry of the allocation function `symbol` by one task: the return was lost.
+  static func allocWithoutReturn(_ symbol: String) -> Rule {
+    Rule(.allocWithoutReturn, .error, "\(symbol) was entered again by the same task without returning (the return was dropped)")
+  }
+  /// The 2 KiB s390 variants: a free through the wrong mm corrupts that mm's list.
+  static let crossMm = Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to")
+
+  // The 2 KiB s390 variants' entry points (page_table_alloc/free/free_rcu, __tlb_remove_table
+  // with the half's tag in the pointer's low bits).
+  static let s390TagMismatch = Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page")
+  static let s390PgsteByTag = Rule(.pgsteInferred, .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm")
+  static let s390FreeUnknown = Rule(.freeUnknown, .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table")
+  static let s390QueueWithoutPending = Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending")
+  static let s390AllocBusyHalf = Rule(.allocBusyHalf, .error, "alloc returned a half that is already allocated")
+  static let s390AllocDivergence = Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)")
+}
+
 /// `[id: Rule]` for a model's rule list (ids are unique per model).
 func ruleIndex(_ rules: [Rule]) -> [RuleID: Rule] {
   Dictionary(uniqueKeysWithValues: rules.map { ($0.key, $0) })

@@ -329,10 +329,16 @@ public class S390FragmentEngine {
 
   /// A page's state before an event, put into words only when a finding needs it (the
   /// per-event path then costs a copy of the page, not a String).
-  struct Before {
+  struct Before: ExpressibleByStringLiteral {
     var page: Page?
     var literal: String? = nil
     var text: String { literal ?? S390FragmentEngine.describe(page) }
+    init(page: Page?, literal: String? = nil) {
+      self.page = page
+      self.literal = literal
+    }
+    /// A state the page table cannot show ("queued", "R").
+    init(stringLiteral s: String) { self.init(page: nil, literal: s) }
   }
 
   func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
@@ -357,6 +363,18 @@ public class S390FragmentEngine {
     makeFinding(
       id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
       after: after, message, related: related)
+  }
+
+  /// A finding that a silent miss of `probe` would explain (`message` names the miss):
+  /// inconclusive `reason`, settled by the kprobe_profile (an error when it shows that probe
+  /// missed nothing).
+  func probableMiss(
+    _ reason: InconclusiveReason, of probe: KernelFunction, alternatives: [KernelFunction] = [],
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
+    after: String? = nil, finding: String, related: [Int] = [], _ message: String
+  ) {
+    let f = makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, finding, related: related)
+    ctx.report(Inconclusive(reason, missOf: probe, f, message, alternatives: alternatives))
   }
 
   func finding(
@@ -1039,15 +1057,12 @@ public class S390FragmentEngine {
     }
     for h in halves where p.pgste ? !p.pgsteFreed : p[h] == .allocated {
       let table = key + UInt64(h) * 0x800
-      let f = makeFinding(
+      probableMiss(
+        .missedProbe, of: .pageTableFreeRCU, alternatives: Self.tableFreeFunctions.filter { $0 != .pageTableFreeRCU },
         .releaseWithBits, e, mm: holder?.address, page: key, half: p.pgste ? nil : h,
         before: before, after: "(released)",
-        "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set")
-      ctx.report(
-        Inconclusive(
-          .missedProbe, missOf: .pageTableFreeRCU, f,
-          "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))",
-          alternatives: Self.tableFreeFunctions.filter { $0 != .pageTableFreeRCU }))
+        finding: "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) was never freed: it was released with its A bit set",
+        "page \(hex(key)) came back from the buddy allocator \(how) while \(hex(table)) of mm \(hex(holder?.address)) is allocated: probable missed free of \(hex(table))")
       ctx.inferred(.free(table: table))
     }
     if p.pgste { if !p.pgsteFreed { holder?.liveTables -= 1 } } else { holder?.liveTables -= p.aCount }

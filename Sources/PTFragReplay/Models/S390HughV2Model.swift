@@ -141,24 +141,24 @@ public final class S390HughV2Model: S390HalfPagesModel, AllocatorModel {
 func s390ProposalRules(listInvariant: String) -> [Rule] {
   [
     Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, pte_free_defer) of a half that is not allocated (F, P or D)"),
-    Rule(.freeUnknown, .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
+    .s390FreeUnknown,
     Rule(.execWithoutPending, .error, "__tlb_remove_table of a half that is neither pending (P) nor deferred (D)"),
-    Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
-    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    .s390QueueWithoutPending,
+    .s390TagMismatch,
     Rule(.reuseBeforeGrace, .error, "alloc returned a half whose P bit is set (pending, or deferred waiting for its RCU callback)"),
-    Rule(.allocBusyHalf, .error, "alloc returned a half that is already allocated"),
+    .s390AllocBusyHalf,
     Rule(.allocWrongHalf, .error, "alloc returned the other half of the head page than the model's rule picks"),
     Rule(.allocNotHead, .error, "alloc returned a half of a listed page that is not the list head"),
     Rule(.allocFreshWhileHeadUsable, .error, "alloc took a fresh page although the list head had a usable half"),
     Rule(.allocListedWhileFresh, .error, "alloc returned a listed page's half although a fresh page was due"),
-    Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
-    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    .s390AllocDivergence,
+    .allocWithoutReturn("page_table_alloc"),
     Rule(.rcuCallbackNotQueued, .error, "a half's RCU callback ran (its __tlb_remove_table) while the page's one rcu_head was not queued for it: the halves share page->rcu_head"),
     Rule(.releaseWithBits, .error, "a page the model still holds (an A bit set, or a half pending) came back from the buddy allocator: its release was not seen"),
-    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
-    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    .crossMm,
+    .leak,
     Rule(.listInvariant, .error, listInvariant),
-    Rule(.pgsteInferred, .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
+    .s390PgsteByTag,
   ]
 }
 

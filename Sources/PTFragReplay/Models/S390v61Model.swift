@@ -63,25 +63,25 @@ import PTFragEvents
 public class S390v61Model: S390FragmentEngine, AllocatorModel {
   public static let rules: [Rule] = [
     Rule(.doubleFree, .error, "a free of a half that is not allocated (F or P)"),
-    Rule(.freeUnknown, .error, "a free of an address no allocation of this mm returned, or not a 2 KiB-aligned table"),
+    .s390FreeUnknown,
     Rule(.execWithoutPending, .error, "__tlb_remove_table of a half whose P bit is clear"),
-    Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not make pending"),
-    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    .s390QueueWithoutPending,
+    .s390TagMismatch,
     Rule(.reuseBeforeGrace, .error, "alloc returned a half whose P bit is set (the 0x13/0x23 state)"),
-    Rule(.allocBusyHalf, .error, "alloc returned a half that is already allocated"),
+    .s390AllocBusyHalf,
     Rule(.allocNotHead, .error, "alloc returned a half of a listed page that is not the list head",
       requires: .predictedAllocations),
     Rule(.allocFreshWhileHeadUsable, .error, "alloc took a fresh page although the list head had a usable half",
       requires: .predictedAllocations),
     Rule(.allocListedWhileFresh, .error, "alloc returned a listed page's half although the head was busy (a fresh page was due)",
       requires: .predictedAllocations),
-    Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, another mm's page, an unseen upper half)"),
-    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    .s390AllocDivergence,
+    .allocWithoutReturn("page_table_alloc"),
     Rule(.releaseWithBits, .error, "a page the model still holds (an A bit set) came back from the buddy allocator as fresh"),
     Rule(.releaseWhileListed, .error, "a page still on an mm's list came back from the buddy allocator as fresh"),
-    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
+    .crossMm,
     Rule(.tlbExecMissing, .error, "a table queued in a tlb batch was never executed although later entries of the same CPU were"),
-    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    .leak,
     Rule(.pgsteInferred, .info, "an mm whose allocations are whole pages is replayed as a pgste (KVM) mm",
       requires: .predictedAllocations),
   ]
@@ -540,14 +540,12 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       let w = m.windows.remove(at: wi)
       returnInferredAtFree[e.pid] = w.beginLine
       ctx.stats.allocationsUnverified += 1
-      let f = makeFinding(
+      probableMiss(
+        .missedProbe, of: .pageTableAlloc,
         .allocWithoutReturn, e, mm: m.address, page: key, half: h, before: snapshot(key),
-        "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
-        related: [w.beginLine])
-      ctx.report(
-        Inconclusive(
-          .missedProbe, missOf: .pageTableAlloc, f,
-          "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc"))
+        finding: "page_table_free(\(hex(table))) by pid \(e.pid) while its page_table_alloc entered at line \(w.beginLine) has not returned: the return event is missing",
+        related: [w.beginLine],
+        "page_table_free(\(hex(table))) by pid \(e.pid) inside its page_table_alloc window (entered at line \(w.beginLine)): probable missed page_table_alloc return of \(hex(table)), freed at once by __pte_alloc")
       return
     }
     switch checkedFree(e, "page_table_free", m) {
@@ -677,15 +675,13 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
     guard e.table != 0 else { return }
     super.crstAlloc(e)
     guard let mark = crstQueued.removeValue(forKey: e.table) else { return }
-    let f = makeFinding(
+    probableMiss(
+      .missedTLBExec, of: .tlbRemoveTableExec,
       .tlbExecMissing, queueEvent(mark), mm: e.mm, page: nil, half: nil, before: "queued",
       after: "allocated again",
-      "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
-      related: [e.line])
-    ctx.report(
-      Inconclusive(
-        .missedTLBExec, missOf: .tlbRemoveTableExec, f,
-        "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table"))
+      finding: "CRST table \(hex(e.table)) queued for __tlb_remove_table at line \(mark.line) was allocated again at line \(e.line) without its execution, and the kprobe_profile shows no missed __tlb_remove_table",
+      related: [e.line],
+      "CRST table \(hex(e.table)) queued at line \(mark.line) is allocated again at line \(e.line) with no __tlb_remove_table seen: probable missed __tlb_remove_table")
   }
 
   public func finish(lastLine: Int) {

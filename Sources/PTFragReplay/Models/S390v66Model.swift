@@ -65,7 +65,7 @@ import PTFragEvents
 public final class S390v66Model: S390v61Model {
   public static let rulesV66: [Rule] =
     S390v61Model.rules + [
-      Rule(.allocFromActive, .error, "alloc returned the free half of an Active page (pte_free_defer used on it) outside any pte_free_defer window (I9, §3.3)"),
+      Rule(.allocFromActive, .error, "alloc returned the free half of an Active page (pte_free_defer used on it) outside any pte_free_defer window (I9, docs/kernel-models.md §3.3)"),
       Rule(.useWhileRcuPending, .error, "a free, tlb queue or exec, or pte_free_defer names a page whose final release waits for RCU (state R, I10)"),
       Rule(.reuseBeforeRcu, .error, "alloc returned a half of a page waiting in R before its pte_free_now ran (I10)"),
       Rule(.rcuFreeNotPending, .error, "pte_free_now released a page that is not waiting in R: it still holds tables (I11)"),
@@ -325,7 +325,7 @@ public final class S390v66Model: S390v61Model {
     if let d = overlappingWindow(key, h, e) {
       return acceptInWindow(
         e, key, h, wouldBe: .allocFromActive,
-        "page_table_alloc returned \(hex(e.table)), the free half of Active page \(hex(key)), inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line) (§3.3: the freeing task tested Active before it was set)"
+        "page_table_alloc returned \(hex(e.table)), the free half of Active page \(hex(key)), inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line) (docs/kernel-models.md §3.3: the freeing task tested Active before it was set)"
       )
     }
     acceptAlloc(e) { m in
@@ -372,7 +372,7 @@ public final class S390v66Model: S390v61Model {
 
   /// `page_table_alloc` returned a half of a page in R.
   func allocFromWaiting(_ e: Event, _ key: UInt64, _ h: Int, _ w: Waiting) {
-    let before = "R"
+    let before: Before = "R"
     if let d = overlappingWindow(key, h, e) {
       // §3.3 in trace order: the alloc took its half before the deferring free's lock
       // section, so the page never emptied. Back to the page as the kernel has it.
@@ -381,21 +381,19 @@ public final class S390v66Model: S390v61Model {
       active.insert(key)
       return acceptInWindow(
         e, key, h, wouldBe: .reuseBeforeRcu,
-        "page_table_alloc returned \(hex(e.table)) from page \(hex(key)), which the trace order shows empty and waiting for RCU; the alloc decided inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line), before that free's lock section (§3.3)"
+        "page_table_alloc returned \(hex(e.table)) from page \(hex(key)), which the trace order shows empty and waiting for RCU; the alloc decided inside the window of pte_free_defer(\(hex(d.table))) at line \(d.line), before that free's lock section (docs/kernel-models.md §3.3)"
       )
     }
     endWaiting(key)
     if h == 0 {
       // The page came back from the buddy allocator: its callback ran.
       if heads.trusted {
-        let f = makeFinding(
+        probableMiss(
+          .missedProbe, of: .pteFreeNow,
           .reuseBeforeRcu, e, mm: e.mm, page: key, half: 0, before: before, after: "AF L",
-          "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
-          related: [w.line])
-        ctx.report(
-          Inconclusive(
-            .missedProbe, missOf: .pteFreeNow, f,
-            "page_table_alloc returned \(hex(e.table)) while page \(hex(key)) waits in R since line \(w.line): probable missed pte_free_now"))
+          finding: "page_table_alloc returned \(hex(e.table)) as a fresh page, but page \(hex(key)) waits in R since line \(w.line) and no pte_free_now released it",
+          related: [w.line],
+          "page_table_alloc returned \(hex(e.table)) while page \(hex(key)) waits in R since line \(w.line): probable missed pte_free_now")
       }
       return super.alloc(e)
     }

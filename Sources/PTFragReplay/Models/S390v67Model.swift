@@ -63,10 +63,10 @@ public final class S390v67Model: AllocatorModel {
     Rule(.execWithoutQueue, .error, "__tlb_remove_table of a PTE table that tlb_remove_table never queued"),
     Rule(.reuseBeforeRelease, .error, "page_table_alloc or crst_table_alloc returned a page the allocator still holds (live, queued, or waiting for RCU)"),
     Rule(.allocNotPageAligned, .error, "page_table_alloc returned an address that is not 4 KiB-aligned (a 2 KiB fragment: not a 6.7+ kernel)"),
-    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
+    .allocWithoutReturn("page_table_alloc"),
     Rule(.rcuFreeNotPending, .error, "pte_free_now released a page that is not waiting for an RCU callback (its table is live or queued)"),
     Rule(.crossMm, .warning, "a free names a different mm than the allocation (D's free paths ignore the mm, so the allocator is not corrupted)"),
-    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
+    .leak,
   ]
 
   static let rule = ruleIndex(rules)

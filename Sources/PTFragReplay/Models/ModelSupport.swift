@@ -77,6 +77,53 @@ extension AddressMap where Value: ListLinked {
   }
 }
 
+// MARK: - Findings
+
+/// A model that states findings: its rules and how it renders a page's state. The findings
+/// are made one way for every model: `makeFinding` at an event (the state after defaults to
+/// the page as it is once the event is applied), `finding` reports it, `probableMiss`
+/// reports one that a silent miss of a probe would explain.
+protocol FindingReporter: AnyObject {
+  var ctx: ReplayContext { get }
+  func rule(_ id: RuleID) -> Rule
+  /// The state of page `key` as findings print it.
+  func describe(_ key: UInt64) -> String
+}
+
+extension FindingReporter {
+  /// A finding of rule `id` at `e` about `half` of `page` (nil: the page, or none):
+  /// the state `before`, and `after` (default: the page as it is now); `related` lines
+  /// (0: none).
+  func makeFinding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int? = nil, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) -> Finding {
+    Finding(
+      rule: rule(id), event: e, mm: mm, page: page, half: half, stateBefore: before,
+      stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
+      relatedLines: related.filter { $0 > 0 })
+  }
+
+  func finding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int? = nil, before: String,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
+  }
+
+  /// A finding that a silent miss of `probe` would explain (`message` names the miss):
+  /// inconclusive `reason`, settled by the kprobe_profile (an error when it shows that probe
+  /// missed nothing).
+  func probableMiss(
+    _ reason: InconclusiveReason, of probe: KernelFunction, alternatives: [KernelFunction] = [],
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int? = nil, before: String,
+    after: String? = nil, finding: String, related: [Int] = [], _ message: String
+  ) {
+    let f = makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, finding, related: related)
+    ctx.report(Inconclusive(reason, missOf: probe, f, message, alternatives: alternatives))
+  }
+}
+
 // MARK: - Rules
 
 /// Rules that mean the same in every model stating them, so written once (a model's list

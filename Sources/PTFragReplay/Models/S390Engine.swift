@@ -239,7 +239,7 @@ final class S390MM: RegisteredMM {
 }
 
 /// The engine: state, shared procedures, hooks. Not a model by itself.
-public class S390FragmentEngine {
+public class S390FragmentEngine: FindingReporter {
   typealias Page = S390Page
   typealias MM = S390MM
   typealias Prediction = S390Prediction
@@ -327,68 +327,43 @@ public class S390FragmentEngine {
     return "\(p.lo.letter)\(p.hi.letter) \(p.listed ? "L" : "-")"
   }
 
-  /// A page's state before an event, put into words only when a finding needs it (the
-  /// per-event path then costs a copy of the page, not a String).
+  /// The state of a page before an event, as a copy (trivially copied: no reference
+  /// counting on the hot path), put into words only when a finding is made; or a state the
+  /// page table cannot show ("queued", "R").
   struct Before: ExpressibleByStringLiteral {
     var page: Page?
-    var literal: String? = nil
-    var text: String { literal ?? S390FragmentEngine.describe(page) }
-    init(page: Page?, literal: String? = nil) {
-      self.page = page
-      self.literal = literal
-    }
-    /// A state the page table cannot show ("queued", "R").
-    init(stringLiteral s: String) { self.init(page: nil, literal: s) }
+    var literal: StaticString? = nil
+    var text: String { literal.map { "\($0)" } ?? S390FragmentEngine.describe(page) }
+    init(page: Page?) { self.page = page }
+    init(stringLiteral s: StaticString) { literal = s }
   }
 
   func snapshot(_ key: UInt64) -> Before { Before(page: pages[key]) }
 
-  /// A finding of rule `id` at `e` about half `half` of `page`: the state `before`, and
-  /// `after` (default: the page as it is now); `related` lines (0: none).
+  // The findings (`FindingReporter`) with the state before as a page copy, rendered only
+  // when a finding is made.
   func makeFinding(
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
     after: String? = nil, _ message: String, related: [Int] = []
   ) -> Finding {
-    Finding(
-      rule: rule(id), event: e, mm: mm, page: page, half: half, stateBefore: before.text,
-      stateAfter: after ?? page.map { describe($0) } ?? before.text, message: message,
-      relatedLines: related.filter { $0 > 0 })
+    makeFinding(id, e, mm: mm, page: page, half: half, before: before.text, after: after, message, related: related)
   }
 
-  /// As above, with the state before given as text (a state the page table cannot show, e.g. R).
-  func makeFinding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
+  func finding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
     after: String? = nil, _ message: String, related: [Int] = []
-  ) -> Finding {
-    makeFinding(
-      id, e, mm: mm, page: page, half: half, before: Before(page: nil, literal: before),
-      after: after, message, related: related)
+  ) {
+    finding(id, e, mm: mm, page: page, half: half, before: before.text, after: after, message, related: related)
   }
 
-  /// A finding that a silent miss of `probe` would explain (`message` names the miss):
-  /// inconclusive `reason`, settled by the kprobe_profile (an error when it shows that probe
-  /// missed nothing).
   func probableMiss(
     _ reason: InconclusiveReason, of probe: KernelFunction, alternatives: [KernelFunction] = [],
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
     after: String? = nil, finding: String, related: [Int] = [], _ message: String
   ) {
-    let f = makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, finding, related: related)
-    ctx.report(Inconclusive(reason, missOf: probe, f, message, alternatives: alternatives))
-  }
-
-  func finding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: Before,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
-  }
-
-  func finding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: String,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
+    probableMiss(
+      reason, of: probe, alternatives: alternatives, id, e, mm: mm, page: page, half: half,
+      before: before.text, after: after, finding: finding, related: related, message)
   }
 
   // MARK: List (mm->context.pgtable_list)

@@ -56,7 +56,7 @@ import PTFragEvents
 /// - `pte_free_now` names a struct page; R ends when a hit maps to the page
 ///   (`RCUHeadMapper`), or when the page comes back as a fresh table (then the callback
 ///   must have run; once the mapping is trusted, that is a probable missed `pte_free_now`).
-public final class S390v67Model: AllocatorModel {
+public final class S390v67Model: AllocatorModel, FindingReporter {
   public static let rules: [Rule] = [
     Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, tlb_remove_table, pte_free_defer) of a table that is already freed (queued or waiting for RCU)"),
     Rule(.freeUnknown, .error, "a free of an address that is not a table: not page-aligned (a tagged fragment or a 6.14+ ptdesc pointer), a CRST table, or never returned to this mm"),
@@ -169,22 +169,7 @@ public final class S390v67Model: AllocatorModel {
     return "(none)"
   }
 
-  func finding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
-    _ message: String, related: [Int] = []
-  ) {
-    ctx.report(makeFinding(id, e, mm: mm, page: page, before: before, after: after, message, related: related))
-  }
-
-  func makeFinding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, before: String, after: String? = nil,
-    _ message: String, related: [Int] = []
-  ) -> Finding {
-    Finding(
-      rule: Self.rule[id]!, event: e, mm: mm, page: page, half: nil, stateBefore: before,
-      stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
-      relatedLines: related.filter { $0 > 0 })
-  }
+  func rule(_ id: RuleID) -> Rule { Self.rule[id]! }
 
   /// Sets a page's state, keeping the per-state counts.
   func set(_ key: UInt64, _ p: Page) {
@@ -323,9 +308,9 @@ public final class S390v67Model: AllocatorModel {
         // free_pages of the order-2 block) released it.
         ctx.inferred(.exec(table: base))
         probableMiss(
-          .reuseBeforeRelease, e, mm: m?.address, key, before: before, after: "Live",
-          related: c.line, .missedTLBExec, .tlbRemoveTableExec,
-          "\(text) and whose __tlb_remove_table was not seen",
+          .missedTLBExec, of: .tlbRemoveTableExec,
+          .reuseBeforeRelease, e, mm: m?.address, page: key, before: before, after: "Live",
+          finding: "\(text) and whose __tlb_remove_table was not seen", related: [c.line],
           "\(text) and queued since: probable missed __tlb_remove_table(\(hex(base)))")
       } else {
         finding(
@@ -383,20 +368,8 @@ public final class S390v67Model: AllocatorModel {
     alternatives: [KernelFunction] = []
   ) {
     probableMiss(
-      .reuseBeforeRelease, e, mm: m?.address, key, before: before, after: "Live",
-      related: p.since, reason, probe, finding, message, alternatives: alternatives)
-  }
-
-  /// A finding that a silent miss of `probe` would explain: inconclusive, settled by the
-  /// kprobe_profile (an error when it shows that probe missed nothing).
-  func probableMiss(
-    _ rule: RuleID, _ e: Event, mm: UInt64?, _ key: UInt64, before: String, after: String,
-    related: Int, _ reason: InconclusiveReason, _ probe: KernelFunction, _ finding: String,
-    _ message: String, alternatives: [KernelFunction] = []
-  ) {
-    let f = makeFinding(
-      rule, e, mm: mm, page: key, before: before, after: after, finding, related: [related])
-    ctx.report(Inconclusive(reason, missOf: probe, f, message, alternatives: alternatives))
+      reason, of: probe, alternatives: alternatives, .reuseBeforeRelease, e, mm: m?.address,
+      page: key, before: before, after: "Live", finding: finding, related: [p.since], message)
   }
 
   func allocUnreturned(_ e: Event) {
@@ -544,9 +517,11 @@ public final class S390v67Model: AllocatorModel {
       ctx.record(page: key, e, mm: nil)
       if !c.queued && sawQueue {
         probableMiss(
-          .execWithoutQueue, e, mm: mms[serial: c.owner]?.address, key, before: "CRST",
-          after: "(none)", related: c.line, .missedProbe, .tlbRemoveTable,
-          "__tlb_remove_table(\(hex(key))) frees the CRST table from line \(c.line), which tlb_remove_table never queued",
+          .missedProbe, of: .tlbRemoveTable,
+          .execWithoutQueue, e, mm: mms[serial: c.owner]?.address, page: key, before: "CRST",
+          after: "(none)",
+          finding: "__tlb_remove_table(\(hex(key))) frees the CRST table from line \(c.line), which tlb_remove_table never queued",
+          related: [c.line],
           "__tlb_remove_table(\(hex(key))) of a CRST table never queued: probable missed tlb_remove_table")
       }
       crst[key] = nil
@@ -565,9 +540,11 @@ public final class S390v67Model: AllocatorModel {
     case .live:
       if sawQueue {
         probableMiss(
-          .execWithoutQueue, e, mm: owner(of: p)?.address, key, before: before,
-          after: "(none)", related: p.since, .missedProbe, .tlbRemoveTable,
-          "__tlb_remove_table(\(hex(key))) frees a live table (allocated at line \(p.since)) that tlb_remove_table never queued",
+          .missedProbe, of: .tlbRemoveTable,
+          .execWithoutQueue, e, mm: owner(of: p)?.address, page: key, before: before,
+          after: "(none)",
+          finding: "__tlb_remove_table(\(hex(key))) frees a live table (allocated at line \(p.since)) that tlb_remove_table never queued",
+          related: [p.since],
           "__tlb_remove_table(\(hex(key))) of a live table: probable missed tlb_remove_table(\(hex(key)))")
       }
       release(key)

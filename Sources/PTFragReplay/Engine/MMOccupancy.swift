@@ -61,7 +61,7 @@ public struct MMOccupancyBook: Sendable {
   /// Records a report keeps by default (`AnalyzeOptions.mmRecords`).
   public static let defaultRecords = 100
   /// Finished records kept (the highest peaks).
-  public var maxFinished = defaultRecords
+  public var maxFinished = defaultRecords { didSet { cutoff = nil } }
   public private(set) var droppedFinished = 0
 
   /// Open entries live in `entries` (slots reused); `index` maps a serial to its slot.
@@ -71,6 +71,9 @@ public struct MMOccupancyBook: Sendable {
   /// Slots touched by the current event.
   private var dirty: [Int] = []
   private var finished: [MMOccupancyRecord] = []
+  /// The last record kept by the latest trim: `maxFinished` records come before it, so one
+  /// that does not can never be reported (most mms of a fork-heavy capture hold little).
+  private var cutoff: MMOccupancyRecord?
 
   public init() {}
 
@@ -178,11 +181,16 @@ public struct MMOccupancyBook: Sendable {
   }
 
   private mutating func keep(_ r: MMOccupancyRecord) {
+    if let c = cutoff, !Self.order(r, c) {
+      droppedFinished += 1
+      return
+    }
     finished.append(r)
     if finished.count >= 2 * maxFinished {
       finished.sort(by: Self.order)
       droppedFinished += finished.count - maxFinished
       finished.removeLast(finished.count - maxFinished)
+      cutoff = finished.last
     }
   }
 

@@ -511,10 +511,11 @@ public class S390FragmentEngine: FindingReporter {
       recount()
       return
     }
-    let tallyAfter = touchesPage ? contribution(pages[key]) : Tally()
+    let pageAfter = touchesPage ? pages[key] : nil
+    let tallyAfter = touchesPage ? contribution(pageAfter) : Tally()
     if touchesPage { tally += tallyAfter }
     let namedAfter = named ?? mms[address: e.mm]  // created by this event
-    let ownerAfter = touchesPage ? pages[key].flatMap { owner(of: $0) } : nil
+    let ownerAfter = pageAfter.flatMap { owner(of: $0) }
     if let ownerAfter, ownerAfter !== ownerBefore, ownerAfter !== namedAfter {
       // A third mm's head may have changed (its before is not known here): recount.
       recount()
@@ -526,7 +527,7 @@ public class S390FragmentEngine: FindingReporter {
       // By the page's owner serial: a dead mm's pending halves stay its own until they go.
       if touchesPage {
         ctx.mmBook.move(
-          from: serialBefore, slots(tallyBefore), to: pages[key]?.owner ?? -1, slots(tallyAfter),
+          from: serialBefore, slots(tallyBefore), to: pageAfter?.owner ?? -1, slots(tallyAfter),
           address: { mms[serial: $0]?.address })
       }
       syncHead(ownerBefore)
@@ -784,15 +785,16 @@ public class S390FragmentEngine: FindingReporter {
   /// half (`double-free`). The free's owner loses the table from its live count.
   func checkedFree(_ e: Event, _ what: String, _ m: MM?) -> FreeCheck {
     let (key, h) = split(e.table)
-    ctx.record(page: key, e, mm: e.mm ?? owner(of: key)?.address)
-    let before = snapshot(key)
+    let page = pages[key]
+    ctx.record(page: key, e, mm: e.mm ?? page.flatMap { owner(of: $0) }?.address)
+    let before = Before(page: page)
     if e.table & 0x7ff != 0 || e.table == 0 {
       finding(
         .freeUnknown, e, mm: e.mm, page: key, half: h, before: before,
         "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
       return .rejected
     }
-    guard let p = pages[key] else {
+    guard let p = page else {
       if let m, m.known {
         finding(
           .freeUnknown, e, mm: m.address, page: key, half: h, before: before,
@@ -1158,8 +1160,9 @@ public class S390FragmentEngine: FindingReporter {
   }
 
   func headFree(_ m: MM?) -> Int {
-    guard let m, m.head != 0, let b = pages[m.head]?.bits else { return 0 }
-    let u = pages[m.head]!.unknown
+    guard let m, m.head != 0, let p = pages[m.head] else { return 0 }
+    let b = p.bits
+    let u = p.unknown
     guard let h = pickHalf(bits: b, unknown: u) else { return 0 }
     return (b | u) & PPHHAA.all(h) == 0 ? 1 : 0  // the half it takes is F (no A, H, P, ?)
   }

@@ -587,8 +587,9 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
       pages[key]![h] = .pending
       pages[key]!.setPendingLine(h, e.line)
     case .apply(let key, let h):
-      let pageOwner = owner(of: key)
-      if pages[key]!.pgste {
+      let p = pages[key]!
+      let pageOwner = owner(of: p)
+      if p.pgste {
         pages[key]!.pgsteFreed = true
         return
       }
@@ -599,7 +600,8 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
         $0.setPendingLine(h, e.line)
         $0.setQueuedAt(h, mark)
       }
-      if pages[key]![1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
+      // The update changed half h only.
+      if p[1 - h] == .allocated, mayList(key), let listOwner = pageOwner ?? named {
         pushBack(listOwner, key)
       } else {
         unlink(key)

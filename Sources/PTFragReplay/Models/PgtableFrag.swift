@@ -69,7 +69,6 @@ enum FragSlot: UInt8 {
   }
 }
 
-/// One page of fragments.
 /// A page's state at one moment, for a report (`PgtableFrag.state`); or a text given as is.
 struct FragState: ExpressibleByStringInterpolation {
   var page: FragPage?
@@ -83,6 +82,7 @@ struct FragState: ExpressibleByStringInterpolation {
   init(stringInterpolation i: DefaultStringInterpolation) { text = String(stringInterpolation: i) }
 }
 
+/// One page of fragments.
 struct FragPage {
   var slots: [FragSlot]
   /// `pt_frag_refcount`, when `refKnown`.
@@ -150,6 +150,20 @@ struct FragTally: Equatable {
     live -= t.live; pending -= t.pending; unknown -= t.unknown
     reusableNow -= t.reusableNow; stranded -= t.stranded
   }
+
+  /// As the occupancy of `pages` pages of `geo`.
+  func occupancy(pages: Int, _ geo: FragGeometry) -> Occupancy {
+    var o = Occupancy()
+    o.pagesHeld = pages
+    o.pageBytes = Int(geo.pageBytes)
+    o.slotsPerPage = geo.nr
+    o.live = live
+    o.pending = pending
+    o.unknown = unknown
+    o.reusableNow = reusableNow
+    o.stranded = stranded
+    return o
+  }
 }
 
 extension PgtableFrag {
@@ -161,19 +175,7 @@ extension PgtableFrag {
   }
 
   /// Page `p` as occupancy: one page of this geometry and its slots.
-  func share(_ p: FragPage) -> Occupancy {
-    let t = FragTally(p, nr: nr)
-    var o = Occupancy()
-    o.pageBytes = Int(geo.pageBytes)
-    o.slotsPerPage = nr
-    o.pagesHeld = 1
-    o.live = t.live
-    o.pending = t.pending
-    o.unknown = t.unknown
-    o.reusableNow = t.reusableNow
-    o.stranded = t.stranded
-    return o
-  }
+  func share(_ p: FragPage) -> Occupancy { FragTally(p, nr: nr).occupancy(pages: 1, geo) }
 }
 
 /// An mm as pgtable-frag.c sees it: its cursor, plus what a replay needs.
@@ -463,6 +465,7 @@ final class PgtableFrag {
   /// zero frees the page now, without RCU, clearing PG_active only since fda4d71651f7.
   /// The caller has set the mm's cursor to NULL. Returns whether the page was released,
   /// and with PG_active still set.
+  @discardableResult
   func destroy(_ frag: UInt64) -> (released: Bool, withActive: Bool) {
     let key = geo.page(frag)
     let k = geo.index(frag)
@@ -487,6 +490,13 @@ final class PgtableFrag {
     return (released, withActive)
   }
 
+  /// `pte_frag_destroy` of `m`'s cursor, if it has one, which becomes NULL.
+  func destroyCursor(_ m: FragMM) {
+    guard let c = m.cursor else { return }
+    setCursor(m, nil)
+    destroy(c)
+  }
+
   // MARK: Views
 
   /// One line: `ref 13/16 · H 2 X 1 U 13 · cursor @3 · active`.
@@ -509,29 +519,14 @@ final class PgtableFrag {
     if p.pgste { return "pgste \(p.slots[0].letter)" }
     var parts: [String] = []
     parts.append(p.refKnown ? "ref \(p.ref)/\(nr)" : "ref ?")
-    let names: [(FragSlot, String)] = [
-      (.handed, "H"), (.inFlight, "h"), (.queued, "Q"), (.freed, "X"), (.unhanded, "U"),
-      (.unknown, "?"),
-    ]
-    parts.append(names.filter { p.count($0.0) > 0 }.map { "\($0.1) \(p.count($0.0))" }.joined(separator: " "))
+    let order: [FragSlot] = [.handed, .inFlight, .queued, .freed, .unhanded, .unknown]
+    parts.append(order.filter { p.count($0) > 0 }.map { "\($0.letter) \(p.count($0))" }.joined(separator: " "))
     if let c = s.cursorIndex { parts.append("cursor @\(c)") }
     if p.active { parts.append("active") }
     return parts.joined(separator: " · ")
   }
 
-  var occupancy: Occupancy {
-    var o = Occupancy()
-    o.pagesHeld = pages.count
-    o.pageBytes = Int(geo.pageBytes)
-    o.slotsPerPage = nr
-    o.live = tally.live
-    o.pending = tally.pending
-    o.unknown = tally.unknown
-    o.reusableNow = tally.reusableNow
-    o.reusableLater = 0
-    o.stranded = tally.stranded
-    return o
-  }
+  var occupancy: Occupancy { tally.occupancy(pages: pages.count, geo) }
 
   /// Self-check for tests: the kept tally equals a recount, and every known count equals
   /// E1 (`NR − freed` for a cursor-made page, `1 − freed` for a race loser).
@@ -540,20 +535,10 @@ final class PgtableFrag {
     var t = FragTally()
     for (k, p) in pages {
       t.add(FragTally(p, nr: nr))
-      var counted = (0, 0, 0, 0, 0, 0)
-      for s in p.slots {
-        switch s {
-        case .unhanded: counted.0 += 1
-        case .handed: counted.1 += 1
-        case .inFlight: counted.2 += 1
-        case .queued: counted.3 += 1
-        case .freed: counted.4 += 1
-        case .unknown: counted.5 += 1
-        }
-      }
-      let c = p.counts
-      if counted != (c[0], c[1], c[2], c[3], c[4], c[5]) {
-        out.append("\(hex(k)): slot counts \(p.counts) ≠ \(counted)")
+      var counted = [Int](repeating: 0, count: 6)
+      for s in p.slots { counted[Int(s.rawValue)] += 1 }
+      if counted != p.counts {
+        out.append("\(hex(k)): slot counts \(p.counts) ≠ (\(counted.map(String.init).joined(separator: ", ")))")
       }
       guard p.refKnown, !p.rcu, !p.pgste else { continue }
       // E1: every slot not freed is counted, except a race loser's never-handed ones.
@@ -721,6 +706,14 @@ extension PgtableFrag {
 
 // MARK: - The models' common part
 
+extension ModelDescriptor {
+  /// A pgtable-frag model's two groups of checks: the life of each table (`life`, on every
+  /// replay) and the allocator's choices (`choices`, on its own allocator only).
+  mutating func fragChecks(life: [RuleID], _ lifeWhy: String, choices: [RuleID], _ choicesWhy: String) {
+    checks = [ModelCheck(.everyReplay, life, lifeWhy), ModelCheck(.ownAllocator, choices, choicesWhy)]
+  }
+}
+
 /// What the pgtable-frag.c models (powerpc E, s390 C3a) share as allocator models: the
 /// allocator state, its occupancy, the RCU callbacks a simulation feeds back, self-checks,
 /// and the replay of what pgtable-frag.c does the same behind either arch's entry points —
@@ -782,6 +775,15 @@ public class PgtableFragModel: RCUCallbackSource {
     "\(what)(\(hex(e.table))): \(hex(table)) is not a \(tableNoun)"
   }
 
+  /// `pte_fragment_alloc` as a simulation asks it: the cursor, else a fresh page (a pgste
+  /// mm's tables are whole pages).
+  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
+    guard geo.nr > 1, let m = frag.mms[address: address], m.pgste != true, let c = m.cursor else {
+      return fresh()
+    }
+    return c
+  }
+
   // MARK: Events
 
   public func apply(_ e: Event) {
@@ -803,16 +805,23 @@ public class PgtableFragModel: RCUCallbackSource {
     return t == e.table
   }
 
+  /// A finding of rule `id`; the state after is the page's now unless `after` says it.
+  func makeFinding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) -> Finding {
+    Finding(
+      rule: ruleByID[id]!, event: e, mm: mm, page: page, half: half, fragment: locatesFragments,
+      stateBefore: frag.describe(before),
+      stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
+      relatedLines: related)
+  }
+
   func finding(
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
     after: String? = nil, _ message: String, related: [Int] = []
   ) {
-    ctx.report(
-      Finding(
-        rule: ruleByID[id]!, event: e, mm: mm, page: page, half: half, fragment: locatesFragments,
-        stateBefore: frag.describe(before),
-        stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
-        relatedLines: related))
+    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
   }
 
   // MARK: pte_fragment_alloc

@@ -177,23 +177,13 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
       rules: rules, architecture: .powerpc)
     d.replayableOn = [preset.modelID, preset.modelID + destroyFixSuffix]
-    d.checks = [
-      ModelCheck(
-        .everyReplay,
-        [
-          .doubleFree, .freeUnknown, .execTagMismatch, .allocBusyFragment,
-          .reuseBeforeRelease, .reuseBeforeGrace, .releasedWithActive,
-          .allocWithoutReturn,
-        ],
-        "the life of each fragment and page (handed, freed, PG_active, RCU)"),
-      ModelCheck(
-        .ownAllocator,
-        [
-          .allocNotCursor, .allocFreshWhileCursor, .allocDivergence,
-          .releaseWithRefs, .destroyNotCursor,
-        ],
-        "the cursor order and the count at which pages go back, for this fragment geometry"),
-    ]
+    d.fragChecks(
+      life: [
+        .doubleFree, .freeUnknown, .execTagMismatch, .allocBusyFragment, .reuseBeforeRelease,
+        .reuseBeforeGrace, .releasedWithActive, .allocWithoutReturn,
+      ], "the life of each fragment and page (handed, freed, PG_active, RCU)",
+      choices: [.allocNotCursor, .allocFreshWhileCursor, .allocDivergence, .releaseWithRefs, .destroyNotCursor],
+      "the cursor order and the count at which pages go back, for this fragment geometry")
     return d
   }
 
@@ -221,11 +211,6 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       context: context, geometry: geometry, destroyClearsActive: destroyClearsActive,
       rules: PowerpcModel.rule)
     frag.headsNamePages = headsNamePages
-  }
-
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard geo.nr > 1, let c = frag.mms[address: address]?.cursor else { return fresh() }
-    return c
   }
 
   /// Simulation: the powerpc vocabulary. `pte_fragment_alloc(mm, 0)`; `pte_fragment_free`;
@@ -269,8 +254,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     case .mmBirth: birth(e)  // init_new_context (v6.12 book3s64/mmu_context.c)
     case .mmExit: exit(e)
     case .mmDeath: death(e)
-    case .pmdAlloc: pmdAlloc(e)
-    case .pmdFree: pmdFree(e)
+    case .pmdAlloc, .pmdFree: pmdFragment(e)
     case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree, .allocUnreturned, .lost: break
     }
   }
@@ -425,9 +409,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       why += "; the model predicted \(m.cursor.map { "the cursor \(hex($0))" } ?? "a fresh page (the cursor is NULL)")"
     }
     let message = "pte_fragment_alloc returned \(hex(t))\(mmText): \(why)"
-    let f = Finding(
-      rule: ruleByID[rule]!, event: e, mm: m?.address, page: key, half: i, fragment: true, stateBefore: frag.describe(before),
-      stateAfter: frag.describe(before), message: message, relatedLines: window.map { [$0.line] } ?? [])
+    let f = makeFinding(
+      rule, e, mm: m?.address, page: key, half: i, before: before, after: frag.describe(before), message,
+      related: window.map { [$0.line] } ?? [])
     let choice = PgtableFrag.isChoice(kind)
     if kind == .missedExec {
       // The page came back: its fragments in a tlb batch were executed unseen.
@@ -548,13 +532,11 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     if let m { frag.setCursor(m, nil) }
     let r = frag.destroy(f)
     if r.withActive {
-      ctx.report(
-        Finding(
-          rule: ruleByID[.releasedWithActive]!, event: e, mm: m?.address ?? owner?.address,
-          page: key, half: k, fragment: true, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
-          message:
-            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
-          relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
+      finding(
+        .releasedWithActive, e, mm: m?.address ?? owner?.address, page: key, half: k, before: before,
+        after: "released with PG_active",
+        "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
+        related: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line))
     }
   }
 
@@ -600,11 +582,10 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard let m = frag.mms[address: x.mm], let c = m.cursor else { return }
     let key = geo.page(c)
     let before = frag.state(key)
-    let f = Finding(
-      rule: ruleByID[.destroyNotCursor]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
-      mm: m.address, page: key, half: geo.index(c), fragment: true, stateBefore: frag.describe(before), stateAfter: frag.describe(before),
-      message:
-        "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
+    let f = makeFinding(
+      .destroyNotCursor, Event(kind: .mmExit, line: x.line, pid: e.pid), mm: m.address, page: key,
+      half: geo.index(c), before: before, after: frag.describe(before),
+      "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
     if m.confirmed {
       ctx.report(
         Inconclusive(
@@ -628,26 +609,16 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     super.death(e)
   }
 
-  /// `pmd_fragment_alloc(mm, vmaddr)` returned `table` (v6.12
+  /// `pmd_fragment_alloc(mm, vmaddr)` returned `table`, or `pmd_fragment_free(table)` (v6.12
   /// `arch/powerpc/mm/book3s64/pgtable.c` `pmd_fragment_alloc`, `__alloc_for_pmdcache`):
   /// PMD fragments never share a page with PTE fragments, so a page the model holds as PTE
-  /// fragments that comes back as one was released unseen.
-  func pmdAlloc(_ e: Event) {
-    guard e.table != 0 else { return }
-    let key = geo.page(e.table)
-    guard frag.pages[key] != nil else { return }
+  /// fragments that shows one was released unseen.
+  func pmdFragment(_ e: Event) {
+    let alloc = e.kind == .pmdAlloc
+    guard !alloc || e.table != 0, frag.pages[geo.page(e.table)] != nil else { return }
     releasedUnseen(
-      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_alloc returned",
-      rule: .releaseWithRefs)
-  }
-
-  /// `pmd_fragment_free(table)`: of a page the model holds as PTE fragments, the same
-  /// evidence as its allocation.
-  func pmdFree(_ e: Event) {
-    let key = geo.page(e.table)
-    guard frag.pages[key] != nil else { return }
-    releasedUnseen(
-      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_free frees",
+      geo.page(e.table), e,
+      as: "as the PMD fragment \(hex(e.table)) that \(alloc ? "pmd_fragment_alloc returned" : "pmd_fragment_free frees")",
       rule: .releaseWithRefs)
   }
 
@@ -667,11 +638,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: RuleID,
         what: String, missed: String
       ) {
-        let f = Finding(
-          rule: ruleByID[rule]!, event: e, mm: owner?.address, page: key, half: index, fragment: true,
-          stateBefore: frag.describe(before), stateAfter: "(released)",
-          message:
-            "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")
+        let f = makeFinding(
+          rule, e, mm: owner?.address, page: key, half: index, before: before, after: "(released)",
+          "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")
         let first = carried.insert(probe).inserted
         ctx.report(
           Inconclusive(

@@ -86,23 +86,13 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       rules: rules)
     d.simulationOnly = true
     d.replayableOn = ["s390-6.1", "s390-6.6"]
-    d.checks = [
-      ModelCheck(
-        .everyReplay,
-        [
-          .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending,
-          .execTagMismatch, .allocBusyHalf, .reuseBeforeGrace, .allocWithoutReturn,
-          .crossMm, .leak, .pgsteInferred,
-        ],
-        "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels"),
-      ModelCheck(
-        .ownAllocator,
-        [
-          .reuseBeforeRelease, .releaseWithRefs, .allocNotCursor,
-          .allocFreshWhileCursor, .allocDivergence,
-        ],
-        "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list"),
-    ]
+    d.fragChecks(
+      life: [
+        .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending, .execTagMismatch,
+        .allocBusyHalf, .reuseBeforeGrace, .allocWithoutReturn, .crossMm, .leak, .pgsteInferred,
+      ], "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels",
+      choices: [.reuseBeforeRelease, .releaseWithRefs, .allocNotCursor, .allocFreshWhileCursor, .allocDivergence],
+      "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list")
     return d
   }()
 
@@ -128,13 +118,6 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   /// "the lower half", or "the pgste table" of a pgste page.
   func tableName(_ p: FragPage, _ h: Int) -> String { "the \(p.pgste ? "pgste table" : "\(halfName(h)) half")" }
-
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = frag.mms[address: address], m.pgste != true, let c = m.cursor else {
-      return fresh()
-    }
-    return c
-  }
 
   override func dispatch(_ e: Event) {
     switch e.kind {
@@ -168,11 +151,10 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       cameBack(key, e) { p, before in
         for (h, table, queued) in frag.unfreed(key, p) {
           let probe: KernelFunction = queued ? .tlbRemoveTableExec : .pageTableFreeRCU
-          let f = Finding(
-            rule: ruleByID[queued ? .reuseBeforeGrace : .allocBusyHalf]!, event: e,
-            mm: frag.owner(key)?.address, page: key, half: h, stateBefore: frag.describe(before), stateAfter: "(released)",
-            message:
-              "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(queued ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
+          let f = makeFinding(
+            queued ? .reuseBeforeGrace : .allocBusyHalf, e, mm: frag.owner(key)?.address, page: key,
+            half: h, before: before, after: "(released)",
+            "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(queued ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
           ctx.report(
             Inconclusive(
               reason: queued ? .missedTLBExec : .missedProbe, line: e.line, mm: frag.owner(key)?.address,
@@ -228,11 +210,9 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   /// Alloc of a half in a tlb batch: its `__tlb_remove_table` was probably missed.
   func missedExec(_ e: Event, _ m: FragMM?, _ key: UInt64, _ h: Int, first: Bool) {
-    let f = Finding(
-      rule: ruleByID[.reuseBeforeGrace]!, event: e, mm: m?.address, page: key, half: h,
-      stateBefore: frag.describe(key), stateAfter: frag.describe(key),
-      message:
-        "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
+    let f = makeFinding(
+      .reuseBeforeGrace, e, mm: m?.address, page: key, half: h, before: frag.state(key),
+      "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
     ctx.report(
       Inconclusive(
         reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
@@ -417,10 +397,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         }
       }
     }
-    if let c = m.cursor {
-      frag.setCursor(m, nil)
-      _ = frag.destroy(c)
-    }
+    frag.destroyCursor(m)
     frag.forget(m)
   }
 
@@ -431,7 +408,6 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       m.cursor == e.table
     else { return }
     ctx.record(page: key, e, mm: m.address)
-    frag.setCursor(m, nil)
-    _ = frag.destroy(e.table)
+    frag.destroyCursor(m)
   }
 }

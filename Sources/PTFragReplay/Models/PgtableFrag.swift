@@ -321,14 +321,16 @@ final class PgtableFrag {
   /// `__alloc_for_ptecache`: a fresh page, count 1, fragment 0 handed out. With
   /// `PTE_FRAG_NR` > 1, under `page_table_lock`: a NULL cursor makes the page the cursor
   /// page (count `PTE_FRAG_NR`, cursor at fragment 1); otherwise the page is a race loser
-  /// and keeps count 1 (its other fragments are never handed out).
+  /// and keeps count 1 (its other fragments are never handed out). A pgste mm's page (C3a)
+  /// is one whole table, count 1.
   func allocFresh(_ m: FragMM?, _ key: UInt64) {
-    var p = FragPage(nr: nr, fill: .unhanded, ref: 1, owner: m?.serial ?? -1)
-    p.set(0, .handed)
+    let pgste = m?.pgste == true
+    var p = FragPage(nr: nr, fill: pgste ? .handed : .unhanded, ref: 1, owner: m?.serial ?? -1)
+    if pgste { p.pgste = true } else { p.set(0, .handed) }
     if m == nil { p.refKnown = nr == 1 }
     insert(key, p)
     m?.liveTables += 1
-    guard nr > 1, let m, m.cursor == nil else { return }
+    guard nr > 1, !pgste, let m, m.cursor == nil else { return }
     update(key) {
       $0.ref = nr
       $0.unhandedCounted = true

@@ -180,7 +180,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         return
       }
       if (m.cursor == nil || m.pgste == true) && i == 0 && frag.pages[key] == nil {
-        return fresh(m, key)
+        return frag.allocFresh(m, key)
       }
       let kind = frag.surprise(key, i)
       if let (rule, why) = frag.explain(kind, key, i, busyRule: .allocBusyHalf) {
@@ -223,18 +223,6 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     frag.fragmentFree(key, h, kernel: false)
   }
 
-  /// `__alloc_for_ptecache` for `m`: a pgste mm's page is one whole table.
-  func fresh(_ m: FragMM?, _ key: UInt64) {
-    if m?.pgste == true {
-      var p = FragPage(nr: 2, fill: .handed, ref: 1, owner: m!.serial)
-      p.pgste = true
-      frag.insert(key, p)
-      m?.liveTables += 1
-      return
-    }
-    frag.allocFresh(m, key)
-  }
-
   /// Follows what the kernel handed out (after any finding): a fresh page becomes the
   /// cursor page; a half the model holds is handed out (revived if freed: count + 1).
   func follow(_ m: FragMM?, _ key: UInt64, _ i: Int) {
@@ -244,7 +232,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       frag.drop(key)
       if i == 0 {
         if let m, m.pgste != true { frag.setCursor(m, nil) }
-        fresh(m, key)
+        frag.allocFresh(m, key)
       } else {
         frag.adopt(m, key, i)
       }
@@ -252,7 +240,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     }
     if p.pgste {
       frag.drop(key)
-      return fresh(m, key)
+      return frag.allocFresh(m, key)
     }
     if let m, m.cursor == t {
       _ = frag.takeFromCursor(m)
@@ -350,15 +338,13 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// A page whose upper half was never handed out, freed with tag 3: the mm allocates pgste
   /// tables. Its pages become whole-page tables (count 1).
   func inferPgste(_ e: Event, _ key: UInt64) -> Bool {
-    guard let m = frag.owner(key), m.pgste != false, let p = frag.pages[key],
-      p.slots[1] == .unhanded || p.slots[1] == .unknown,
-      [.handed, .queued].contains(p.slots[0])
-    else { return false }
+    func lowerOnly(_ p: FragPage) -> Bool {
+      [.unhanded, .unknown].contains(p.slots[1]) && [.handed, .queued].contains(p.slots[0])
+    }
+    guard let m = frag.owner(key), m.pgste != false, let p = frag.pages[key], lowerOnly(p) else { return false }
     m.pgste = true
     frag.setCursor(m, nil)
-    for k in frag.pages.keys where frag.pages[k]!.owner == m.serial {
-      let q = frag.pages[k]!
-      guard q.slots[1] == .unhanded || q.slots[1] == .unknown, [.handed, .queued].contains(q.slots[0]) else { continue }
+    for k in frag.pages.keys where frag.pages[k]!.owner == m.serial && lowerOnly(frag.pages[k]!) {
       frag.update(k) { p in
         p.pgste = true
         p.set(1, p.slots[0])

@@ -309,6 +309,7 @@ final class PgtableFrag {
 
   /// `get_pte_from_cache`: the cursor fragment, advancing the cursor (NULL after the last
   /// fragment of the page). nil when `PTE_FRAG_NR` is 1 or the cursor is NULL.
+  @discardableResult
   func takeFromCursor(_ m: FragMM) -> UInt64? {
     guard nr > 1, let r = m.cursor else { return nil }
     let n = r + geo.fragBytes
@@ -862,6 +863,21 @@ public class PgtableFragModel: RCUCallbackSource {
       return nil
     }
     return (m, window, key, i, before)
+  }
+
+  /// Whether `t` (page `key`, fragment `i`) is what `pte_fragment_alloc` returns to `m`: the
+  /// cursor fragment (`get_pte_from_cache`, taken), or with the cursor NULL fragment 0 of a
+  /// fresh page (`__alloc_for_ptecache`, allocated; a pgste mm takes a fresh page each time).
+  func allocPredicted(_ m: FragMM, _ t: UInt64, _ key: UInt64, _ i: Int) -> Bool {
+    let cursor = m.pgste == true ? nil : m.cursor
+    if let c = cursor, t == c {
+      frag.takeFromCursor(m)
+    } else if cursor == nil, i == 0, frag.pages[key] == nil {
+      frag.allocFresh(m, key)
+    } else {
+      return false
+    }
+    return true
   }
 
   // MARK: pte_fragment_free

@@ -302,18 +302,14 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     ctx.stats.allocationsPredicted += 1
     let others = m.windows.count
 
-    // The cursor fragment.
-    if let c = m.cursor, t == c {
-      if let r = m.race, r.winner == key { m.race = nil }
-      _ = frag.takeFromCursor(m)
-      return confirmed(m)
-    }
+    if m.cursor == t, m.race?.winner == key { m.race = nil }
+    if allocPredicted(m, t, key, i) { return confirmed(m) }
     // Two fresh pages raced and the other one won the cursor.
     if let r = m.race, let c = m.cursor, geo.page(c) == r.winner, geo.index(c) == 1,
       t == r.loser + geo.fragBytes
     {
       swapRace(m, r)
-      _ = frag.takeFromCursor(m)
+      frag.takeFromCursor(m)
       ctx.stats.concurrencyResolved += 1
       return confirmed(m)
     }
@@ -327,7 +323,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       // Ahead of the cursor: other allocations in flight took the fragments in between.
       if geo.page(c) == key, i > ci, i - ci <= others {
         reserve(m, key, from: ci, to: i)
-        _ = frag.takeFromCursor(m)
+        frag.takeFromCursor(m)
         ctx.stats.concurrencyResolved += 1
         return
       }
@@ -351,9 +347,6 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           return
         }
       }
-    } else if i == 0 && frag.pages[key] == nil {
-      frag.allocFresh(m, key)
-      return confirmed(m)
     }
     surprise(e, m, key, i, before, window: window, kind: frag.surprise(key, i))
   }

@@ -175,13 +175,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     let t = e.table
     if checksChoices, let m, m.known {
       ctx.stats.allocationsPredicted += 1
-      if m.pgste != true, let c = m.cursor, t == c {
-        _ = frag.takeFromCursor(m)
-        return
-      }
-      if (m.cursor == nil || m.pgste == true) && i == 0 && frag.pages[key] == nil {
-        return frag.allocFresh(m, key)
-      }
+      if allocPredicted(m, t, key, i) { return }
       let kind = frag.surprise(key, i)
       if let (rule, why) = frag.explain(kind, key, i, busyRule: .allocBusyHalf) {
         finding(
@@ -243,7 +237,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       return frag.allocFresh(m, key)
     }
     if let m, m.cursor == t {
-      _ = frag.takeFromCursor(m)
+      frag.takeFromCursor(m)
       return
     }
     if p.slots[i] == .handed {

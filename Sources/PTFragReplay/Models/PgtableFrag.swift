@@ -33,6 +33,8 @@ public struct FragGeometry: Sendable, Equatable, CustomStringConvertible {
   }
   /// Whether `table` is fragment-aligned.
   @inline(__always) public func aligned(_ table: UInt64) -> Bool { table & (fragBytes - 1) == 0 }
+  /// `table`'s page and fragment index.
+  @inline(__always) func split(_ table: UInt64) -> (UInt64, Int) { (page(table), index(table)) }
 
   public var description: String {
     "\(nr) × \(fragBytes >= 1024 ? "\(fragBytes / 1024) KiB" : "\(fragBytes) B") in \(pageBytes / 1024) KiB pages"
@@ -67,7 +69,6 @@ enum FragSlot: UInt8 {
   }
 }
 
-/// One page of fragments.
 /// A page's state at one moment, for a report (`PgtableFrag.state`); or a text given as is.
 struct FragState: ExpressibleByStringInterpolation {
   var page: FragPage?
@@ -81,6 +82,7 @@ struct FragState: ExpressibleByStringInterpolation {
   init(stringInterpolation i: DefaultStringInterpolation) { text = String(stringInterpolation: i) }
 }
 
+/// One page of fragments.
 struct FragPage {
   var slots: [FragSlot]
   /// `pt_frag_refcount`, when `refKnown`.
@@ -148,6 +150,20 @@ struct FragTally: Equatable {
     live -= t.live; pending -= t.pending; unknown -= t.unknown
     reusableNow -= t.reusableNow; stranded -= t.stranded
   }
+
+  /// As the occupancy of `pages` pages of `geo`.
+  func occupancy(pages: Int, _ geo: FragGeometry) -> Occupancy {
+    var o = Occupancy()
+    o.pagesHeld = pages
+    o.pageBytes = Int(geo.pageBytes)
+    o.slotsPerPage = geo.nr
+    o.live = live
+    o.pending = pending
+    o.unknown = unknown
+    o.reusableNow = reusableNow
+    o.stranded = stranded
+    return o
+  }
 }
 
 extension PgtableFrag {
@@ -159,19 +175,7 @@ extension PgtableFrag {
   }
 
   /// Page `p` as occupancy: one page of this geometry and its slots.
-  func share(_ p: FragPage) -> Occupancy {
-    let t = FragTally(p, nr: nr)
-    var o = Occupancy()
-    o.pageBytes = Int(geo.pageBytes)
-    o.slotsPerPage = nr
-    o.pagesHeld = 1
-    o.live = t.live
-    o.pending = t.pending
-    o.unknown = t.unknown
-    o.reusableNow = t.reusableNow
-    o.stranded = t.stranded
-    return o
-  }
+  func share(_ p: FragPage) -> Occupancy { FragTally(p, nr: nr).occupancy(pages: 1, geo) }
 }
 
 /// An mm as pgtable-frag.c sees it: its cursor, plus what a replay needs.
@@ -199,6 +203,15 @@ final class FragMM: RegisteredMM {
     self.address = address
     self.known = known
     self.confirmed = known
+  }
+
+  /// The capture showed the kernel's cursor: predicted from here, though no prediction has
+  /// confirmed it yet.
+  func synchronise() {
+    if !known {
+      known = true
+      confirmed = false
+    }
   }
 }
 
@@ -270,6 +283,9 @@ final class PgtableFrag {
     mms.mm(at: address, knownIfNew: knownIfNew, &ctx.stats)
   }
 
+  /// The mm page `key` was allocated for, while it lives.
+  func owner(_ key: UInt64) -> FragMM? { pages[key].flatMap { mms[serial: $0.owner] } }
+
   func forget(_ m: FragMM) {
     ctx.mmBook.died(m.serial)
     setCursor(m, nil)
@@ -293,6 +309,7 @@ final class PgtableFrag {
 
   /// `get_pte_from_cache`: the cursor fragment, advancing the cursor (NULL after the last
   /// fragment of the page). nil when `PTE_FRAG_NR` is 1 or the cursor is NULL.
+  @discardableResult
   func takeFromCursor(_ m: FragMM) -> UInt64? {
     guard nr > 1, let r = m.cursor else { return nil }
     let n = r + geo.fragBytes
@@ -305,14 +322,16 @@ final class PgtableFrag {
   /// `__alloc_for_ptecache`: a fresh page, count 1, fragment 0 handed out. With
   /// `PTE_FRAG_NR` > 1, under `page_table_lock`: a NULL cursor makes the page the cursor
   /// page (count `PTE_FRAG_NR`, cursor at fragment 1); otherwise the page is a race loser
-  /// and keeps count 1 (its other fragments are never handed out).
+  /// and keeps count 1 (its other fragments are never handed out). A pgste mm's page (C3a)
+  /// is one whole table, count 1.
   func allocFresh(_ m: FragMM?, _ key: UInt64) {
-    var p = FragPage(nr: nr, fill: .unhanded, ref: 1, owner: m?.serial ?? -1)
-    p.set(0, .handed)
+    let pgste = m?.pgste == true
+    var p = FragPage(nr: nr, fill: pgste ? .handed : .unhanded, ref: 1, owner: m?.serial ?? -1)
+    if pgste { p.pgste = true } else { p.set(0, .handed) }
     if m == nil { p.refKnown = nr == 1 }
     insert(key, p)
     m?.liveTables += 1
-    guard nr > 1, let m, m.cursor == nil else { return }
+    guard nr > 1, !pgste, let m, m.cursor == nil else { return }
     update(key) {
       $0.ref = nr
       $0.unhandedCounted = true
@@ -449,6 +468,7 @@ final class PgtableFrag {
   /// zero frees the page now, without RCU, clearing PG_active only since fda4d71651f7.
   /// The caller has set the mm's cursor to NULL. Returns whether the page was released,
   /// and with PG_active still set.
+  @discardableResult
   func destroy(_ frag: UInt64) -> (released: Bool, withActive: Bool) {
     let key = geo.page(frag)
     let k = geo.index(frag)
@@ -473,6 +493,13 @@ final class PgtableFrag {
     return (released, withActive)
   }
 
+  /// `pte_frag_destroy` of `m`'s cursor, if it has one, which becomes NULL.
+  func destroyCursor(_ m: FragMM) {
+    guard let c = m.cursor else { return }
+    setCursor(m, nil)
+    destroy(c)
+  }
+
   // MARK: Views
 
   /// One line: `ref 13/16 · H 2 X 1 U 13 · cursor @3 · active`.
@@ -495,29 +522,14 @@ final class PgtableFrag {
     if p.pgste { return "pgste \(p.slots[0].letter)" }
     var parts: [String] = []
     parts.append(p.refKnown ? "ref \(p.ref)/\(nr)" : "ref ?")
-    let names: [(FragSlot, String)] = [
-      (.handed, "H"), (.inFlight, "h"), (.queued, "Q"), (.freed, "X"), (.unhanded, "U"),
-      (.unknown, "?"),
-    ]
-    parts.append(names.filter { p.count($0.0) > 0 }.map { "\($0.1) \(p.count($0.0))" }.joined(separator: " "))
+    let order: [FragSlot] = [.handed, .inFlight, .queued, .freed, .unhanded, .unknown]
+    parts.append(order.filter { p.count($0) > 0 }.map { "\($0.letter) \(p.count($0))" }.joined(separator: " "))
     if let c = s.cursorIndex { parts.append("cursor @\(c)") }
     if p.active { parts.append("active") }
     return parts.joined(separator: " · ")
   }
 
-  var occupancy: Occupancy {
-    var o = Occupancy()
-    o.pagesHeld = pages.count
-    o.pageBytes = Int(geo.pageBytes)
-    o.slotsPerPage = nr
-    o.live = tally.live
-    o.pending = tally.pending
-    o.unknown = tally.unknown
-    o.reusableNow = tally.reusableNow
-    o.reusableLater = 0
-    o.stranded = tally.stranded
-    return o
-  }
+  var occupancy: Occupancy { tally.occupancy(pages: pages.count, geo) }
 
   /// Self-check for tests: the kept tally equals a recount, and every known count equals
   /// E1 (`NR − freed` for a cursor-made page, `1 − freed` for a race loser).
@@ -526,20 +538,10 @@ final class PgtableFrag {
     var t = FragTally()
     for (k, p) in pages {
       t.add(FragTally(p, nr: nr))
-      var counted = (0, 0, 0, 0, 0, 0)
-      for s in p.slots {
-        switch s {
-        case .unhanded: counted.0 += 1
-        case .handed: counted.1 += 1
-        case .inFlight: counted.2 += 1
-        case .queued: counted.3 += 1
-        case .freed: counted.4 += 1
-        case .unknown: counted.5 += 1
-        }
-      }
-      let c = p.counts
-      if counted != (c[0], c[1], c[2], c[3], c[4], c[5]) {
-        out.append("\(hex(k)): slot counts \(p.counts) ≠ \(counted)")
+      var counted = [Int](repeating: 0, count: 6)
+      for s in p.slots { counted[Int(s.rawValue)] += 1 }
+      if counted != p.counts {
+        out.append("\(hex(k)): slot counts \(p.counts) ≠ (\(counted.map(String.init).joined(separator: ", ")))")
       }
       guard p.refKnown, !p.rcu, !p.pgste else { continue }
       // E1: every slot not freed is counted, except a race loser's never-handed ones.
@@ -689,6 +691,15 @@ extension PgtableFrag {
     }
   }
 
+  /// The fragments of page `key` (`p`) the kernel has still to free: handed out (or in
+  /// flight), or in a tlb batch (`queued`), as tables.
+  func unfreed(_ key: UInt64, _ p: FragPage) -> [(index: Int, table: UInt64, queued: Bool)] {
+    p.slots.indices.compactMap { j in
+      [.handed, .inFlight, .queued].contains(p.slots[j])
+        ? (j, key + UInt64(j) * geo.fragBytes, p.slots[j] == .queued) : nil
+    }
+  }
+
   /// Whether a surprise is about the allocator's choices (cursor order, release count)
   /// rather than one fragment's life.
   static func isChoice(_ kind: FragSurprise) -> Bool {
@@ -698,15 +709,33 @@ extension PgtableFrag {
 
 // MARK: - The models' common part
 
+extension ModelDescriptor {
+  /// A pgtable-frag model's two groups of checks: the life of each table (`life`, on every
+  /// replay) and the allocator's choices (`choices`, on its own allocator only).
+  mutating func fragChecks(life: [RuleID], _ lifeWhy: String, choices: [RuleID], _ choicesWhy: String) {
+    checks = [ModelCheck(.everyReplay, life, lifeWhy), ModelCheck(.ownAllocator, choices, choicesWhy)]
+  }
+}
+
 /// What the pgtable-frag.c models (powerpc E, s390 C3a) share as allocator models: the
-/// allocator state, its occupancy, the RCU callbacks a simulation feeds back, self-checks.
+/// allocator state, its occupancy, the RCU callbacks a simulation feeds back, self-checks,
+/// and the replay of what pgtable-frag.c does the same behind either arch's entry points —
+/// the nested free, the return of `pte_fragment_alloc`, the checks of a free, `pte_free_defer`,
+/// the mm's life, lost events. A model adds its entry points (`dispatch`) and checks. The
+/// words of a report are pgtable-frag.c's (powerpc); C3a names s390's tables and functions.
 public class PgtableFragModel: RCUCallbackSource {
   let ctx: ReplayContext
   let frag: PgtableFrag
+  /// The model's rules by id.
+  let ruleByID: [RuleID: Rule]
+  /// pid → table: the `pte_fragment_free(table, 0)` that `pte_free_defer` (powerpc: also
+  /// `__tlb_remove_table`) calls in the same task, absorbed when its own probe shows it.
+  var nested: [Int32: UInt64] = [:]
 
-  init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool) {
+  init(context: ReplayContext, geometry: FragGeometry, destroyClearsActive: Bool, rules: [RuleID: Rule]) {
     ctx = context
     frag = PgtableFrag(geometry: geometry, destroyClearsActive: destroyClearsActive, context: context)
+    ruleByID = rules
   }
 
   var geo: FragGeometry { frag.geo }
@@ -724,6 +753,241 @@ public class PgtableFragModel: RCUCallbackSource {
     ctx.stats.pagesAtEnd = frag.pages.count
     ctx.stats.tablesLiveAtEnd = frag.pages.values.reduce(0) {
       $0 + ($1.pgste ? ($1.slots[0] == .handed ? 1 : 0) : $1.count(.handed) + $1.count(.inFlight))
+    }
+  }
+
+  // MARK: The arch's names (powerpc's; C3a overrides)
+
+  /// The allocation entry point.
+  var allocFunction: KernelFunction { .pteFragmentAlloc }
+  /// The event of the free that `pte_free_defer` nests.
+  var nestedFreeKind: Event.Kind { .fragmentFree }
+  /// What an aligned table is, in "… is not a \(tableNoun)".
+  var tableNoun: String { "\(geo.fragBytes)-byte fragment" }
+  /// Findings locate a table as a fragment (or, false, as an s390 half).
+  var locatesFragments: Bool { true }
+  /// The allocator's choices (cursor order, release count) are the captured kernel's, so
+  /// allocations are predicted and checked.
+  var checksChoices: Bool { true }
+  /// Slot `i` of page `key` in a message.
+  func slotName(_ p: FragPage, _ key: UInt64, _ i: Int) -> String { "fragment \(i) of \(hex(key))" }
+  /// A slot never handed out, after `slotName`.
+  var neverHandedOut: String { "was never handed out" }
+  /// The message of a free (`what`) of a misaligned `table`.
+  func notATable(_ what: String, _ e: Event, _ table: UInt64) -> String {
+    "\(what)(\(hex(e.table))): \(hex(table)) is not a \(tableNoun)"
+  }
+
+  /// `pte_fragment_alloc` as a simulation asks it: the cursor, else a fresh page (a pgste
+  /// mm's tables are whole pages).
+  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
+    guard geo.nr > 1, let m = frag.mms[address: address], m.pgste != true, let c = m.cursor else {
+      return fresh()
+    }
+    return c
+  }
+
+  // MARK: Events
+
+  public func apply(_ e: Event) {
+    ctx.count(e.kind)
+    if e.kind != nestedFreeKind { nested[e.pid] = nil }
+    switch e.kind {
+    case .allocUnreturned: allocUnreturned(e)
+    case .lost: lost(e)
+    default: dispatch(e)
+    }
+  }
+
+  /// The model's entry points: every event but `.allocUnreturned` and `.lost`.
+  func dispatch(_ e: Event) {}
+
+  /// The free `e` is the one the same task's `pte_free_defer` (or `__tlb_remove_table`) made.
+  func isNested(_ e: Event) -> Bool {
+    guard let t = nested.removeValue(forKey: e.pid) else { return false }
+    return t == e.table
+  }
+
+  /// A finding of rule `id`; the state after is the page's now unless `after` says it.
+  func makeFinding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) -> Finding {
+    Finding(
+      rule: ruleByID[id]!, event: e, mm: mm, page: page, half: half, fragment: locatesFragments,
+      stateBefore: frag.describe(before),
+      stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
+      relatedLines: related)
+  }
+
+  func finding(
+    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
+    after: String? = nil, _ message: String, related: [Int] = []
+  ) {
+    ctx.report(makeFinding(id, e, mm: mm, page: page, half: half, before: before, after: after, message, related: related))
+  }
+
+  // MARK: pte_fragment_alloc
+
+  /// The entry was seen, the return is missing (see `reportUnreturnedAlloc`).
+  func allocUnreturned(_ e: Event) {
+    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
+    m.windows[e.pid] = nil
+    let wasKnown = m.known
+    if e.count == 0 { m.known = false }
+    reportUnreturnedAlloc(
+      ctx, e, mm: m.address, symbol: allocFunction.symbol, function: allocFunction,
+      wasPredicted: wasKnown && checksChoices, rule: ruleByID[.allocWithoutReturn]!)
+  }
+
+  /// The return of an allocation: its mm, the window its entry opened, the page and index,
+  /// recorded, and the page's state before. nil when nothing is left to replay: the
+  /// allocation failed, or returned no aligned table (`alloc-divergence`).
+  func allocReturned(_ e: Event)
+    -> (m: FragMM?, window: (line: Int, sawNull: Bool)?, key: UInt64, i: Int, before: FragState)?
+  {
+    let t = e.table
+    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
+    let window = m?.windows.removeValue(forKey: e.pid)
+    if t == 0 {
+      ctx.stats.allocationsFailed += 1
+      return nil
+    }
+    let (key, i) = geo.split(t)
+    ctx.record(page: key, e, mm: m?.address)
+    let before = frag.state(key)
+    guard geo.aligned(t) else {
+      finding(
+        .allocDivergence, e, mm: m?.address, page: key, half: i, before: before,
+        "\(allocFunction.symbol) returned \(hex(t)), which is not a \(tableNoun)")
+      return nil
+    }
+    return (m, window, key, i, before)
+  }
+
+  /// Whether `t` (page `key`, fragment `i`) is what `pte_fragment_alloc` returns to `m`: the
+  /// cursor fragment (`get_pte_from_cache`, taken), or with the cursor NULL fragment 0 of a
+  /// fresh page (`__alloc_for_ptecache`, allocated; a pgste mm takes a fresh page each time).
+  func allocPredicted(_ m: FragMM, _ t: UInt64, _ key: UInt64, _ i: Int) -> Bool {
+    let cursor = m.pgste == true ? nil : m.cursor
+    if let c = cursor, t == c {
+      frag.takeFromCursor(m)
+    } else if cursor == nil, i == 0, frag.pages[key] == nil {
+      frag.allocFresh(m, key)
+    } else {
+      return false
+    }
+    return true
+  }
+
+  // MARK: pte_fragment_free
+
+  /// Checks a free of `table` (`what` names the path; `m`, the mm it names, when the arch's
+  /// entry point names one: a known mm frees no table it was not given, nor another mm's);
+  /// returns its page and index when the free applies, after recording it. `accept`: the
+  /// slot states this path frees.
+  func checkedFree(_ e: Event, _ table: UInt64, _ what: String, _ m: FragMM?, accept: [FragSlot])
+    -> (UInt64, Int)?
+  {
+    let (key, i) = geo.split(table)
+    ctx.record(page: key, e, mm: e.mm ?? frag.owner(key)?.address)
+    let before = frag.state(key)
+    guard geo.aligned(table), table != 0 else {
+      finding(.freeUnknown, e, mm: e.mm, page: key, half: i, before: before, notATable(what, e, table))
+      return nil
+    }
+    guard let p = frag.pages[key] else {
+      if let m, m.known {
+        finding(
+          .freeUnknown, e, mm: m.address, page: key, half: i, before: before,
+          "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address)) returned")
+        return nil
+      }
+      // Allocated before the capture.
+      ctx.stats.freesUntracked += 1
+      var np = FragPage(nr: geo.nr, fill: .unknown, ref: 0, owner: m?.serial ?? -1)
+      np.refKnown = false
+      frag.insert(key, np)
+      return (key, i)
+    }
+    if let m, p.owner >= 0, p.owner != m.serial {
+      finding(
+        .crossMm, e, mm: m.address, page: key, half: i, before: before,
+        "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(frag.owner(key).map { hex($0.address) } ?? "(gone)")")
+    }
+    let s = p.rcu ? .freed : p.slots[i]
+    if accept.contains(s) || s == .unknown {
+      if s == .unknown { ctx.stats.freesUntracked += 1 }
+      return (key, i)
+    }
+    // Every path accepts a handed-out slot: `s` is freed, queued, unhanded or in flight.
+    finding(
+      s == .freed || s == .queued ? .doubleFree : .freeUnknown, e, mm: e.mm ?? frag.owner(key)?.address,
+      page: key, half: i, before: before,
+      "\(what)(\(hex(e.table))): \(slotName(p, key, i)) \(s == .freed ? "is already freed" : s == .queued ? "is already in a tlb batch" : neverHandedOut)")
+    return nil
+  }
+
+  /// `pte_fragment_free(table, kernel)` of a checked fragment, and what the release shows.
+  func free(_ e: Event, _ key: UInt64, _ i: Int, kernel: Bool) {
+    let owner = frag.owner(key)
+    if [.handed, .queued].contains(frag.pages[key]?.slots[i]) { owner?.liveTables -= 1 }
+    let before = frag.state(key)
+    if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
+      finding(
+        .releasedWithActive, e, mm: owner?.address, page: key, half: i, before: before,
+        "pte_fragment_free(\(hex(e.table)), kernel=1) dropped the last reference of \(hex(key)) and freed it with PG_active still set (pte_free_defer marked it): \"BUG: Bad page state\"")
+    }
+  }
+
+  /// `pte_free_defer(mm, table)`: `folio_set_active`, then `pte_fragment_free(table, 0)`
+  /// (`m` as for `checkedFree`).
+  func deferFree(_ e: Event, _ m: FragMM?) {
+    nested[e.pid] = e.table
+    guard let (key, i) = checkedFree(e, e.table, "pte_free_defer", m, accept: [.handed]) else { return }
+    frag.update(key) { $0.active = true }
+    free(e, key, i, kernel: false)
+  }
+
+  /// Page `key`, still held, came back from the buddy allocator as `e` shows: `missed`
+  /// reports what kept it in the model (the kernel did it unseen) from the page and its
+  /// state; then the page leaves the model (resynchronised).
+  func cameBack(_ key: UInt64, _ e: Event, _ missed: (FragPage, FragState) -> Void) {
+    guard let p = frag.pages[key] else { return }
+    ctx.record(page: key, e, mm: e.mm)
+    missed(p, frag.state(key))
+    frag.drop(key)
+  }
+
+  // MARK: The mm's life
+
+  /// A new mm, `mm->context.pte_frag = NULL`: every allocation of it is predicted from here.
+  /// An incarnation still at the address (the struct was reused) is buried first.
+  func birth(_ e: Event) {
+    guard let a = e.mm else { return }
+    if let old = frag.mms[address: a] { bury(old, e, seen: false) }
+    frag.mms.born(a, line: e.line, &ctx.stats)
+  }
+
+  /// The mm is gone (`destroy_context`).
+  func death(_ e: Event) {
+    guard let a = e.mm, let m = frag.mms[address: a] else { return }
+    bury(m, e, seen: true)
+    ctx.stats.mmsDied += 1
+  }
+
+  /// Mm `m` leaves the model (`seen`: its death, else its address born again). Its pages stay
+  /// until their last fragment is freed (tlb batches and RCU may outlive it).
+  func bury(_ m: FragMM, _ e: Event, seen: Bool) { frag.forget(m) }
+
+  /// `LOST EVENTS`: no mm's cursor is known any more, nor its allocations in flight.
+  func lost(_ e: Event) {
+    ctx.stats.lostMarkers += 1
+    ctx.stats.lostEvents += e.count
+    for m in frag.mms {
+      m.known = false
+      m.windows.removeAll()
+      m.race = nil
     }
   }
 }

@@ -177,29 +177,15 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         "per-mm cursor over \(preset.geometry.nr) fragments per page, pt_frag_refcount, freed fragments never reused, call_rcu at release if PG_active",
       rules: rules, architecture: .powerpc)
     d.replayableOn = [preset.modelID, preset.modelID + destroyFixSuffix]
-    d.checks = [
-      ModelCheck(
-        .everyReplay,
-        [
-          .doubleFree, .freeUnknown, .execTagMismatch, .allocBusyFragment,
-          .reuseBeforeRelease, .reuseBeforeGrace, .releasedWithActive,
-          .allocWithoutReturn,
-        ],
-        "the life of each fragment and page (handed, freed, PG_active, RCU)"),
-      ModelCheck(
-        .ownAllocator,
-        [
-          .allocNotCursor, .allocFreshWhileCursor, .allocDivergence,
-          .releaseWithRefs, .destroyNotCursor,
-        ],
-        "the cursor order and the count at which pages go back, for this fragment geometry"),
-    ]
+    d.fragChecks(
+      life: [
+        .doubleFree, .freeUnknown, .execTagMismatch, .allocBusyFragment, .reuseBeforeRelease,
+        .reuseBeforeGrace, .releasedWithActive, .allocWithoutReturn,
+      ], "the life of each fragment and page (handed, freed, PG_active, RCU)",
+      choices: [.allocNotCursor, .allocFreshWhileCursor, .allocDivergence, .releaseWithRefs, .destroyNotCursor],
+      "the cursor order and the count at which pages go back, for this fragment geometry")
     return d
   }
-
-  /// pid → table: the `pte_fragment_free(table, 0)` nested in `pte_free_defer` or
-  /// `__tlb_remove_table` of the same task, absorbed.
-  var nested: [Int32: UInt64] = [:]
 
   /// `PMD_FRAG_SIZE` when PMD tables are fragments (book3s64), else nil.
   let pmdFragBytes: UInt64?
@@ -221,13 +207,10 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     pmdFragShift: Int? = nil, headsNamePages: Bool = false
   ) {
     pmdFragBytes = pmdFragShift.map { 1 << UInt64($0) }
-    super.init(context: context, geometry: geometry, destroyClearsActive: destroyClearsActive)
+    super.init(
+      context: context, geometry: geometry, destroyClearsActive: destroyClearsActive,
+      rules: PowerpcModel.rule)
     frag.headsNamePages = headsNamePages
-  }
-
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard geo.nr > 1, let c = frag.mms[address: address]?.cursor else { return fresh() }
-    return c
   }
 
   /// Simulation: the powerpc vocabulary. `pte_fragment_alloc(mm, 0)`; `pte_fragment_free`;
@@ -257,52 +240,32 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     }
   }
 
-  public func apply(_ e: Event) {
-    ctx.count(e.kind)
-    if let t = nested[e.pid], e.kind != .fragmentFree || t != e.table { nested[e.pid] = nil }
+  override func dispatch(_ e: Event) {
     if !exiting.isEmpty, let x = exiting[e.pid], Self.processContext(e.kind) { exitWithoutDestroy(e, x) }
     switch e.kind {
     case .allocBegin: allocBegin(e)
     case .alloc: alloc(e)
-    case .allocUnreturned: allocUnreturned(e)
     case .fragmentFree: fragmentFree(e)
     case .tlbQueue: tlbQueue(e)
     case .tlbExec: tlbExec(e)
-    case .deferBegin: deferBegin(e)
+    case .deferBegin: deferFree(e, nil)
     case .fragDestroy: destroy(e)
     case .rcuFree: rcuFree(e)
-    case .lost: lost(e)
-    case .mmBirth: birth(e)
+    case .mmBirth: birth(e)  // init_new_context (v6.12 book3s64/mmu_context.c)
     case .mmExit: exit(e)
     case .mmDeath: death(e)
-    case .pmdAlloc: pmdAlloc(e)
-    case .pmdFree: pmdFree(e)
-    case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree: break
+    case .pmdAlloc, .pmdFree: pmdFragment(e)
+    case .freeNow, .freeTLB, .deferEnd, .crstAlloc, .crstFree, .allocUnreturned, .lost: break
     }
   }
 
   // MARK: Helpers
-
-  func finding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, index: Int?, before: FragState,
-    _ message: String, related: [Int] = []
-  ) {
-    ctx.report(
-      Finding(
-        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: index, fragment: true, stateBefore: frag.describe(before),
-        stateAfter: page.map { frag.describe($0) } ?? frag.describe(before), message: message,
-        relatedLines: related))
-  }
 
   /// The page frame number of the kernel linear address `key` (PAGE_OFFSET 0xc000000000000000
   /// on book3s64, 0xc0000000 on 32-bit), as dmesg prints it.
   func pfn(_ key: UInt64) -> UInt64 {
     let base: UInt64 = key >= 0xc000_0000_0000_0000 ? 0xc000_0000_0000_0000 : key >= 0xc000_0000 ? 0xc000_0000 : 0
     return (key - base) >> UInt64(geo.pageShift)
-  }
-
-  func ownerAddress(_ key: UInt64) -> UInt64? {
-    frag.pages[key].flatMap { frag.mms[serial: $0.owner]?.address }
   }
 
   // MARK: pte_fragment_alloc
@@ -312,34 +275,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     m.windows[e.pid] = (e.line, m.cursor == nil)
   }
 
-  func allocUnreturned(_ e: Event) {
-    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
-    m.windows[e.pid] = nil
-    let wasKnown = m.known
-    if e.count == 0 { m.known = false }
-    reportUnreturnedAlloc(
-      ctx, e, mm: m.address, symbol: "pte_fragment_alloc", function: .pteFragmentAlloc,
-      wasPredicted: wasKnown, rule: Self.rule[.allocWithoutReturn]!)
-  }
-
   func alloc(_ e: Event) {
+    guard let (m, window, key, i, before) = allocReturned(e) else { return }
     let t = e.table
-    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
-    let window = m?.windows.removeValue(forKey: e.pid)
-    if t == 0 {
-      ctx.stats.allocationsFailed += 1
-      return
-    }
-    let key = geo.page(t)
-    let i = geo.index(t)
-    ctx.record(page: key, e, mm: m?.address)
-    let before = frag.state(key)
-    guard geo.aligned(t) else {
-      finding(
-        .allocDivergence, e, mm: m?.address, page: key, index: i, before: before,
-        "pte_fragment_alloc returned \(hex(t)), which is not a \(geo.fragBytes)-byte fragment")
-      return
-    }
     if i == 0, frag.pages[key] != nil {
       // Fragment 0 is only ever handed out with a fresh page (`__alloc_for_ptecache`: the
       // cursor starts at fragment 1): the kernel released this page, so whatever the model
@@ -358,25 +296,20 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         }
       }
       frag.adopt(m, key, i)
-      m?.known = true
-      m?.confirmed = false
+      m?.synchronise()
       return
     }
     ctx.stats.allocationsPredicted += 1
     let others = m.windows.count
 
-    // The cursor fragment.
-    if let c = m.cursor, t == c {
-      if let r = m.race, r.winner == key { m.race = nil }
-      _ = frag.takeFromCursor(m)
-      return confirmed(m)
-    }
+    if m.cursor == t, m.race?.winner == key { m.race = nil }
+    if allocPredicted(m, t, key, i) { return confirmed(m) }
     // Two fresh pages raced and the other one won the cursor.
     if let r = m.race, let c = m.cursor, geo.page(c) == r.winner, geo.index(c) == 1,
       t == r.loser + geo.fragBytes
     {
       swapRace(m, r)
-      _ = frag.takeFromCursor(m)
+      frag.takeFromCursor(m)
       ctx.stats.concurrencyResolved += 1
       return confirmed(m)
     }
@@ -390,7 +323,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       // Ahead of the cursor: other allocations in flight took the fragments in between.
       if geo.page(c) == key, i > ci, i - ci <= others {
         reserve(m, key, from: ci, to: i)
-        _ = frag.takeFromCursor(m)
+        frag.takeFromCursor(m)
         ctx.stats.concurrencyResolved += 1
         return
       }
@@ -414,9 +347,6 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
           return
         }
       }
-    } else if i == 0 && frag.pages[key] == nil {
-      frag.allocFresh(m, key)
-      return confirmed(m)
     }
     surprise(e, m, key, i, before, window: window, kind: frag.surprise(key, i))
   }
@@ -458,13 +388,8 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   ) {
     defer {
       frag.adopt(m, key, i)
-      if let m {
-        m.race = nil
-        if !m.known {
-          m.known = true
-          m.confirmed = false
-        }
-      }
+      m?.race = nil
+      m?.synchronise()
     }
     let t = e.table
     let mmText = m.map { " for mm \(hex($0.address))" } ?? ""
@@ -477,9 +402,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       why += "; the model predicted \(m.cursor.map { "the cursor \(hex($0))" } ?? "a fresh page (the cursor is NULL)")"
     }
     let message = "pte_fragment_alloc returned \(hex(t))\(mmText): \(why)"
-    let f = Finding(
-      rule: Self.rule[rule]!, event: e, mm: m?.address, page: key, half: i, fragment: true, stateBefore: frag.describe(before),
-      stateAfter: frag.describe(before), message: message, relatedLines: window.map { [$0.line] } ?? [])
+    let f = makeFinding(
+      rule, e, mm: m?.address, page: key, half: i, before: before, after: frag.describe(before), message,
+      related: window.map { [$0.line] } ?? [])
     let choice = PgtableFrag.isChoice(kind)
     if kind == .missedExec {
       // The page came back: its fragments in a tlb batch were executed unseen.
@@ -513,73 +438,9 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
 
   // MARK: Frees
 
-  /// Checks a free of `table` (`what` names the path); returns its page and index when the
-  /// free applies, after recording it.
-  func checkedFree(_ e: Event, _ table: UInt64, _ what: String, accept: [FragSlot])
-    -> (UInt64, Int)?
-  {
-    let key = geo.page(table)
-    let i = geo.index(table)
-    ctx.record(page: key, e, mm: e.mm ?? ownerAddress(key))
-    let before = frag.state(key)
-    guard geo.aligned(table), table != 0 else {
-      finding(
-        .freeUnknown, e, mm: e.mm, page: key, index: i, before: before,
-        "\(what)(\(hex(e.table))): \(hex(table)) is not a \(geo.fragBytes)-byte fragment")
-      return nil
-    }
-    guard let p = frag.pages[key] else {
-      // Allocated before the capture.
-      ctx.stats.freesUntracked += 1
-      var np = FragPage(nr: geo.nr, fill: .unknown, ref: 0, owner: -1)
-      np.refKnown = false
-      frag.insert(key, np)
-      return (key, i)
-    }
-    let s = p.rcu ? .freed : p.slots[i]
-    if accept.contains(s) || s == .unknown {
-      if s == .unknown { ctx.stats.freesUntracked += 1 }
-      return (key, i)
-    }
-    switch s {
-    case .freed:
-      finding(
-        .doubleFree, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
-        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already freed")
-    case .queued:
-      finding(
-        .doubleFree, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
-        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) is already in a tlb batch")
-    case .unhanded, .inFlight:
-      finding(
-        .freeUnknown, e, mm: e.mm ?? ownerAddress(key), page: key, index: i, before: before,
-        "\(what)(\(hex(e.table))): fragment \(i) of \(hex(key)) was never handed out")
-    case .handed, .unknown:
-      break
-    }
-    return nil
-  }
-
-  /// `pte_fragment_free(table, kernel)` of a checked fragment, and what the release shows.
-  func free(_ e: Event, _ key: UInt64, _ i: Int, kernel: Bool) {
-    let owner = frag.pages[key].flatMap { frag.mms[serial: $0.owner] }
-    if [.handed, .queued].contains(frag.pages[key]?.slots[i]) { owner?.liveTables -= 1 }
-    let before = frag.state(key)
-    if case .releasedNow(withActive: true) = frag.fragmentFree(key, i, kernel: kernel) {
-      finding(
-        .releasedWithActive, e, mm: owner?.address, page: key, index: i, before: before,
-        "pte_fragment_free(\(hex(e.table)), kernel=1) dropped the last reference of \(hex(key)) and freed it with PG_active still set (pte_free_defer marked it): \"BUG: Bad page state\"")
-    }
-  }
-
   func fragmentFree(_ e: Event) {
-    if nested[e.pid] == e.table {
-      nested[e.pid] = nil
-      return
-    }
-    guard
-      let (key, i) = checkedFree(
-        e, e.table, "pte_fragment_free", accept: [.handed, .queued])
+    if isNested(e) { return }
+    guard let (key, i) = checkedFree(e, e.table, "pte_fragment_free", nil, accept: [.handed, .queued])
     else { return }
     free(e, key, i, kernel: e.kernel ?? false)
   }
@@ -590,7 +451,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let key = geo.page(table)
     guard index == 0 else { return levelMismatch(e, key, "tlb_remove_table", index) }
     guard frag.pages[key] != nil else { return }
-    guard let (k, i) = checkedFree(e, table, "tlb_remove_table", accept: [.handed]) else { return }
+    guard let (k, i) = checkedFree(e, table, "tlb_remove_table", nil, accept: [.handed]) else { return }
     if frag.pages[k]?.slots[i] == .handed { frag.update(k) { $0.set(i, .queued) } }
   }
 
@@ -605,7 +466,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
       ctx.stats.execsUntracked += 1
       return
     }
-    guard let (k, i) = checkedFree(e, table, "__tlb_remove_table", accept: [.handed, .queued])
+    guard let (k, i) = checkedFree(e, table, "__tlb_remove_table", nil, accept: [.handed, .queued])
     else { return }
     free(e, k, i, kernel: false)
   }
@@ -625,21 +486,11 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
         rule: .execTagMismatch)
       return
     }
-    ctx.record(page: key, e, mm: ownerAddress(key))
+    ctx.record(page: key, e, mm: frag.owner(key)?.address)
     finding(
-      .execTagMismatch, e, mm: ownerAddress(key), page: key, index: nil,
+      .execTagMismatch, e, mm: frag.owner(key)?.address, page: key, half: nil,
       before: frag.state(key),
       "\(what)(\(hex(e.table))): level index \(index) (\(index == 1 ? "PMD" : index == 2 ? "PUD" : "not PTE")) on a page the model holds as PTE fragments")
-  }
-
-  /// `pte_free_defer(mm, table)`: `folio_set_active`, then `pte_fragment_free(table, 0)`.
-  func deferBegin(_ e: Event) {
-    nested[e.pid] = e.table
-    guard let (key, i) = checkedFree(e, e.table, "pte_free_defer", accept: [.handed]) else {
-      return
-    }
-    frag.update(key) { $0.active = true }
-    free(e, key, i, kernel: false)
   }
 
   // MARK: pte_frag_destroy, pte_free_now
@@ -654,7 +505,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let before = frag.state(key)
     guard geo.aligned(f), k > 0 else {
       finding(
-        .destroyNotCursor, e, mm: owner?.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: owner?.address, page: key, half: k, before: before,
         "pte_frag_destroy(\(hex(f))): a cursor is a fragment after the first of its page")
       return
     }
@@ -662,25 +513,23 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     let m = p.cursorOf >= 0 ? frag.mms[serial: p.cursorOf] : nil
     if let m, m.cursor != f || !(k..<geo.nr).allSatisfy({ [.unhanded, .unknown].contains(p.slots[$0]) }) {
       finding(
-        .destroyNotCursor, e, mm: m.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: m.address, page: key, half: k, before: before,
         "pte_frag_destroy(\(hex(f))), but the cursor of mm \(hex(m.address)) is \(m.cursor.map { hex($0) } ?? "NULL")")
       frag.update(key) { $0.refKnown = false }
     } else if m == nil, p.refKnown, let om = frag.mms[serial: p.owner], om.confirmed {
       finding(
-        .destroyNotCursor, e, mm: om.address, page: key, index: k, before: before,
+        .destroyNotCursor, e, mm: om.address, page: key, half: k, before: before,
         "pte_frag_destroy(\(hex(f))), but no mm's cursor points into \(hex(key)) (mm \(hex(om.address))'s cursor is \(om.cursor.map { hex($0) } ?? "NULL"))")
       frag.update(key) { $0.refKnown = false }
     }
     if let m { frag.setCursor(m, nil) }
     let r = frag.destroy(f)
     if r.withActive {
-      ctx.report(
-        Finding(
-          rule: Self.rule[.releasedWithActive]!, event: e, mm: m?.address ?? owner?.address,
-          page: key, half: k, fragment: true, stateBefore: frag.describe(before), stateAfter: "released with PG_active",
-          message:
-            "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
-          relatedLines: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line)))
+      finding(
+        .releasedWithActive, e, mm: m?.address ?? owner?.address, page: key, half: k, before: before,
+        after: "released with PG_active",
+        "pte_frag_destroy(\(hex(f))) dropped the last references of \(hex(key))\(ctx.simulating ? "" : " (pfn \(hex(pfn(key))))") and freed it with PG_active still set (pte_free_defer used one of its fragments): \"BUG: Bad page state … \(ctx.simulating ? "" : "pfn:\(String(pfn(key), radix: 16)) … ")flags: active\" on kernels without fda4d71651f7",
+        related: ctx.history(of: key).filter { $0.kind == .deferBegin }.map(\.line))
     }
   }
 
@@ -698,15 +547,6 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   }
 
   // MARK: The mm's life (book3s64 mmu_context.c), PMD fragments (book3s64/pgtable.c)
-
-  /// `init_new_context(tsk, mm)`: a new mm, `mm->context.pte_frag = NULL` (v6.12
-  /// `arch/powerpc/mm/book3s64/mmu_context.c` `init_new_context`): every allocation of it
-  /// is predicted from here.
-  func birth(_ e: Event) {
-    guard let a = e.mm else { return }
-    if let old = frag.mms[address: a] { frag.forget(old) }  // the struct was reused
-    frag.mms.born(a, line: e.line, &ctx.stats)
-  }
 
   /// `arch_exit_mmap(mm)`, at the start of `exit_mmap` (mm/mmap.c), before `unmap_vmas` and
   /// `free_pgtables`: `destroy_pagetable_cache` calls `pte_frag_destroy` on a non-NULL
@@ -735,11 +575,10 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     guard let m = frag.mms[address: x.mm], let c = m.cursor else { return }
     let key = geo.page(c)
     let before = frag.state(key)
-    let f = Finding(
-      rule: Self.rule[.destroyNotCursor]!, event: Event(kind: .mmExit, line: x.line, pid: e.pid),
-      mm: m.address, page: key, half: geo.index(c), fragment: true, stateBefore: frag.describe(before), stateAfter: frag.describe(before),
-      message:
-        "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
+    let f = makeFinding(
+      .destroyNotCursor, Event(kind: .mmExit, line: x.line, pid: e.pid), mm: m.address, page: key,
+      half: geo.index(c), before: before, after: frag.describe(before),
+      "arch_exit_mmap(\(hex(m.address))) at line \(x.line) ran no pte_frag_destroy, so the kernel's cursor was NULL, but the model's is \(hex(c))")
     if m.confirmed {
       ctx.report(
         Inconclusive(
@@ -753,39 +592,26 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     frag.update(key) { $0.refKnown = false }
   }
 
-  /// `destroy_context(mm)` (from `__mmdrop`): the mm is gone; its pages stay in the model
-  /// until their last fragment is freed (tlb batches and RCU may outlive it).
-  func death(_ e: Event) {
-    guard let a = e.mm else { return }
-    if let (pid, x) = exiting.first(where: { $0.value.mm == a }) {
+  /// `destroy_context(mm)` (from `__mmdrop`), after an `arch_exit_mmap` without its
+  /// `pte_frag_destroy`, if any.
+  override func death(_ e: Event) {
+    if let a = e.mm, let (pid, x) = exiting.first(where: { $0.value.mm == a }) {
       exiting[pid] = nil
       exitWithoutDestroy(e, x)
     }
-    guard let m = frag.mms[address: a] else { return }
-    frag.forget(m)
-    ctx.stats.mmsDied += 1
+    super.death(e)
   }
 
-  /// `pmd_fragment_alloc(mm, vmaddr)` returned `table` (v6.12
+  /// `pmd_fragment_alloc(mm, vmaddr)` returned `table`, or `pmd_fragment_free(table)` (v6.12
   /// `arch/powerpc/mm/book3s64/pgtable.c` `pmd_fragment_alloc`, `__alloc_for_pmdcache`):
   /// PMD fragments never share a page with PTE fragments, so a page the model holds as PTE
-  /// fragments that comes back as one was released unseen.
-  func pmdAlloc(_ e: Event) {
-    guard e.table != 0 else { return }
-    let key = geo.page(e.table)
-    guard frag.pages[key] != nil else { return }
+  /// fragments that shows one was released unseen.
+  func pmdFragment(_ e: Event) {
+    let alloc = e.kind == .pmdAlloc
+    guard !alloc || e.table != 0, frag.pages[geo.page(e.table)] != nil else { return }
     releasedUnseen(
-      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_alloc returned",
-      rule: .releaseWithRefs)
-  }
-
-  /// `pmd_fragment_free(table)`: of a page the model holds as PTE fragments, the same
-  /// evidence as its allocation.
-  func pmdFree(_ e: Event) {
-    let key = geo.page(e.table)
-    guard frag.pages[key] != nil else { return }
-    releasedUnseen(
-      key, e, as: "as the PMD fragment \(hex(e.table)) that pmd_fragment_free frees",
+      geo.page(e.table), e,
+      as: "as the PMD fragment \(hex(e.table)) that \(alloc ? "pmd_fragment_alloc returned" : "pmd_fragment_free frees")",
       rule: .releaseWithRefs)
   }
 
@@ -798,83 +624,66 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
   /// Fragments whose history lies before the capture need no miss. Then the model drops
   /// the page (resynchronised). The s390 models' `releasedUnseen` is the same idea.
   func releasedUnseen(_ key: UInt64, _ e: Event, as how: String, rule: RuleID) {
-    guard let p = frag.pages[key] else { return }
-    ctx.record(page: key, e, mm: e.mm)
-    let before = frag.state(key)
-    let owner = frag.mms[serial: p.owner]
-    var carried: Set<KernelFunction> = []
-    func item(
-      _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: RuleID,
-      what: String, missed: String
-    ) {
-      let f = Finding(
-        rule: Self.rule[rule]!, event: e, mm: owner?.address, page: key, half: index, fragment: true,
-        stateBefore: frag.describe(before), stateAfter: "(released)",
-        message:
+    cameBack(key, e) { p, before in
+      let owner = frag.mms[serial: p.owner]
+      var carried: Set<KernelFunction> = []
+      func item(
+        _ reason: InconclusiveReason, _ probe: KernelFunction, _ index: Int?, _ rule: RuleID,
+        what: String, missed: String
+      ) {
+        let f = makeFinding(
+          rule, e, mm: owner?.address, page: key, half: index, before: before, after: "(released)",
           "page \(hex(key)) came back from the buddy allocator \(how) while \(what), and the kprobe_profile shows no missed \(probe.symbol)")
-      let first = carried.insert(probe).inserted
-      ctx.report(
-        Inconclusive(
-          reason: reason, line: e.line, mm: owner?.address, page: key,
-          message: "page \(hex(key)) came back from the buddy allocator \(how) while \(what): probable missed \(missed)",
-          wouldBeRule: rule, hingesOn: probe, asFinding: first ? f : nil))
-    }
-    if p.rcu {
-      if frag.headsSeen {
-        item(
-          .missedProbe, .pteFreeNow, nil, .reuseBeforeGrace,
-          what: "it waited for its RCU callback", missed: "pte_free_now")
-      } else if frag.surprise(key, 0) == .rcuPending {
-        // Callbacks matched in call_rcu order, and none ran since the page entered R.
-        finding(
-          .reuseBeforeGrace, e, mm: owner?.address, page: key, index: 0, before: before,
-          "page \(hex(key)) came back from the buddy allocator \(how) while it waits for its RCU callback (pte_free_now), which has not run")
+        let first = carried.insert(probe).inserted
+        ctx.report(
+          Inconclusive(
+            reason: reason, line: e.line, mm: owner?.address, page: key,
+            message: "page \(hex(key)) came back from the buddy allocator \(how) while \(what): probable missed \(missed)",
+            wouldBeRule: rule, hingesOn: probe, asFinding: first ? f : nil))
       }
-    } else if !p.pgste {
-      for j in 0..<geo.nr {
-        let t = key + UInt64(j) * geo.fragBytes
-        switch p.slots[j] {
-        case .queued:
+      if p.rcu {
+        if frag.headsSeen {
           item(
-            .missedTLBExec, .tlbRemoveTableExec, j, rule,
-            what: "fragment \(hex(t)) was in a tlb batch", missed: "__tlb_remove_table(\(hex(t)))")
-          ctx.inferred(.exec(table: t))
-        case .handed, .inFlight:
-          item(
-            .missedProbe, .pteFragmentFree, j, rule,
-            what: "fragment \(hex(t)) was handed out and not freed", missed: "pte_fragment_free(\(hex(t)))")
-          ctx.inferred(.free(table: t))
-        case .unhanded, .freed, .unknown: break
+            .missedProbe, .pteFreeNow, nil, .reuseBeforeGrace,
+            what: "it waited for its RCU callback", missed: "pte_free_now")
+        } else if frag.surprise(key, 0) == .rcuPending {
+          // Callbacks matched in call_rcu order, and none ran since the page entered R.
+          finding(
+            .reuseBeforeGrace, e, mm: owner?.address, page: key, half: 0, before: before,
+            "page \(hex(key)) came back from the buddy allocator \(how) while it waits for its RCU callback (pte_free_now), which has not run")
+        }
+      } else if !p.pgste {
+        for (j, t, queued) in frag.unfreed(key, p) {
+          if queued {
+            item(
+              .missedTLBExec, .tlbRemoveTableExec, j, rule,
+              what: "fragment \(hex(t)) was in a tlb batch", missed: "__tlb_remove_table(\(hex(t)))")
+            ctx.inferred(.exec(table: t))
+          } else {
+            item(
+              .missedProbe, .pteFragmentFree, j, rule,
+              what: "fragment \(hex(t)) was handed out and not freed", missed: "pte_fragment_free(\(hex(t)))")
+            ctx.inferred(.free(table: t))
+          }
+        }
+        if p.refKnown, p.unhandedCounted, p.count(.unhanded) > 0, p.cursorOf >= 0,
+          let cm = frag.mms[serial: p.cursorOf], let c = cm.cursor
+        {
+          if cm.confirmed {
+            item(
+              .missedProbe, .pteFragDestroy, geo.index(c), rule,
+              what: "it was the cursor page of mm \(hex(cm.address)) (\(p.count(.unhanded)) unhanded fragments counted)",
+              missed: "pte_frag_destroy(\(hex(c)))")
+          } else {
+            ctx.report(
+              Inconclusive(
+                reason: .beforeCapture, line: e.line, mm: cm.address, page: key,
+                message:
+                  "page \(hex(key)) came back from the buddy allocator \(how) while the model held it as the cursor page of mm \(hex(cm.address)), whose cursor was synchronised from the capture alone",
+                wouldBeRule: rule))
+          }
         }
       }
-      if p.refKnown, p.unhandedCounted, p.count(.unhanded) > 0, p.cursorOf >= 0,
-        let cm = frag.mms[serial: p.cursorOf], let c = cm.cursor
-      {
-        if cm.confirmed {
-          item(
-            .missedProbe, .pteFragDestroy, geo.index(c), rule,
-            what: "it was the cursor page of mm \(hex(cm.address)) (\(p.count(.unhanded)) unhanded fragments counted)",
-            missed: "pte_frag_destroy(\(hex(c)))")
-        } else {
-          ctx.report(
-            Inconclusive(
-              reason: .beforeCapture, line: e.line, mm: cm.address, page: key,
-              message:
-                "page \(hex(key)) came back from the buddy allocator \(how) while the model held it as the cursor page of mm \(hex(cm.address)), whose cursor was synchronised from the capture alone",
-              wouldBeRule: rule))
-        }
-      }
-    }
-    frag.drop(key)
-  }
-
-  func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
-    for m in frag.mms {
-      m.known = false
-      m.windows.removeAll()
-      m.race = nil
     }
   }
 }

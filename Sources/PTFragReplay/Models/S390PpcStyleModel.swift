@@ -86,62 +86,56 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       rules: rules)
     d.simulationOnly = true
     d.replayableOn = ["s390-6.1", "s390-6.6"]
-    d.checks = [
-      ModelCheck(
-        .everyReplay,
-        [
-          .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending,
-          .execTagMismatch, .allocBusyHalf, .reuseBeforeGrace, .allocWithoutReturn,
-          .crossMm, .leak, .pgsteInferred,
-        ],
-        "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels"),
-      ModelCheck(
-        .ownAllocator,
-        [
-          .reuseBeforeRelease, .releaseWithRefs, .allocNotCursor,
-          .allocFreshWhileCursor, .allocDivergence,
-        ],
-        "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list"),
-    ]
+    d.fragChecks(
+      life: [
+        .doubleFree, .freeUnknown, .execWithoutPending, .queueWithoutPending, .execTagMismatch,
+        .allocBusyHalf, .reuseBeforeGrace, .allocWithoutReturn, .crossMm, .leak, .pgsteInferred,
+      ], "the life of each 2 KiB table (handed, freed, tlb tags, the allocating mm) is the same on s390's kernels",
+      choices: [.reuseBeforeRelease, .releaseWithRefs, .allocNotCursor, .allocFreshWhileCursor, .allocDivergence],
+      "the cursor order, the never-reused halves and the release count are this construction's; s390's kernels reuse freed halves from a list")
     return d
   }()
 
-  /// pid → table: the `page_table_free` a v6.6 `pte_free_defer` calls (capture), absorbed.
-  var nested: [Int32: UInt64] = [:]
-
   public init(context: ReplayContext) {
-    super.init(context: context, geometry: Self.geometry, destroyClearsActive: true)
+    super.init(
+      context: context, geometry: Self.geometry, destroyClearsActive: true, rules: S390PpcStyleModel.rule)
   }
 
-  var checksChoices: Bool { ctx.simulating }
+  // MARK: s390's names
 
-  public func simulateAlloc(mm address: UInt64, fresh: () -> UInt64) -> UInt64 {
-    guard let m = frag.mms[address: address], m.pgste != true, let c = m.cursor else {
-      return fresh()
-    }
-    return c
+  override var allocFunction: KernelFunction { .pageTableAlloc }
+  /// The `page_table_free` a v6.6 `pte_free_defer` calls (capture).
+  override var nestedFreeKind: Event.Kind { .freeNow }
+  override var tableNoun: String { "2 KiB-aligned table" }
+  override var locatesFragments: Bool { false }
+  /// Only the model's own simulation shows its choices.
+  override var checksChoices: Bool { ctx.simulating }
+  override var neverHandedOut: String { "is never handed out" }
+  override func slotName(_ p: FragPage, _ key: UInt64, _ h: Int) -> String { "\(tableName(p, h)) of \(hex(key))" }
+  override func notATable(_ what: String, _ e: Event, _ table: UInt64) -> String {
+    "\(what)(\(hex(e.table))) is not a \(tableNoun)"
   }
 
-  public func apply(_ e: Event) {
-    ctx.count(e.kind)
-    if e.kind != .freeNow { nested[e.pid] = nil }
+  /// "the lower half", or "the pgste table" of a pgste page.
+  func tableName(_ p: FragPage, _ h: Int) -> String { "the \(p.pgste ? "pgste table" : "\(halfName(h)) half")" }
+
+  override func dispatch(_ e: Event) {
     switch e.kind {
     case .alloc: alloc(e)
-    case .allocUnreturned: allocUnreturned(e)
     case .freeNow: freeNow(e)
     case .freeTLB: freeTLB(e)
     case .tlbQueue: tlbQueue(e)
     case .tlbExec: tlbExec(e)
-    case .deferBegin: deferBegin(e)
+    case .deferBegin: deferFree(e, frag.mm(at: e.mm, knownIfNew: ctx.simulating))
     case .rcuFree: if let k = frag.rcuCallback() { ctx.record(page: k, e, mm: nil) }
     case .fragDestroy: explicitDestroy(e)
     case .mmBirth:
       crstCovers(e)
       birth(e)
     case .mmDeath: death(e)
-    case .lost: lost(e)
     case .crstAlloc: crstCovers(e)
-    case .allocBegin, .deferEnd, .crstFree, .fragmentFree, .pmdAlloc, .pmdFree, .mmExit: break
+    case .allocBegin, .deferEnd, .crstFree, .fragmentFree, .pmdAlloc, .pmdFree, .mmExit, .allocUnreturned, .lost:
+      break
     }
   }
 
@@ -154,86 +148,34 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     let block = e.table & ~0x3fff
     for k in 0..<4 {
       let key = block + UInt64(k) * 0x1000
-      guard let p = frag.pages[key] else { continue }
-      ctx.record(page: key, e, mm: e.mm)
-      let before = frag.state(key)
-      for (h, slot) in p.slots.enumerated() where slot == .queued || slot == .handed {
-        let queued = slot == .queued
-        let probe: KernelFunction = queued ? .tlbRemoveTableExec : .pageTableFreeRCU
-        let table = key + UInt64(h) * 0x800
-        let f = Finding(
-          rule: Self.rule[queued ? .reuseBeforeGrace : .allocBusyHalf]!, event: e,
-          mm: owner(key)?.address, page: key, half: h, stateBefore: frag.describe(before), stateAfter: "(released)",
-          message:
+      cameBack(key, e) { p, before in
+        for (h, table, queued) in frag.unfreed(key, p) {
+          let probe: KernelFunction = queued ? .tlbRemoveTableExec : .pageTableFreeRCU
+          let f = makeFinding(
+            queued ? .reuseBeforeGrace : .allocBusyHalf, e, mm: frag.owner(key)?.address, page: key,
+            half: h, before: before, after: "(released)",
             "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued" : "handed out"), and the kprobe_profile shows no missed \(queued ? probe.symbol : s390TableFreeFunctions.map(\.symbol).joined(separator: ", "))")
-        ctx.report(
-          Inconclusive(
-            reason: queued ? .missedTLBExec : .missedProbe, line: e.line, mm: owner(key)?.address,
-            page: key,
-            message:
-              "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued: probable missed __tlb_remove_table" : "handed out: probable missed free")",
-            wouldBeRule: f.rule.key, hingesOn: probe,
-            alternatives: queued ? [] : s390TableFreeFunctions.filter { $0 != probe }, asFinding: f))
+          ctx.report(
+            Inconclusive(
+              reason: queued ? .missedTLBExec : .missedProbe, line: e.line, mm: frag.owner(key)?.address,
+              page: key,
+              message:
+                "page \(hex(key)) came back inside the CRST table \(hex(e.table)) while \(hex(table)) is \(queued ? "queued: probable missed __tlb_remove_table" : "handed out: probable missed free")",
+              wouldBeRule: f.rule.key, hingesOn: probe,
+              alternatives: queued ? [] : s390TableFreeFunctions.filter { $0 != probe }, asFinding: f))
+        }
       }
-      frag.drop(key)
     }
-  }
-
-  // MARK: Helpers
-
-  @inline(__always) func split(_ t: UInt64) -> (UInt64, Int) {
-    (t & s390PageMask, t & s390HalfBit != 0 ? 1 : 0)
-  }
-
-  func owner(_ key: UInt64) -> FragMM? { frag.pages[key].flatMap { frag.mms[serial: $0.owner] } }
-
-  func finding(
-    _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
-    after: String? = nil, _ message: String, related: [Int] = []
-  ) {
-    ctx.report(
-      Finding(
-        rule: Self.rule[id]!, event: e, mm: mm, page: page, half: half, stateBefore: frag.describe(before),
-        stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
-        relatedLines: related))
   }
 
   // MARK: page_table_alloc
 
-  func allocUnreturned(_ e: Event) {
-    guard let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating) else { return }
-    let wasKnown = m.known
-    if e.count == 0 { m.known = false }
-    reportUnreturnedAlloc(
-      ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: wasKnown && checksChoices, rule: Self.rule[.allocWithoutReturn]!)
-  }
-
   func alloc(_ e: Event) {
+    guard let (m, _, key, i, before) = allocReturned(e) else { return }
     let t = e.table
-    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
-    if t == 0 {
-      ctx.stats.allocationsFailed += 1
-      return
-    }
-    let (key, i) = split(t)
-    ctx.record(page: key, e, mm: m?.address)
-    let before = frag.state(key)
-    if t & 0x7ff != 0 {
-      finding(
-        .allocDivergence, e, mm: m?.address, page: key, half: i, before: before,
-        "page_table_alloc returned \(hex(t)), which is not a 2 KiB-aligned table")
-      return
-    }
     if checksChoices, let m, m.known {
       ctx.stats.allocationsPredicted += 1
-      if m.pgste != true, let c = m.cursor, t == c {
-        _ = frag.takeFromCursor(m)
-        return
-      }
-      if (m.cursor == nil || m.pgste == true) && i == 0 && frag.pages[key] == nil {
-        return fresh(m, key)
-      }
+      if allocPredicted(m, t, key, i) { return }
       let kind = frag.surprise(key, i)
       if let (rule, why) = frag.explain(kind, key, i, busyRule: .allocBusyHalf) {
         finding(
@@ -262,11 +204,9 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   /// Alloc of a half in a tlb batch: its `__tlb_remove_table` was probably missed.
   func missedExec(_ e: Event, _ m: FragMM?, _ key: UInt64, _ h: Int, first: Bool) {
-    let f = Finding(
-      rule: Self.rule[.reuseBeforeGrace]!, event: e, mm: m?.address, page: key, half: h,
-      stateBefore: frag.describe(key), stateAfter: frag.describe(key),
-      message:
-        "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
+    let f = makeFinding(
+      .reuseBeforeGrace, e, mm: m?.address, page: key, half: h, before: frag.state(key),
+      "page_table_alloc returned \(hex(e.table)) while the \(halfName(h)) half of \(hex(key)) is in a tlb batch and no __tlb_remove_table freed it, and the kprobe_profile shows no missed __tlb_remove_table")
     ctx.report(
       Inconclusive(
         reason: .missedTLBExec, line: e.line, mm: m?.address, page: key,
@@ -277,28 +217,16 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     frag.fragmentFree(key, h, kernel: false)
   }
 
-  /// `__alloc_for_ptecache` for `m`: a pgste mm's page is one whole table.
-  func fresh(_ m: FragMM?, _ key: UInt64) {
-    if m?.pgste == true {
-      var p = FragPage(nr: 2, fill: .handed, ref: 1, owner: m!.serial)
-      p.pgste = true
-      frag.insert(key, p)
-      m?.liveTables += 1
-      return
-    }
-    frag.allocFresh(m, key)
-  }
-
   /// Follows what the kernel handed out (after any finding): a fresh page becomes the
   /// cursor page; a half the model holds is handed out (revived if freed: count + 1).
   func follow(_ m: FragMM?, _ key: UInt64, _ i: Int) {
     let t = key + UInt64(i) * 0x800
-    if let m, !m.known { m.known = true }
+    m?.synchronise()
     guard let p = frag.pages[key], !p.rcu else {
       frag.drop(key)
       if i == 0 {
         if let m, m.pgste != true { frag.setCursor(m, nil) }
-        fresh(m, key)
+        frag.allocFresh(m, key)
       } else {
         frag.adopt(m, key, i)
       }
@@ -306,15 +234,15 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     }
     if p.pgste {
       frag.drop(key)
-      return fresh(m, key)
+      return frag.allocFresh(m, key)
     }
     if let m, m.cursor == t {
-      _ = frag.takeFromCursor(m)
+      frag.takeFromCursor(m)
       return
     }
     if p.slots[i] == .handed {
       if let m, p.owner != m.serial {
-        owner(key)?.liveTables -= 1
+        frag.owner(key)?.liveTables -= 1
         m.liveTables += 1
         frag.update(key) { $0.owner = m.serial }
       }
@@ -326,113 +254,53 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   // MARK: Frees
 
-  /// Checks a free of half `h` (`what` names the path), returning its page and half when it
-  /// applies. `accept`: the half states this path frees.
-  func checkedFree(_ e: Event, _ what: String, _ m: FragMM?, accept: [FragSlot]) -> (UInt64, Int)? {
-    let (key, h) = split(e.table)
-    ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
-    let before = frag.state(key)
-    if e.table & 0x7ff != 0 || e.table == 0 {
-      finding(
-        .freeUnknown, e, mm: e.mm, page: key, half: h, before: before,
-        "\(what)(\(hex(e.table))) is not a 2 KiB-aligned table")
-      return nil
-    }
-    guard let p = frag.pages[key] else {
-      if let m, m.known {
-        finding(
-          .freeUnknown, e, mm: m.address, page: key, half: h, before: before,
-          "\(what) of \(hex(e.table)), which no allocation of mm \(hex(m.address)) returned")
-        return nil
-      }
-      ctx.stats.freesUntracked += 1
-      var np = FragPage(nr: 2, fill: .unknown, ref: 0, owner: m?.serial ?? -1)
-      np.refKnown = false
-      frag.insert(key, np)
-      return (key, h)
-    }
-    if let m, p.owner >= 0, p.owner != m.serial {
-      finding(
-        .crossMm, e, mm: m.address, page: key, half: h, before: before,
-        "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(owner(key).map { hex($0.address) } ?? "(gone)")")
-    }
-    let s = p.rcu ? FragSlot.freed : p.slots[h]
-    if accept.contains(s) || s == .unknown {
-      if s == .unknown { ctx.stats.freesUntracked += 1 }
-      return (key, h)
-    }
-    let state: String
-    switch s {
-    case .freed: state = "already freed"
-    case .queued: state = "already in a tlb batch"
-    case .unhanded, .inFlight: state = "never handed out"
-    case .handed, .unknown: state = "handed out"
-    }
-    finding(
-      s == .unhanded ? .freeUnknown : .doubleFree, e, mm: e.mm ?? owner(key)?.address,
-      page: key, half: h, before: before,
-      "\(what)(\(hex(e.table))): the \(p.pgste ? "pgste table" : "\(halfName(h)) half") of \(hex(key)) is \(state)")
-    return nil
-  }
-
   func freeNow(_ e: Event) {
-    if let t = nested.removeValue(forKey: e.pid), t == e.table { return }
+    if isNested(e) { return }
     let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
-    guard let (key, h) = checkedFree(e, "page_table_free", m, accept: [.handed]) else { return }
-    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
-    frag.fragmentFree(key, h, kernel: false)
+    guard let (key, h) = checkedFree(e, e.table, "page_table_free", m, accept: [.handed]) else { return }
+    free(e, key, h, kernel: false)
   }
 
   func freeTLB(_ e: Event) {
     let m = frag.mms[address: e.mm]
-    guard let (key, h) = checkedFree(e, "page_table_free_rcu", m, accept: [.handed]) else { return }
-    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
+    guard let (key, h) = checkedFree(e, e.table, "page_table_free_rcu", m, accept: [.handed]) else { return }
+    if frag.pages[key]?.slots[h] == .handed { frag.owner(key)?.liveTables -= 1 }
     frag.update(key) { p in
       p.set(h, .queued)
       if p.pgste { p.set(1 - h, .queued) }
     }
   }
 
-  /// `pte_free_defer(mm, table)`: PG_active, then `pte_fragment_free(table, 0)`.
-  func deferBegin(_ e: Event) {
-    nested[e.pid] = e.table
-    let m = frag.mm(at: e.mm, knownIfNew: ctx.simulating)
-    guard let (key, h) = checkedFree(e, "pte_free_defer", m, accept: [.handed]) else { return }
-    if frag.pages[key]?.slots[h] == .handed { owner(key)?.liveTables -= 1 }
-    frag.update(key) { $0.active = true }
-    frag.fragmentFree(key, h, kernel: false)
-  }
-
   func tlbQueue(_ e: Event) {
     let tag = Int(e.table & 3)
-    let (key, h) = split(e.table & ~3)
+    let (key, h) = geo.split(e.table & ~3)
     guard let p = frag.pages[key] else { return }
-    ctx.record(page: key, e, mm: e.mm ?? owner(key)?.address)
+    ctx.record(page: key, e, mm: e.mm ?? frag.owner(key)?.address)
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
-        .execTagMismatch, e, mm: e.mm ?? owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        .execTagMismatch, e, mm: e.mm ?? frag.owner(key)?.address, page: key, half: tag == 0 ? nil : h,
         before: frag.state(key), "tlb_remove_table(\(hex(e.table))): \(why)")
     }
     if p.slots[h] != .queued && p.slots[h] != .unknown {
       finding(
-        .queueWithoutPending, e, mm: e.mm ?? owner(key)?.address, page: key, half: h,
+        .queueWithoutPending, e, mm: e.mm ?? frag.owner(key)?.address, page: key, half: h,
         before: frag.state(key),
-        "tlb_remove_table(\(hex(e.table))) queues the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which page_table_free_rcu did not free")
+        "tlb_remove_table(\(hex(e.table))) queues \(tableName(p, h)), which page_table_free_rcu did not free")
     }
   }
 
   func tlbExec(_ e: Event) {
     let tag = Int(e.table & 3)
-    let (key, h) = split(e.table & ~3)
+    let (key, h) = geo.split(e.table & ~3)
     guard let p = frag.pages[key] else {
       if tag != 0 { ctx.stats.execsUntracked += 1 }
       return
     }
-    ctx.record(page: key, e, mm: owner(key)?.address)
+    ctx.record(page: key, e, mm: frag.owner(key)?.address)
     let before = frag.state(key)
     if let why = tagMismatch(tag, key, h, p, e) {
       return finding(
-        .execTagMismatch, e, mm: owner(key)?.address, page: key, half: tag == 0 ? nil : h,
+        .execTagMismatch, e, mm: frag.owner(key)?.address, page: key, half: tag == 0 ? nil : h,
         before: before, "__tlb_remove_table(\(hex(e.table))): \(why)")
     }
     switch p.slots[h] {
@@ -441,8 +309,8 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       frag.fragmentFree(key, h, kernel: false)
     default:
       finding(
-        .execWithoutPending, e, mm: owner(key)?.address, page: key, half: h, before: before,
-        "__tlb_remove_table(\(hex(e.table))) frees the \(p.pgste ? "pgste table" : "\(halfName(h)) half"), which is \(p.slots[h] == .freed ? "already freed" : p.slots[h] == .handed ? "handed out" : "never handed out"): page_table_free_rcu did not queue it")
+        .execWithoutPending, e, mm: frag.owner(key)?.address, page: key, half: h, before: before,
+        "__tlb_remove_table(\(hex(e.table))) frees \(tableName(p, h)), which is \(p.slots[h] == .freed ? "already freed" : p.slots[h] == .handed ? "handed out" : "never handed out"): page_table_free_rcu did not queue it")
     }
   }
 
@@ -464,15 +332,13 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
   /// A page whose upper half was never handed out, freed with tag 3: the mm allocates pgste
   /// tables. Its pages become whole-page tables (count 1).
   func inferPgste(_ e: Event, _ key: UInt64) -> Bool {
-    guard let m = owner(key), m.pgste != false, let p = frag.pages[key],
-      p.slots[1] == .unhanded || p.slots[1] == .unknown,
-      [.handed, .queued].contains(p.slots[0])
-    else { return false }
+    func lowerOnly(_ p: FragPage) -> Bool {
+      [.unhanded, .unknown].contains(p.slots[1]) && [.handed, .queued].contains(p.slots[0])
+    }
+    guard let m = frag.owner(key), m.pgste != false, let p = frag.pages[key], lowerOnly(p) else { return false }
     m.pgste = true
     frag.setCursor(m, nil)
-    for k in frag.pages.keys where frag.pages[k]!.owner == m.serial {
-      let q = frag.pages[k]!
-      guard q.slots[1] == .unhanded || q.slots[1] == .unknown, [.handed, .queued].contains(q.slots[0]) else { continue }
+    for k in frag.pages.keys where frag.pages[k]!.owner == m.serial && lowerOnly(frag.pages[k]!) {
       frag.update(k) { p in
         p.pgste = true
         p.set(1, p.slots[0])
@@ -490,21 +356,9 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
 
   // MARK: mm lifetimes, pte_frag_destroy
 
-  func birth(_ e: Event) {
-    guard let address = e.mm else { return }
-    if let old = frag.mms[address: address] { bury(old, e, seen: false) }
-    frag.mms.born(address, line: e.line, &ctx.stats)
-  }
-
-  func death(_ e: Event) {
-    guard let address = e.mm, let m = frag.mms[address: address] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
-  }
-
   /// The pgd goes: every table of the mm was freed (else `leak`), then `pte_frag_destroy`
   /// of the cursor.
-  func bury(_ m: FragMM, _ e: Event, seen: Bool) {
+  override func bury(_ m: FragMM, _ e: Event, seen: Bool) {
     if m.liveTables > 0 {
       var live: [UInt64] = []
       for (k, p) in frag.pages where p.owner == m.serial {
@@ -512,9 +366,9 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       }
       live.sort()
       if !live.isEmpty {
-        reportLeak(ctx, Self.rule[.leak]!, e, mm: m.address, live: live, seen: seen, page: split)
+        reportLeak(ctx, ruleByID[.leak]!, e, mm: m.address, live: live, seen: seen, page: geo.split)
         for t in live {
-          let (k, h) = split(t)
+          let (k, h) = geo.split(t)
           frag.update(k) { p in
             p.set(h, .unknown)
             if p.pgste { p.set(1, .unknown) }
@@ -523,10 +377,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
         }
       }
     }
-    if let c = m.cursor {
-      frag.setCursor(m, nil)
-      _ = frag.destroy(c)
-    }
+    frag.destroyCursor(m)
     frag.forget(m)
   }
 
@@ -537,13 +388,6 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       m.cursor == e.table
     else { return }
     ctx.record(page: key, e, mm: m.address)
-    frag.setCursor(m, nil)
-    _ = frag.destroy(e.table)
-  }
-
-  func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
-    frag.mms.forgetKnowledge()
+    frag.destroyCursor(m)
   }
 }

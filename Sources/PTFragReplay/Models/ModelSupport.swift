@@ -88,9 +88,14 @@ protocol FindingReporter: AnyObject {
   func rule(_ id: RuleID) -> Rule
   /// The state of page `key` as findings print it.
   func describe(_ key: UInt64) -> String
+  /// A finding locates a table as a fragment index (powerpc's pgtable-frag.c), not as an
+  /// s390 half.
+  var locatesFragments: Bool { get }
 }
 
 extension FindingReporter {
+  var locatesFragments: Bool { false }
+
   /// A finding of rule `id` at `e` about `half` of `page` (nil: the page, or none):
   /// the state `before`, and `after` (default: the page as it is now); `related` lines
   /// (0: none).
@@ -99,7 +104,7 @@ extension FindingReporter {
     after: String? = nil, _ message: String, related: [Int] = []
   ) -> Finding {
     Finding(
-      rule: rule(id), event: e, mm: mm, page: page, half: half, stateBefore: before,
+      rule: rule(id), event: e, mm: mm, page: page, half: half, fragment: locatesFragments, stateBefore: before,
       stateAfter: after ?? page.map { describe($0) } ?? before, message: message,
       relatedLines: related.filter { $0 > 0 })
   }

@@ -723,7 +723,7 @@ extension ModelDescriptor {
 /// the nested free, the return of `pte_fragment_alloc`, the checks of a free, `pte_free_defer`,
 /// the mm's life, lost events. A model adds its entry points (`dispatch`) and checks. The
 /// words of a report are pgtable-frag.c's (powerpc); C3a names s390's tables and functions.
-public class PgtableFragModel: RCUCallbackSource {
+public class PgtableFragModel: RCUCallbackSource, FindingReporter {
   let ctx: ReplayContext
   let frag: PgtableFrag
   /// The model's rules by id.
@@ -791,7 +791,7 @@ public class PgtableFragModel: RCUCallbackSource {
 
   public func apply(_ e: Event) {
     ctx.count(e.kind)
-    if e.kind != nestedFreeKind { nested[e.pid] = nil }
+    if e.kind != nestedFreeKind, !nested.isEmpty { nested[e.pid] = nil }  // no hashing when none waits
     switch e.kind {
     case .allocUnreturned: allocUnreturned(e)
     case .lost: lost(e)
@@ -808,16 +808,15 @@ public class PgtableFragModel: RCUCallbackSource {
     return t == e.table
   }
 
-  /// A finding of rule `id`; the state after is the page's now unless `after` says it.
+  // The findings (`FindingReporter`) with the state before as a page copy.
+  func rule(_ id: RuleID) -> Rule { ruleByID[id]! }
+  func describe(_ key: UInt64) -> String { frag.describe(key) }
+
   func makeFinding(
     _ id: RuleID, _ e: Event, mm: UInt64?, page: UInt64?, half: Int?, before: FragState,
     after: String? = nil, _ message: String, related: [Int] = []
   ) -> Finding {
-    Finding(
-      rule: ruleByID[id]!, event: e, mm: mm, page: page, half: half, fragment: locatesFragments,
-      stateBefore: frag.describe(before),
-      stateAfter: after ?? page.map { frag.describe($0) } ?? frag.describe(before), message: message,
-      relatedLines: related)
+    makeFinding(id, e, mm: mm, page: page, half: half, before: frag.describe(before), after: after, message, related: related)
   }
 
   func finding(

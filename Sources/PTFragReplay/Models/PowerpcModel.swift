@@ -144,7 +144,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     Rule(.allocNotCursor, .error, "pte_fragment_alloc returned an unhanded fragment that is not the mm's cursor (E2)"),
     Rule(.allocFreshWhileCursor, .error, "pte_fragment_alloc took a fresh page although the mm's cursor was never NULL during the call (E2)"),
     Rule(.allocDivergence, .error, "pte_fragment_alloc returned a table the model cannot produce (misaligned, or inside a page the mm's cursor never pointed to)"),
-    Rule(.allocWithoutReturn, .error, "pte_fragment_alloc was entered again by the same task without returning (the return was dropped)"),
+    .allocWithoutReturn("pte_fragment_alloc"),
     Rule(.destroyNotCursor, .error, "pte_frag_destroy of a pointer that is not the mm's cursor"),
     Rule(.releasedWithActive, .error, "a page went back to the buddy allocator with PG_active set: pte_frag_destroy before fda4d71651f7 (\"BUG: Bad page state … flags: active\"), or a kernel free of a page pte_free_defer marked"),
   ]

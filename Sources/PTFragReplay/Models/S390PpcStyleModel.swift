@@ -51,7 +51,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     Rule(.freeUnknown, .error, "a free of a half never handed out, or of an address that is not a 2 KiB table"),
     Rule(.execWithoutPending, .error, "__tlb_remove_table of a half that page_table_free_rcu did not queue"),
     Rule(.queueWithoutPending, .error, "tlb_remove_table queued a half that page_table_free_rcu did not free"),
-    Rule(.execTagMismatch, .error, "a tlb tag that does not match the table: 3 on a non-pgste page, 1/2 on a pgste page or the wrong half, 0 on a PTE page"),
+    .s390TagMismatch,
     Rule(.allocBusyHalf, .error, "alloc returned a half that is handed out and not freed"),
     Rule(.reuseBeforeRelease, .error, "alloc returned a freed half before its page went back to the buddy allocator (powerpc never reuses a freed fragment)"),
     Rule(.reuseBeforeGrace, .error, "alloc returned a half that is in a tlb batch, or of a page waiting for its RCU callback"),
@@ -59,10 +59,10 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     Rule(.allocNotCursor, .error, "alloc returned an unhanded half that is not the mm's cursor"),
     Rule(.allocFreshWhileCursor, .error, "alloc took a fresh page although the mm's cursor was set"),
     Rule(.allocDivergence, .error, "alloc returned a table the model cannot produce (misaligned, an upper half of a page the cursor never pointed to)"),
-    Rule(.allocWithoutReturn, .error, "page_table_alloc was entered again by the same task without returning (the return was dropped)"),
-    Rule(.crossMm, .error, "a free names a different mm than the one the page was allocated to"),
-    Rule(.leak, .error, "an mm's pgd was freed while tables allocated to it were never freed"),
-    Rule(.pgsteInferred, .info, "an mm whose tables are whole pages (tlb tag 3) is replayed as a pgste (KVM) mm"),
+    .allocWithoutReturn("page_table_alloc"),
+    .crossMm,
+    .leak,
+    .s390PgsteByTag,
   ]
   static let rule = ruleIndex(rules)
 

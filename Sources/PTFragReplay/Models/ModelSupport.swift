@@ -129,6 +129,41 @@ extension FindingReporter {
   }
 }
 
+// MARK: - The mm's life
+
+/// A model's mms (`MMRegistry`) through their lives, the same in every model: a birth
+/// (the pgd's allocation) buries the address's previous incarnation unseen (its pgd free was
+/// missed, or the capture began after it), a death (the pgd's free) buries it seen and counts
+/// it; `bury` is the model's own (the leak check, forgetting the mm's pages).
+protocol MMLifetimes: AnyObject {
+  associatedtype MM: RegisteredMM
+  var ctx: ReplayContext { get }
+  var mms: MMRegistry<MM> { get set }
+  func bury(_ m: MM, _ e: Event, seen: Bool)
+}
+
+extension MMLifetimes {
+  /// The new incarnation at `e.mm` (nil when the event names no mm).
+  @discardableResult
+  func mmBorn(_ e: Event) -> MM? {
+    guard let address = e.mm else { return nil }
+    if let old = mms[address: address] { bury(old, e, seen: false) }
+    return mms.born(address, line: e.line, &ctx.stats)
+  }
+
+  func mmDied(_ e: Event) {
+    guard let address = e.mm, let m = mms[address: address] else { return }
+    bury(m, e, seen: true)
+    ctx.stats.mmsDied += 1
+  }
+
+  /// A `LOST EVENTS` marker, counted; the model then forgets what the loss may have changed.
+  func countLost(_ e: Event) {
+    ctx.stats.lostMarkers += 1
+    ctx.stats.lostEvents += e.count
+  }
+}
+
 // MARK: - Rules
 
 /// Rules that mean the same in every model stating them, so written once (a model's list

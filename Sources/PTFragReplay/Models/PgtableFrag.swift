@@ -723,7 +723,7 @@ extension ModelDescriptor {
 /// the nested free, the return of `pte_fragment_alloc`, the checks of a free, `pte_free_defer`,
 /// the mm's life, lost events. A model adds its entry points (`dispatch`) and checks. The
 /// words of a report are pgtable-frag.c's (powerpc); C3a names s390's tables and functions.
-public class PgtableFragModel: RCUCallbackSource, FindingReporter {
+public class PgtableFragModel: RCUCallbackSource, FindingReporter, MMLifetimes {
   let ctx: ReplayContext
   let frag: PgtableFrag
   /// The model's rules by id.
@@ -960,20 +960,15 @@ public class PgtableFragModel: RCUCallbackSource, FindingReporter {
 
   // MARK: The mm's life
 
-  /// A new mm, `mm->context.pte_frag = NULL`: every allocation of it is predicted from here.
-  /// An incarnation still at the address (the struct was reused) is buried first.
-  func birth(_ e: Event) {
-    guard let a = e.mm else { return }
-    if let old = frag.mms[address: a] { bury(old, e, seen: false) }
-    frag.mms.born(a, line: e.line, &ctx.stats)
+  /// The registry (`MMLifetimes`): a new mm has `mm->context.pte_frag = NULL`, so every
+  /// allocation of it is predicted from its birth (`mmBorn`).
+  var mms: MMRegistry<FragMM> {
+    get { frag.mms }
+    _modify { yield &frag.mms }
   }
 
   /// The mm is gone (`destroy_context`).
-  func death(_ e: Event) {
-    guard let a = e.mm, let m = frag.mms[address: a] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
-  }
+  func death(_ e: Event) { mmDied(e) }
 
   /// Mm `m` leaves the model (`seen`: its death, else its address born again). Its pages stay
   /// until their last fragment is freed (tlb batches and RCU may outlive it).
@@ -981,8 +976,7 @@ public class PgtableFragModel: RCUCallbackSource, FindingReporter {
 
   /// `LOST EVENTS`: no mm's cursor is known any more, nor its allocations in flight.
   func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
+    countLost(e)
     for m in frag.mms {
       m.known = false
       m.windows.removeAll()

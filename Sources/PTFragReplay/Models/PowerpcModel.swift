@@ -251,7 +251,7 @@ public class PowerpcModel: PgtableFragModel, AllocatorModel {
     case .deferBegin: deferFree(e, nil)
     case .fragDestroy: destroy(e)
     case .rcuFree: rcuFree(e)
-    case .mmBirth: birth(e)  // init_new_context (v6.12 book3s64/mmu_context.c)
+    case .mmBirth: mmBorn(e)  // init_new_context (v6.12 book3s64/mmu_context.c)
     case .mmExit: exit(e)
     case .mmDeath: death(e)
     case .pmdAlloc, .pmdFree: pmdFragment(e)

@@ -239,7 +239,7 @@ final class S390MM: RegisteredMM {
 }
 
 /// The engine: state, shared procedures, hooks. Not a model by itself.
-public class S390FragmentEngine: FindingReporter {
+public class S390FragmentEngine: FindingReporter, MMLifetimes {
   typealias Page = S390Page
   typealias MM = S390MM
   typealias Prediction = S390Prediction
@@ -460,9 +460,9 @@ public class S390FragmentEngine: FindingReporter {
     case .tlbExec: tlbExec(e)
     case .deferBegin: deferBegin(e)
     case .mmBirth:
-      crstAlloc(e)
-      birth(e)
-    case .mmDeath: death(e)
+      crstAlloc(e)  // the pgd's crst_table_alloc (mm_init → pgd_alloc): a new incarnation
+      mmBorn(e)
+    case .mmDeath: mmDied(e)  // the pgd's crst_table_free
     case .lost: lost(e)
     case .crstAlloc: crstAlloc(e)
     case .crstFree, .deferEnd, .rcuFree, .fragmentFree, .fragDestroy, .pmdAlloc, .pmdFree, .mmExit:
@@ -1050,20 +1050,6 @@ public class S390FragmentEngine: FindingReporter {
 
   // MARK: mm lifetimes
 
-  /// `crst_table_alloc` of the pgd (`mm_init` → `pgd_alloc`): a new mm incarnation.
-  func birth(_ e: Event) {
-    guard let address = e.mm else { return }
-    if let old = mms[address: address] { bury(old, e, seen: false) }
-    mms.born(address, line: e.line, &ctx.stats)
-  }
-
-  /// `crst_table_free` of the pgd.
-  func death(_ e: Event) {
-    guard let address = e.mm, let m = mms[address: address] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
-  }
-
   /// By the time the pgd goes, exit_mmap has freed every table of the mm (`leak`). The mm
   /// leaves the registry; its tables never freed are forgotten (their later events are
   /// judged as of unknown history), its pages leave its list.
@@ -1102,8 +1088,7 @@ public class S390FragmentEngine: FindingReporter {
 
   /// A `LOST EVENTS` marker: no mm's list is known any more.
   func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
+    countLost(e)
     for m in mms {
       m.known = false
       m.windows.removeAll()

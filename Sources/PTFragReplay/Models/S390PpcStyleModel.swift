@@ -131,7 +131,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
     case .fragDestroy: explicitDestroy(e)
     case .mmBirth:
       crstCovers(e)
-      birth(e)
+      mmBorn(e)
     case .mmDeath: death(e)
     case .crstAlloc: crstCovers(e)
     case .allocBegin, .deferEnd, .crstFree, .fragmentFree, .pmdAlloc, .pmdFree, .mmExit, .allocUnreturned, .lost:

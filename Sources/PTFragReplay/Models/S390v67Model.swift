@@ -56,7 +56,7 @@ import PTFragEvents
 /// - `pte_free_now` names a struct page; R ends when a hit maps to the page
 ///   (`RCUHeadMapper`), or when the page comes back as a fresh table (then the callback
 ///   must have run; once the mapping is trusted, that is a probable missed `pte_free_now`).
-public final class S390v67Model: AllocatorModel, FindingReporter {
+public final class S390v67Model: AllocatorModel, FindingReporter, MMLifetimes {
   public static let rules: [Rule] = [
     Rule(.doubleFree, .error, "a free (page_table_free, page_table_free_rcu, tlb_remove_table, pte_free_defer) of a table that is already freed (queued or waiting for RCU)"),
     Rule(.freeUnknown, .error, "a free of an address that is not a table: not page-aligned (a tagged fragment or a 6.14+ ptdesc pointer), a CRST table, or never returned to this mm"),
@@ -645,17 +645,13 @@ public final class S390v67Model: AllocatorModel, FindingReporter {
     crst[e.table] = nil
   }
 
-  func birth(_ e: Event) {
-    guard let address = e.mm else { return crstAlloc(e, owner: nil) }
-    if let old = mms[address: address] { bury(old, e, seen: false) }
-    crstAlloc(e, owner: mms.born(address, line: e.line, &ctx.stats))
-  }
+  /// The pgd's `crst_table_alloc`: a new incarnation, owner of its CRST block.
+  func birth(_ e: Event) { crstAlloc(e, owner: mmBorn(e)) }
 
+  /// The pgd's `crst_table_free`.
   func death(_ e: Event) {
     crst[e.table] = nil
-    guard let address = e.mm, let m = mms[address: address] else { return }
-    bury(m, e, seen: true)
-    ctx.stats.mmsDied += 1
+    mmDied(e)
   }
 
   /// By the time the pgd goes, exit_mmap has freed (or queued) every table of the mm.
@@ -678,8 +674,7 @@ public final class S390v67Model: AllocatorModel, FindingReporter {
   }
 
   func lost(_ e: Event) {
-    ctx.stats.lostMarkers += 1
-    ctx.stats.lostEvents += e.count
+    countLost(e)
     mms.forgetKnowledge()
   }
 }

@@ -66,6 +66,33 @@ struct VariantDetectorTests {
     #expect(modelID(d.decide(endOfInput: false)) == "s390-6.7")
   }
 
+  @Test("LOST EVENTS between an allocation and an untagged tlb value: no one-per-page evidence")
+  func lossBreaksThePair() {
+    // The lost events may have freed the table and reused its page as a CRST table (an
+    // untagged __tlb_remove_table on any kernel): only pairs after the loss count.
+    var s = EventScript()
+    s.alloc(M, 0x351_9000)
+    s.add(.lost, cpu: 0, count: 366)
+    s.execRaw(0x351_9000)
+    #expect(modelID(decide(s)) == nil)
+    // After the loss, a new pair decides again.
+    s.alloc(M, 0x351_a000)
+    s.queue(0x351_a000)
+    #expect(modelID(decide(s)) == "s390-6.7")
+    // A born mm's first two page-aligned tables across a loss: no evidence either.
+    var t = EventScript()
+    t.birth(M, pgd: 0x291_0000)
+    t.alloc(M, 0x351_9000)
+    t.add(.lost, cpu: 1, count: 12)
+    t.alloc(M, 0x351_8000)
+    #expect(modelID(decide(t)) == nil)
+    // Single-event evidence from before the loss stands.
+    var u = EventScript()
+    u.alloc(M, 0x37b_9800)
+    u.add(.lost, cpu: 0, count: 5)
+    #expect(modelID(decide(u)) == "s390-6.1")
+  }
+
   @Test("only page-aligned tables for a born mm: s390-6.7 at the end, overridden by fragments")
   func onlyWholePages() {
     var s = EventScript()

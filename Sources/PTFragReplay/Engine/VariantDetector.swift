@@ -9,9 +9,9 @@ import PTFragEvents
 ///   1, 2 or 3 in its low bits (docs/kernel-models.md §1.3).
 /// - **one table per page (v6.7 … v6.13, variant D)**: an untagged `tlb_remove_table` /
 ///   `__tlb_remove_table` value equal to a table `page_table_alloc` returned (a ≤ 6.6 kernel
-///   tags every PTE table it queues). Weaker, used only when nothing else decides by the end
-///   of the look-ahead: an mm born in the capture whose first two tables are both
-///   page-aligned with no free in between (a fragment kernel hands out the upper half of the
+///   tags every PTE table it queues), with no `LOST EVENTS` between the two. Weaker, used only
+///   when nothing else decides by the end of the look-ahead: an mm born in the capture whose
+///   first two tables are both page-aligned with no free (and no loss) in between (a fragment kernel hands out the upper half of the
 ///   first page, unless the mm is a KVM pgste mm; fragment evidence overrides it).
 /// - **`pte_free_defer` (≥ v6.6)**: a `pte_free_defer` or `pte_free_now` hit, or a
 ///   kprobe_profile that lists a probe on either (the symbol exists).
@@ -222,10 +222,23 @@ public struct VariantDetector {
         )
       }
       markFreed(v & ~3)
+    case .lost:
+      forgetAcrossLoss()
     default:
       break
     }
     return decisive
+  }
+
+  /// `LOST EVENTS`: the lost events may have freed any table and reused its page (as a CRST
+  /// table, whose untagged `__tlb_remove_table` would then look like v6.7's), or freed one of
+  /// a born mm's first tables. Evidence that pairs an event with an earlier one (one table per
+  /// page) counts only pairs after the loss; single-event evidence (an upper half, a tag)
+  /// stands.
+  private mutating func forgetAcrossLoss() {
+    allocated.removeAll()
+    for mm in Array(born.keys) { born[mm]?.freed = true }
+    firstPageOf.removeAll()
   }
 
   /// What only powerpc shows, and the fragment geometry (see the type's comment).

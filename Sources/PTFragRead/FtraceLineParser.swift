@@ -8,7 +8,7 @@ import PTFragEvents
 /// Why a line was not a probe hit ptfrag could use. Stable strings: they appear in reports.
 public enum MalformedReason: UInt8, Sendable, CaseIterable {
   case noTaskPid, noCPU, noTimestamp, noEventName, noLocation, badValue, valueOverflow
-  case badLostMarker, controlBytes
+  case badLostMarker, controlBytes, tornLine
 
   public var text: String {
     switch self {
@@ -21,6 +21,7 @@ public enum MalformedReason: UInt8, Sendable, CaseIterable {
     case .valueOverflow: "a value overflows 64 bits"
     case .badLostMarker: "malformed CPU:N [LOST M EVENTS] marker"
     case .controlBytes: "binary data (control bytes) in a text line"
+    case .tornLine: "two records in one line (a write torn by another): its fields belong to two events"
     }
   }
 }
@@ -264,8 +265,13 @@ public enum FtraceLineParser {
     var ls = ee
     while ls < n && isSpace(p[ls]) { ls += 1 }
     guard ls < n && p[ls] == UInt8(ascii: "(") else { return .malformed(.noLocation) }
-    let le = find(UInt8(ascii: ")"), p, ls + 1, n)
+    // A kprobe location is "(sym+off/size)" or "(sym+off/size <- sym)": no blank after the
+    // parenthesis, no bracket or parenthesis inside. A line holding the start of one record and
+    // another whole one (two writers of one file, a torn trace_pipe read) has the second
+    // record's "[CPU]" and "(location" here; read as one, it would be an event of neither.
+    let le = firstOf(UInt8(ascii: ")"), UInt8(ascii: "("), UInt8(ascii: "["), p, ls + 1, n)
     if le == n { return .malformed(.noLocation) }
+    if p[le] != UInt8(ascii: ")") || ls + 1 < le && isSpace(p[ls + 1]) { return .malformed(.tornLine) }
     var arrow = -1
     var a = ls + 1
     while a + 1 < le {
@@ -324,7 +330,13 @@ public enum FtraceLineParser {
       let ns = v
       v = blankOrEquals(p, v, n)
       guard v < n && p[v] == UInt8(ascii: "=") else {
-        // A bare token: not a named value; skip it.
+        // A bare token: not a named value; skip it — unless it is another record's "[CPU]"
+        // (a line torn after this record's location: the values that follow are that record's).
+        if v - ns >= 3, p[ns] == UInt8(ascii: "["), p[v - 1] == UInt8(ascii: "]"),
+          (ns + 1..<v - 1).allSatisfy({ isDigit(p[$0]) })
+        {
+          return .malformed(.tornLine)
+        }
         continue
       }
       let nameEnd = v

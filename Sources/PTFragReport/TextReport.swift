@@ -81,7 +81,7 @@ public struct TextReport {
     if totalFindings > r.findings.count {
       o += " of \(totalFindings) findings (\(r.findings.count) kept in detail)"
     }
-    o += "; \(r.inconclusive.count) inconclusive (\(unexplained) unexplained)"
+    o += "; \(r.inconclusive.count + r.droppedInconclusive) inconclusive (\(unexplained) unexplained)"
     let known = r.findings.filter(\.known).count
     if known > 0 { o += "; \(known) known from the baseline (not failing)" }
     o += "\n"

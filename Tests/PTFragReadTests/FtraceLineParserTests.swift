@@ -193,6 +193,29 @@ final class FtraceLineParserTests: XCTestCase {
     }
   }
 
+  /// Two records in one line, as a real 6.12 `trace_pipe` capture holds them (two writers of
+  /// the output, one cut short): read as one, the line would be an event of neither — here a
+  /// `page_table_alloc` return of pid 290 at 384.232332, a table dd-285 got 14 ms later.
+  func testTornLinesAreMalformedNotEvents() {
+    let torn = [
+      // The second record inside the first one's location.
+      "              ls-290     [001] .ns..   384.232332: __tlb_remove_table: (              dd-285     [001] .....   384.246879: page_table_alloc_ret: (__pte_alloc+0x2a/0x80 <- page_table_alloc) table=0x2be5000",
+      "  ls-290 [001] .ns.. 384.232332: __tlb_remove_table: (__tlb_remove_table+0x0/0x138   dd-285 [001] ..... 384.246879: page_table_alloc: (page_table_alloc+0x0/0x190) mm=0x2a71500",
+      // The second record after the first one's location and values.
+      "  init-253 [000] ..... 383.701862: page_table_alloc: (page_table_alloc+0x0/0x190) mm=0x2b17700   init-248 [000] ..... 383.706053: crst_table_alloc: (crst_table_alloc+0x0/0xe8) mm=0x2b12a00",
+    ]
+    for s in torn {
+      guard case .malformed(let why) = parse(s) else {
+        XCTFail("\(s.debugDescription) parsed as \(parse(s))")
+        continue
+      }
+      XCTAssertEqual(why, .tornLine, s.debugDescription)
+    }
+    // Locations and values as the kernel prints them still parse.
+    XCTAssertNotNil(hit("  dd-285 [001] ..... 384.246879: page_table_alloc_ret: (__pte_alloc+0x2a/0x80 <- page_table_alloc) table=0x2be5000"))
+    XCTAssertNotNil(hit("  t-1 [000] ..... 1.000000: x: (page_table_alloc+0x0/0x1) mm=0x1 bare [x] token"))
+  }
+
   func testLongCommIsCutAndMarked() throws {
     let h = try XCTUnwrap(
       hit("  a-very-long-command-name-x-7 [000] ..... 1.000000: x: (page_table_alloc+0x0/0x1) mm=0x1"))

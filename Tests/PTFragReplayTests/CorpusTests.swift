@@ -4,6 +4,7 @@ import PTFragKit
 import PTFragRead
 import PTFragReport
 import PTFragReplay
+import PTFragTestSupport
 import XCTest
 
 /// The real s390x corpus (Fixtures/corpus/s390, unedited captures of Debian's 6.1.0-50 and
@@ -111,6 +112,30 @@ final class CorpusTests: XCTestCase {
       XCTAssertEqual(res.stats.lostEvents, 8556)
       XCTAssertGreaterThan(res.inconclusive.count, 0)
       XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .inconclusive, "\(name) --model \(model)")
+    }
+  }
+
+  /// The same `lost` workload on 6.12.95 (see the README): two `LOST` markers, 246 lines
+  /// that hold two records torn together (and a last record cut by the end of the run).
+  /// A torn line is malformed, never an event (line 33 would otherwise be a 0x258 "table";
+  /// line 1578 a page_table_alloc return named `__tlb_remove_table`, which made the profile
+  /// look like another kernel's); the profile fits; auto picks s390-6.7; no error or warning,
+  /// including the findings beyond the detail cap; the verdict is incomplete (exit 65).
+  func testCaptureWithLostEventsAndTornLines() throws {
+    let name = "s390x-6.12-lost"
+    for model in [Analyzer.autoModelID, "s390-6.7"] {
+      let r = try analyze(
+        "\(Self.dir)/\(name).trace.gz", profile: "\(Self.dir)/\(name).kprobe_profile", model: model)
+      let res = try XCTUnwrap(r.result, "\(name) --model \(model)")
+      XCTAssertEqual(res.model.id, "s390-6.7", r.modelSelection)
+      XCTAssertEqual(r.profileMisses?[.tlbRemoveTableExec], 137, "the profile fits this capture")
+      let torn = r.read.malformedSamples.filter { $0.reason == MalformedReason.tornLine.text }
+      XCTAssertTrue(torn.contains { $0.line == 33 } && torn.contains { $0.line == 65 })
+      XCTAssertEqual(r.read.cutLine, 12382)
+      XCTAssertEqual(res.stats.lostMarkers, 2)
+      XCTAssertTrue(res.countsByRule.isEmpty, "\(res.countsByRule)")
+      XCTAssertEqual(res.findings.filter { $0.rule.severity >= .warning }.count, 0)
+      XCTAssertEqual(r.judgement(Gate(failOn: .error)).exitCode, .malformedInput)
     }
   }
 
@@ -306,6 +331,34 @@ final class InconclusiveCapTests: XCTestCase {
     let items = r.inconclusive.filter { $0.reason == .missedProbe }  // (and no-events: no event)
     XCTAssertEqual(items.filter { $0.explainedBy == nil }.count, 0)
     XCTAssertEqual(items.map { $0.hingesOn }, [.pageTableFree, .pageTableFreeRCU])
+  }
+
+  /// A capture that lost events supports no error verdict: findings beyond the per-rule
+  /// detail cap become inconclusive like the kept ones (counted, unexplained), not errors left
+  /// in `countsByRule` (a real 6.12 trace_pipe capture showed "40 error … 0 kept in detail").
+  func testFindingsBeyondTheDetailCapOfALossyCaptureAreInconclusive() throws {
+    func replay(lost: Bool) -> ReplayResult {
+      let replayer = Replayer(model: S390v61Model.self)
+      replayer.context.maxFindingsPerRule = 2
+      var s = EventScript()
+      s.birth(0x20c_0800, pgd: 0x291_0000)
+      s.alloc(0x20c_0800, 0x37b_9000)
+      s.alloc(0x20c_0800, 0x37b_9800)  // keeps the page held
+      for _ in 0..<6 { s.freeNow(0x20c_0800, 0x37b_9000) }  // 5 double frees
+      if lost { s.add(.lost, cpu: 0, count: 10) }
+      for e in s.events { replayer.apply(e) }
+      return replayer.finish(profileMisses: nil)
+    }
+    let clean = replay(lost: false)
+    XCTAssertEqual(clean.countsByRule, ["double-free": 5], "\(clean.findings.map { "\($0.rule.id)@\($0.line)" })")
+    XCTAssertEqual(clean.droppedFindings["double-free"], 3)
+    let lossy = replay(lost: true)
+    XCTAssertEqual(lossy.findings.filter { $0.rule.severity >= .warning }.count, 0)
+    XCTAssertNil(lossy.countsByRule["double-free"])
+    XCTAssertNil(lossy.droppedFindings["double-free"])
+    XCTAssertEqual(lossy.inconclusive.filter { $0.wouldBeRule == "double-free" }.count, 2)
+    XCTAssertEqual(lossy.droppedInconclusive, 3)
+    XCTAssertEqual(lossy.unexplainedInconclusive, clean.unexplainedInconclusive + 5)
   }
 
   func testItemsBeyondTheCapAreSettledAsKeptOnesAre() throws {

@@ -274,6 +274,18 @@ public final class ReplayContext {
     droppedFindings[rule, default: 0] += n
   }
 
+  /// The capture lost events: the findings of `rule` beyond the detail cap become inconclusive
+  /// items beyond it (counted, unexplained), as the kept ones become inconclusive items.
+  /// Returns how many.
+  func demoteDropped(rule: String) -> Int {
+    guard let n = droppedFindings.removeValue(forKey: rule) else { return 0 }
+    countsByRule[rule, default: 0] -= n
+    if countsByRule[rule] == 0 { countsByRule[rule] = nil }
+    droppedInconclusive += n
+    droppedOpen += n
+    return n
+  }
+
   /// Used by the engine at the end (downgrades, explanations).
   func rewrite(findings: [Finding], inconclusive: [Inconclusive]) {
     self.findings = findings

@@ -177,6 +177,10 @@ public final class Replayer {
         context.forget(rule: f.rule.id)
       }
       findings = kept
+      // So do those beyond the detail cap (counted, not kept).
+      for r in descriptor.rules where r.severity != .info {
+        droppedUnexplained += context.demoteDropped(rule: r.id)
+      }
     }
     if events == 0 {
       inconclusive.append(

@@ -157,6 +157,9 @@ public enum InconclusiveReason: String, Sendable, CaseIterable {
   /// `--model auto` chose a model the rest of the capture contradicts (evidence past the
   /// detection look-ahead, e.g. `pte_free_defer` under s390-6.1).
   case modelMismatch = "model-mismatch"
+  /// A reading the replay inferred (an mm's tables are pgste, whole pages) that a later event
+  /// refutes: events of that mm are probably missing from the capture.
+  case inferenceRefuted = "inference-refuted"
 }
 
 /// An item the replay could not decide, with what would explain it.

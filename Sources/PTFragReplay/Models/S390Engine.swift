@@ -815,6 +815,13 @@ public class S390FragmentEngine: FindingReporter, MMLifetimes {
         .crossMm, e, mm: m.address, page: key, half: h, before: before,
         "\(what) names mm \(hex(m.address)), but \(hex(key)) was allocated to mm \(pageOwner.map { hex($0.address) } ?? "(gone)")")
     }
+    if p.pgste, h == 1,
+      pgsteRefuted(e, key, wouldBe: p.pgsteFreed ? .doubleFree : nil, "\(what)(\(hex(e.table))) frees an upper half")
+    {
+      ctx.stats.freesUntracked += 1
+      pages[key]![h] = .allocated
+      return .untracked(key, h)
+    }
     if p.pgste {
       if p.pgsteFreed {
         finding(
@@ -875,6 +882,9 @@ public class S390FragmentEngine: FindingReporter, MMLifetimes {
       }
     default:
       let th = tag - 1
+      if p.pgste, pgsteRefuted(e, key, wouldBe: .execTagMismatch, "tlb_remove_table(\(hex(e.table))) with tag \(tag)") {
+        return  // the half's history is unknown now
+      }
       if p.pgste || th != h || base & 0x7ff != 0 {
         finding(
           .execTagMismatch, e, mm: e.mm, page: key, half: h, before: before,
@@ -945,6 +955,9 @@ public class S390FragmentEngine: FindingReporter, MMLifetimes {
       changed(pageOwner)
     default:
       let th = tag - 1
+      if p.pgste, pgsteRefuted(e, key, wouldBe: .execTagMismatch, "__tlb_remove_table(\(hex(e.table))) with tag \(tag)") {
+        return  // the half's history is unknown now
+      }
       if p.pgste || th != h || base & 0x7ff != 0 {
         finding(
           .execTagMismatch, e, mm: pageOwner?.address, page: key, half: h, before: before,
@@ -1046,6 +1059,46 @@ public class S390FragmentEngine: FindingReporter, MMLifetimes {
     drop(key)
     needsRecount = true
     changed(holder)
+  }
+
+  // MARK: pgste readings refuted
+
+  /// No probe tells a pgste (KVM) mm here: the replay reads an mm's tables as whole pages only
+  /// by inference (`pgste-inferred`, a tag 3). An event only a 2 KiB fragment page shows — its
+  /// upper half handed out or freed, a tlb tag 1 or 2 — on a page read as pgste refutes that
+  /// reading: the capture misses events of the mm (the allocations of its upper halves). Its
+  /// pgste pages become 2 KiB pages of unknown history, the mm is no longer predicted, and the
+  /// event is one inconclusive item, never a finding. Returns whether it refuted.
+  func pgsteRefuted(_ e: Event, _ key: UInt64, wouldBe rule: RuleID?, _ what: String) -> Bool {
+    guard let p = pages[key], p.pgste else { return false }
+    let holder = owner(of: p)
+    ctx.report(
+      Inconclusive(
+        reason: .inferenceRefuted, line: e.line, mm: holder?.address ?? e.mm, page: key,
+        message:
+          "\(what) on page \(hex(key)), which the replay read as a whole-page pgste table\(holder.map { " of mm \(hex($0.address))" } ?? ""): only a 2 KiB fragment page shows that, so the pgste reading (inferred; no probe tells pgste tables) was wrong — events of the mm are probably missing from the capture",
+        wouldBeRule: rule))
+    var converted = [key]
+    if let holder {
+      holder.pgste = .no
+      holder.known = false
+      converted += pages.keys.filter { $0 != key && pages[$0]!.pgste && pages[$0]!.owner == holder.serial }
+    }
+    for k in converted {
+      rebook(k) {
+        let q = pages[k]!
+        if !q.pgsteFreed { owner(of: q)?.liveTables -= 1 }
+        pages.update(k) {
+          $0.pgste = false
+          $0.pgsteFreed = false
+          $0[0] = .unknown
+          $0[1] = .unknown
+        }
+      }
+    }
+    needsRecount = true
+    changed(holder)
+    return true
   }
 
   // MARK: mm lifetimes

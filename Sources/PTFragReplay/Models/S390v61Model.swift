@@ -306,6 +306,12 @@ public class S390v61Model: S390FragmentEngine, AllocatorModel {
 
     // 1. What the returned half was, whatever the prediction.
     if let p = pages[key] {
+      if p.pgste, h == 1, pgsteRefuted(e, key, wouldBe: .allocBusyHalf, "page_table_alloc returned \(hex(table)), an upper half,") {
+        // Follow the kernel: the half is this mm's now.
+        if let m { takeHalf(m, key, h) }
+        changed(m)
+        return
+      }
       if p.pgste || p[h] == .allocated {
         // Another mm got the page base as if fresh: the page went back to the buddy
         // allocator while a table on it was still allocated.

@@ -836,7 +836,7 @@ public class PgtableFragModel: RCUCallbackSource, FindingReporter, MMLifetimes {
     if e.count == 0 { m.known = false }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: allocFunction.symbol, function: allocFunction,
-      wasPredicted: wasKnown && checksChoices, rule: ruleByID[.allocWithoutReturn]!)
+      wasPredicted: wasKnown && checksChoices, rule: rule(.allocWithoutReturn))
   }
 
   /// The return of an allocation: its mm, the window its entry opened, the page and index,

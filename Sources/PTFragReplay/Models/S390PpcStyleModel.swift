@@ -366,7 +366,7 @@ public final class S390PpcStyleModel: PgtableFragModel, AllocatorModel {
       }
       live.sort()
       if !live.isEmpty {
-        reportLeak(ctx, ruleByID[.leak]!, e, mm: m.address, live: live, seen: seen, page: geo.split)
+        reportLeak(ctx, rule(.leak), e, mm: m.address, live: live, seen: seen, page: geo.split)
         for t in live {
           let (k, h) = geo.split(t)
           frag.update(k) { p in

@@ -376,7 +376,7 @@ public final class S390v67Model: AllocatorModel, FindingReporter, MMLifetimes {
     guard let m = mm(at: e.mm) else { return }
     reportUnreturnedAlloc(
       ctx, e, mm: m.address, symbol: "page_table_alloc", function: .pageTableAlloc,
-      wasPredicted: nil, rule: Self.rule[.allocWithoutReturn]!)
+      wasPredicted: nil, rule: rule(.allocWithoutReturn))
   }
 
   /// Checks that `e.table` names a page-aligned table; reports `free-unknown` otherwise.
@@ -661,7 +661,7 @@ public final class S390v67Model: AllocatorModel, FindingReporter, MMLifetimes {
       var live: [UInt64] = []
       for (k, p) in pages where p.owner == m.serial && p.state == .live { live.append(k) }
       live.sort()
-      reportLeak(ctx, Self.rule[.leak]!, e, mm: m.address, live: live, seen: seen)
+      reportLeak(ctx, rule(.leak), e, mm: m.address, live: live, seen: seen)
       // Later events of these tables are judged as of unknown history.
       for k in live {
         var p = pages[k]!
